@@ -1,0 +1,48 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both set up everything
+# themselves on a fresh machine (a .venv, the pinned packages, and Debian's chromium for the
+# browser tests), so what works here works in CI.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install install-test chromium bench clean schema
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+# Debian's chromium, driven by Playwright through executable_path: no browser is ever downloaded.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+run: install
+	@echo "vitalwatch demo: open http://$(HOST):$(PORT)"
+	$(BIN)/vitalwatch demo --host $(HOST) --port $(PORT) --data-dir data/demo
+
+test: install-test chromium
+	$(BIN)/python -m pytest
+
+bench: install-test
+	$(BIN)/python bench/latency.py
+
+schema: install
+	$(BIN)/python -c "import json; from monitors.protocol import json_schema; print(json.dumps(json_schema(), indent=2))" > docs/protocol.schema.json
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

@@ -1,0 +1,249 @@
+"""Alarm conditions: which rules hold, from the readings of one session.
+
+Theory of operation. Each rule has a condition state, one of:
+
+    idle ──condition holds──▶ pending ──held for its delay / confirmed──▶ active
+      ▲                          │                                           │
+      └──condition stops─────────┘◀────────clear condition held (hysteresis)─┘
+
+Only the edges into ``active`` (``raised``), a priority raise while active (``escalated``) and the
+edge out of it (``cleared``) are reported, as ``Transition`` values. The engine reads no clock and
+does no I/O: every call takes the time it happens at, so feeding it the same readings at the same
+times gives the same transitions, live or offline.
+
+Continuous parameters (HR, SpO2 …) persist by time: a rule's condition must hold on every reading
+for ``delay_s``. Cuff pressures come as single readings minutes apart, so cuff rules persist by
+count (``confirm_readings``). A reading without a value for a rule's parameters says nothing
+about it: a pending condition starts over, an active alarm stays (the technical alarm for the lost
+signal is a rule of its own).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from alerts.expression import Term
+from alerts.rules import PREFIX, PRIORITY_RANK, SIGNAL_STATUS_CODES, Rule, RuleSet
+
+
+@dataclass(frozen=True)
+class Transition:
+    t: float
+    rule: str
+    event: str  # "raised" | "escalated" | "cleared"
+    priority: str
+    kind: str  # "physiological" | "technical"
+    title: str
+    message: str  # "*** SpO2 84 <= 85"
+    onset: float  # when the condition began to hold
+    delay_s: float  # the condition delay applied (persistence), for disclosure
+    value: float | None = None
+    limit: float | None = None
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _State:
+    phase: str = "idle"  # idle | pending | active
+    onset: float = 0.0
+    readings: list[float] = field(default_factory=list)  # cuff readings confirming `when`
+    clear_since: float | None = None
+    clear_count: int = 0
+    priority: str = ""
+    message: str = ""
+    value: float | None = None
+    limit: float | None = None
+
+
+class AlarmEngine:
+    """The alarm conditions of one session under one rule set.
+
+    ``only`` restricts the engine to some rules; the server runs feed supervision (``T4``) in an
+    engine of its own because it is judged on the server's clock, not the device's.
+    """
+
+    def __init__(self, rules: RuleSet, only: set[str] | None = None) -> None:
+        self.rules = [r for r in rules.active() if only is None or r.id in only]
+        self._state = {r.id: _State() for r in self.rules}
+
+    # Inputs ------------------------------------------------------------------------------
+
+    def numerics(self, t: float, values: Mapping[str, float | None]) -> list[Transition]:
+        out: list[Transition] = []
+        for rule in self.rules:
+            if rule.when is not None and not rule.on_cuff:
+                self._continuous(rule, t, values, out)
+        self._escalate(t, out)
+        return out
+
+    def nibp(self, t: float, ok: bool, values: Mapping[str, float | None]) -> list[Transition]:
+        out: list[Transition] = []
+        if ok:
+            for rule in self.rules:
+                if rule.on_cuff:
+                    self._cuff(rule, t, values, out)
+        self._level(t, "nibp_failed", not ok, out)
+        self._escalate(t, out)
+        return out
+
+    def status(self, t: float, code: str, active: bool) -> list[Transition]:
+        out: list[Transition] = []
+        for signal, codes in SIGNAL_STATUS_CODES.items():
+            if code in codes:
+                self._level(t, signal, active, out)
+        self._escalate(t, out)
+        return out
+
+    def signal(self, t: float, name: str, on: bool) -> list[Transition]:
+        """Set a technical signal (e.g. ``feed_lost``) that no device message carries."""
+        out: list[Transition] = []
+        self._level(t, name, on, out)
+        self._escalate(t, out)
+        return out
+
+    def tick(self, t: float) -> list[Transition]:
+        """Let time pass: technical delays and escalations need no new reading to progress."""
+        out: list[Transition] = []
+        for rule in self.rules:
+            st = self._state[rule.id]
+            if rule.signal is not None and st.phase == "pending" and t - st.onset >= rule.delay_s:
+                self._raise(rule, st, t, out)
+        self._escalate(t, out)
+        return out
+
+    def restore(self, rule_id: str, *, onset: float, priority: str, message: str,
+                value: float | None = None, limit: float | None = None) -> None:
+        """Put back an alarm that was active before a restart (its log entry holds these), so
+        that it clears by its own rule instead of vanishing or being raised twice."""
+        st = self._state.get(rule_id)
+        if st is None:
+            return
+        st.phase, st.onset, st.priority = "active", onset, priority
+        st.message, st.value, st.limit = message.lstrip("* "), value, limit
+
+    def active(self) -> list[Transition]:
+        """The alarms active now, each as its latest raise/escalation."""
+        return [
+            self._transition(r, st, st.onset, "raised")
+            for r in self.rules
+            if (st := self._state[r.id]).phase == "active"
+        ]
+
+    # Rule kinds ------------------------------------------------------------------------------
+
+    def _continuous(self, rule: Rule, t: float, values: Mapping, out: list[Transition]) -> None:
+        st = self._state[rule.id]
+        assert rule.when is not None
+        holds, term = rule.when.evaluate(values)
+        if holds is None:
+            if st.phase == "pending":
+                st.phase = "idle"
+            return
+        if st.phase == "idle" and holds:
+            st.phase, st.onset = "pending", t
+        if st.phase == "pending":
+            if not holds:
+                st.phase = "idle"
+            elif t - st.onset >= rule.delay_s:
+                self._describe(rule, st, term, values)
+                self._raise(rule, st, t, out)
+            return
+        if st.phase == "active":
+            cleared = rule.clear.evaluate(values)[0] if rule.clear else (not holds)
+            if cleared is None:
+                return
+            if not cleared:
+                st.clear_since = None
+                return
+            if st.clear_since is None:
+                st.clear_since = t
+            if t - st.clear_since >= rule.clear_for_s:
+                self._clear(rule, st, t, out)
+
+    def _cuff(self, rule: Rule, t: float, values: Mapping, out: list[Transition]) -> None:
+        st = self._state[rule.id]
+        assert rule.when is not None
+        holds, term = rule.when.evaluate(values)
+        if holds is None:
+            return
+        if st.phase in ("idle", "pending"):
+            if not holds:
+                st.phase, st.readings = "idle", []
+                return
+            if st.phase == "idle":
+                st.phase, st.onset = "pending", t
+            st.readings.append(t)
+            single = rule.confirm_unless is not None and rule.confirm_unless.evaluate(values)[0]
+            confirmed = len(st.readings) >= rule.confirm_readings and (
+                t - st.readings[0] >= rule.confirm_min_apart_s
+            )
+            if single or confirmed:
+                self._describe(rule, st, term, values)
+                self._raise(rule, st, t, out)
+            return
+        cleared = rule.clear.evaluate(values)[0] if rule.clear else (not holds)
+        if cleared is None:
+            return
+        st.clear_count = st.clear_count + 1 if cleared else 0
+        if st.clear_count >= rule.clear_readings:
+            self._clear(rule, st, t, out)
+
+    def _level(self, t: float, signal: str, on: bool, out: list[Transition]) -> None:
+        for rule in self.rules:
+            if rule.signal != signal:
+                continue
+            st = self._state[rule.id]
+            if on and st.phase == "idle":
+                st.phase, st.onset = "pending", t
+                st.message = f"{rule.title}" + (f": {rule.message}" if rule.message else "")
+                st.value = st.limit = None
+            if on and st.phase == "pending" and t - st.onset >= rule.delay_s:
+                self._raise(rule, st, t, out)
+            elif not on and st.phase == "pending":
+                st.phase = "idle"
+            elif not on and st.phase == "active":
+                self._clear(rule, st, t, out)
+
+    # Bookkeeping -------------------------------------------------------------------------
+
+    @staticmethod
+    def _describe(rule: Rule, st: _State, term: Term | None, values: Mapping) -> None:
+        if term is None:
+            st.message, st.value, st.limit = rule.title, None, None
+            return
+        st.value, st.limit = values[term.param], term.limit
+        st.message = term.describe(values[term.param])
+        if rule.message:
+            st.message += f": {rule.message}"
+
+    def _raise(self, rule: Rule, st: _State, t: float, out: list[Transition]) -> None:
+        st.phase, st.priority = "active", rule.priority
+        st.clear_since, st.clear_count, st.readings = None, 0, []
+        out.append(self._transition(rule, st, t, "raised"))
+
+    def _clear(self, rule: Rule, st: _State, t: float, out: list[Transition]) -> None:
+        out.append(self._transition(rule, st, t, "cleared"))
+        st.phase, st.readings, st.clear_since, st.clear_count = "idle", [], None, 0
+
+    def _escalate(self, t: float, out: list[Transition]) -> None:
+        for rule in self.rules:
+            st = self._state[rule.id]
+            esc = rule.escalate
+            if (
+                esc is not None and st.phase == "active"
+                and PRIORITY_RANK[st.priority] < PRIORITY_RANK[esc.to]
+                and t - st.onset >= esc.after_s
+            ):
+                st.priority = esc.to
+                out.append(self._transition(rule, st, t, "escalated"))
+
+    @staticmethod
+    def _transition(rule: Rule, st: _State, t: float, event: str) -> Transition:
+        return Transition(
+            t=t, rule=rule.id, event=event, priority=st.priority, kind=rule.kind,
+            title=rule.title, message=f"{PREFIX[st.priority]} {st.message}", onset=st.onset,
+            delay_s=rule.delay_s, value=st.value, limit=st.limit,
+        )

@@ -1,0 +1,96 @@
+"""The ``vitalwatch`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("vitalwatch")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vitalwatch", description=(
+        "Vital-signs monitoring for ketamine-assisted therapy sessions. "
+        "Not a certified medical device."))
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server")
+    _server_args(serve)
+    serve.add_argument("--rules", type=Path, help="alarm rules file (default: the built-in rules)")
+    serve.add_argument("--fsync", action="store_true",
+                       help="fsync every stored message (survives power loss; slower)")
+
+    demo = sub.add_parser("demo", help="run the server with four simulated rooms")
+    _server_args(demo)
+
+    monitor = sub.add_parser("monitor", help="run a monitor adapter")
+    msub = monitor.add_subparsers(dest="source", required=True)
+    sim = msub.add_parser("sim", help="a simulated monitor")
+    sim.add_argument("--server", default="ws://127.0.0.1:8000", help="server URL")
+    sim.add_argument("--room", required=True)
+    sim.add_argument("--monitor-id", help="default: sim-<room>")
+    sim.add_argument("--profile", default="normal", help="normal, tachycardia, bp-surge, low-spo2")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--speed", type=float, default=1.0, help="times real time")
+    sim.add_argument("--minutes", type=float, default=90)
+    sim.add_argument("--ramp", type=float, default=600, help="seconds for a profile to develop")
+    sim.add_argument("--waveforms", action="store_true", help="also send a pleth waveform")
+    sim.add_argument("--mode", default="demo", choices=["live", "demo", "test"],
+                     help="how the data is labelled (simulated data is never 'live' by default)")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "demo":
+        from app.demo import run_demo
+
+        return asyncio.run(run_demo(args.host, args.port, args.data_dir))
+    if args.command == "monitor" and args.source == "sim":
+        return asyncio.run(_monitor_sim(args))
+    parser.error("unknown command")
+    return 2
+
+
+def _server_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--data-dir", type=Path, default=Path("data"))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from alerts.rules import RulesError
+    from app.server import Settings, create_app, run
+
+    try:
+        app = create_app(Settings(data_dir=args.data_dir, rules=args.rules, fsync=args.fsync))
+    except RulesError as e:
+        print(f"vitalwatch: refusing to start, the rules file has problems:\n{e}", file=sys.stderr)
+        return 2
+    print(f"vitalwatch serving on http://{args.host}:{args.port}", flush=True)
+    asyncio.run(run(app, args.host, args.port))
+    return 0
+
+
+async def _monitor_sim(args: argparse.Namespace) -> int:
+    import time
+
+    from monitors import basic_sim
+    from monitors.adapter import Identity, Paced
+    from monitors.uplink import Uplink
+
+    identity = Identity(args.monitor_id or f"sim-{args.room.replace(' ', '-').lower()}", args.room,
+                        args.mode, vendor="vitalwatch", model=f"basic-sim/{args.profile}")
+    records = basic_sim.records(args.profile, args.seed, time.time(), args.minutes, args.waveforms,
+                                ramp_s=args.ramp)
+    await Uplink(args.server, Paced(identity, records, args.speed)).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

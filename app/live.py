@@ -1,0 +1,55 @@
+"""The dashboards' websocket (``/ws/live``): a snapshot on connect, then every change.
+
+The server publishes a heartbeat every second through the same queue as the data, so a dashboard
+that stops hearing it knows its view is not live, whatever the cause (network, server, or this
+connection's queue being cut off for being too slow).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from app.pipeline import Pipeline
+
+
+async def serve(ws: WebSocket, pipeline: Pipeline) -> None:
+    await ws.accept()
+    client = pipeline.hub.connect()  # before the snapshot, so nothing falls between the two
+    try:
+        await ws.send_text(json.dumps(pipeline.snapshot(time.time()), allow_nan=False))
+        sender = asyncio.create_task(_send(ws, client.queue))
+        receiver = asyncio.create_task(_drain(ws))
+        overflow = asyncio.create_task(client.overflow_event.wait())
+        done, pending = await asyncio.wait(
+            {sender, receiver, overflow}, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await task
+        if overflow in done:
+            # 1013 "try again later": the dashboard reconnects and gets a fresh snapshot.
+            with contextlib.suppress(RuntimeError):
+                await ws.close(code=1013, reason="dashboard too slow; reconnect for a snapshot")
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        pipeline.hub.disconnect(client)
+
+
+async def _send(ws: WebSocket, queue: asyncio.Queue[str]) -> None:
+    while True:
+        await ws.send_text(await queue.get())
+
+
+async def _drain(ws: WebSocket) -> None:
+    """Dashboards send nothing yet; reading is how a closed connection is noticed."""
+    while True:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return

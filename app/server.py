@@ -1,0 +1,113 @@
+"""The FastAPI application: ingest and live websockets, the REST API, the dashboard files."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, WebSocket
+from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+import plotly
+from alerts import rules as rules_mod
+from app import api, live
+from app.hub import Hub
+from app.ingest import ingest
+from app.pipeline import Pipeline
+from app.store import Store
+
+log = logging.getLogger("vitalwatch.server")
+
+FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+SUPERVISE_EVERY_S = 1.0
+
+
+@dataclass
+class Settings:
+    data_dir: Path = Path("data")
+    rules: Path | None = None
+    fsync: bool = False
+    demo: bool = False
+
+
+def create_app(settings: Settings) -> FastAPI:
+    # Load the rules before anything else: a bad rules file must stop the server at start-up,
+    # never leave it running without some of its alarms.
+    ruleset = rules_mod.load(settings.rules)
+    store = Store(Path(settings.data_dir) / "vitalwatch.sqlite3", fsync=settings.fsync)
+    hub = Hub()
+    pipeline = Pipeline(store, hub, ruleset, time.time())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_supervise(pipeline))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            store.close()
+
+    app = FastAPI(title="vitalwatch", lifespan=lifespan)
+    app.state.pipeline = pipeline
+    app.state.settings = settings
+    app.state.started = time.time()
+
+    @app.websocket("/ws/ingest")
+    async def ws_ingest(ws: WebSocket) -> None:
+        await ingest(ws, pipeline)
+
+    @app.websocket("/ws/live")
+    async def ws_live(ws: WebSocket) -> None:
+        await live.serve(ws, pipeline)
+
+    app.include_router(api.router)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(FRONTEND / "index.html")
+
+    @app.get("/room/{session_id}", include_in_schema=False)
+    async def room(session_id: int) -> FileResponse:
+        return FileResponse(FRONTEND / "room.html")
+
+    @app.get("/static/vendor/plotly.min.js", include_in_schema=False)
+    async def plotly_js() -> FileResponse:
+        # plotly.js comes from the installed plotly package: pinned with it, and never a CDN,
+        # because a clinic network may be offline.
+        return FileResponse(PLOTLY_JS, media_type="text/javascript")
+
+    app.mount("/static", StaticFiles(directory=FRONTEND), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> RedirectResponse:
+        return RedirectResponse("/static/favicon.svg")
+
+    return app
+
+
+async def _supervise(pipeline: Pipeline) -> None:
+    while True:
+        try:
+            pipeline.supervise(time.time())
+        except Exception:  # the supervisor must outlive any one bad session
+            log.exception("supervision failed")
+        await asyncio.sleep(SUPERVISE_EVERY_S)
+
+
+async def run(app: FastAPI, host: str, port: int) -> None:
+    """Serve ``app`` until interrupted. Frames above 1 MiB are refused by the websocket layer
+    itself (close code 1009); ingest refuses anything above its own, smaller limit politely."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host=host, port=port, ws_max_size=2**20, log_level="warning",
+                            ws_ping_interval=5, ws_ping_timeout=10)
+    await uvicorn.Server(config).serve()

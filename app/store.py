@@ -1,0 +1,303 @@
+"""Storage: one SQLite file (WAL) holding every session's readings, cuff measurements, waveforms,
+device statuses, alarms and refused messages.
+
+Durability contract: a message is acknowledged to its monitor only after the transaction that
+stores it (and advances its stream's last seq) has committed. In WAL mode with
+``synchronous=NORMAL`` a committed transaction survives the process being killed (SIGKILL); an
+operating-system crash or power loss may lose the last few (``--fsync`` trades throughput for that).
+Storing the message and advancing ``last_seq`` in one transaction is what makes resending after a
+reconnect safe: a message is either stored with its seq or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id INTEGER PRIMARY KEY, room TEXT NOT NULL, mode TEXT NOT NULL,
+    started REAL NOT NULL, ended REAL, label TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS sessions_room ON sessions(room, ended);
+CREATE TABLE IF NOT EXISTS streams (
+    monitor_id TEXT NOT NULL, stream TEXT NOT NULL, session_id INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL, vendor TEXT, model TEXT, serial TEXT, mode TEXT,
+    PRIMARY KEY (monitor_id, stream));
+CREATE TABLE IF NOT EXISTS numerics (
+    session_id INTEGER NOT NULL, t REAL NOT NULL, received REAL NOT NULL,
+    param TEXT NOT NULL, value REAL);
+CREATE INDEX IF NOT EXISTS numerics_session_t ON numerics(session_id, t);
+CREATE TABLE IF NOT EXISTS nibp (
+    session_id INTEGER NOT NULL, t REAL NOT NULL, received REAL NOT NULL, status TEXT NOT NULL,
+    sys REAL, dia REAL, map REAL, reason TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS nibp_session_t ON nibp(session_id, t);
+CREATE TABLE IF NOT EXISTS waveforms (
+    session_id INTEGER NOT NULL, t REAL NOT NULL, wave TEXT NOT NULL, rate REAL NOT NULL,
+    samples BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS waveforms_session_t ON waveforms(session_id, wave, t);
+CREATE TABLE IF NOT EXISTS statuses (
+    session_id INTEGER NOT NULL, t REAL NOT NULL, received REAL NOT NULL, code TEXT NOT NULL,
+    active INTEGER NOT NULL, text TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS alarms (
+    id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL, rule TEXT NOT NULL, kind TEXT NOT NULL,
+    priority TEXT NOT NULL, title TEXT NOT NULL, message TEXT NOT NULL, onset REAL NOT NULL,
+    raised REAL NOT NULL, cleared REAL, delay_s REAL NOT NULL, value REAL, limit_value REAL,
+    decided REAL NOT NULL, state TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS alarms_session ON alarms(session_id, state);
+CREATE TABLE IF NOT EXISTS alarm_log (
+    id INTEGER PRIMARY KEY, alarm_id INTEGER NOT NULL, session_id INTEGER NOT NULL,
+    t REAL NOT NULL, event TEXT NOT NULL, priority TEXT NOT NULL, message TEXT NOT NULL,
+    decided REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS rejects (
+    id INTEGER PRIMARY KEY, monitor_id TEXT NOT NULL, received REAL NOT NULL, seq INTEGER,
+    field TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL);
+"""
+
+# A refused message is kept for diagnosis up to this size; the rest is cut (and says so).
+MAX_REJECT_RAW = 4096
+
+
+def _row(cur: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
+    return {d[0]: v for d, v in zip(cur.description, row)}
+
+
+class Store:
+    def __init__(self, path: str | Path, fsync: bool = False) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # One connection, used only from the event loop's thread: the server's writes are short
+        # and ordered, and a single writer is what SQLite is best at.
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.row_factory = _row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # Sessions and streams ------------------------------------------------------------------
+
+    def active_session(self, room: str) -> dict | None:
+        return self.db.execute(
+            "SELECT * FROM sessions WHERE room=? AND ended IS NULL ORDER BY id DESC LIMIT 1", (room,)
+        ).fetchone()
+
+    def start_session(self, room: str, mode: str, started: float, label: str = "") -> dict:
+        cur = self.db.execute(
+            "INSERT INTO sessions(room, mode, started, label) VALUES (?,?,?,?)",
+            (room, mode, started, label),
+        )
+        return self.session(cur.lastrowid)  # type: ignore[return-value, arg-type]
+
+    def end_session(self, session_id: int, ended: float) -> None:
+        self.db.execute("UPDATE sessions SET ended=? WHERE id=? AND ended IS NULL", (ended, session_id))
+
+    def session(self, session_id: int) -> dict | None:
+        return self.db.execute("SELECT * FROM sessions WHERE id=?", (session_id,)).fetchone()
+
+    def sessions(self, active_only: bool = False) -> list[dict]:
+        where = "WHERE ended IS NULL" if active_only else ""
+        return self.db.execute(f"SELECT * FROM sessions {where} ORDER BY id").fetchall()
+
+    def open_stream(self, hello: Any, session_id: int) -> int:
+        """Register a monitor's stream; returns the last seq already stored for it."""
+        row = self.db.execute(
+            "SELECT last_seq FROM streams WHERE monitor_id=? AND stream=?",
+            (hello.monitor_id, hello.stream),
+        ).fetchone()
+        if row:
+            self.db.execute(
+                "UPDATE streams SET session_id=? WHERE monitor_id=? AND stream=?",
+                (session_id, hello.monitor_id, hello.stream),
+            )
+            return int(row["last_seq"])
+        self.db.execute(
+            "INSERT INTO streams VALUES (?,?,?,?,?,?,?,?)",
+            (hello.monitor_id, hello.stream, session_id, 0, hello.vendor, hello.model,
+             hello.serial, hello.mode),
+        )
+        return 0
+
+    def session_monitor(self, session_id: int) -> str | None:
+        row = self.db.execute(
+            "SELECT monitor_id FROM streams WHERE session_id=? ORDER BY rowid DESC LIMIT 1",
+            (session_id,),
+        ).fetchone()
+        return row["monitor_id"] if row else None
+
+    # Messages ----------------------------------------------------------------------------
+
+    def store_message(self, monitor_id: str, stream: str, session_id: int, msg: Any,
+                      received: float) -> None:
+        """Store one validated monitor message and advance its stream, in one transaction."""
+        with self.transaction() as db:
+            kind = msg.type
+            if kind == "numerics":
+                db.executemany(
+                    "INSERT INTO numerics VALUES (?,?,?,?,?)",
+                    [(session_id, msg.t, received, p.value, m.value) for p, m in msg.values.items()],
+                )
+            elif kind == "nibp":
+                db.execute(
+                    "INSERT INTO nibp VALUES (?,?,?,?,?,?,?,?)",
+                    (session_id, msg.t, received, msg.status, msg.sys, msg.dia, msg.map, msg.reason),
+                )
+            elif kind == "waveform":
+                samples = np.array([np.nan if s is None else s for s in msg.samples], np.float32)
+                db.execute(
+                    "INSERT INTO waveforms VALUES (?,?,?,?,?)",
+                    (session_id, msg.t, msg.wave.value, msg.rate, samples.tobytes()),
+                )
+            elif kind == "status":
+                db.execute(
+                    "INSERT INTO statuses VALUES (?,?,?,?,?,?)",
+                    (session_id, msg.t, received, msg.code, int(msg.active), msg.text),
+                )
+            db.execute(
+                "UPDATE streams SET last_seq=? WHERE monitor_id=? AND stream=?",
+                (msg.seq, monitor_id, stream),
+            )
+
+    def reject(self, monitor_id: str, seq: int | None, field: str, reason: str, raw: str) -> None:
+        if len(raw) > MAX_REJECT_RAW:
+            raw = raw[:MAX_REJECT_RAW] + f"… [{len(raw) - MAX_REJECT_RAW} more characters]"
+        self.db.execute(
+            "INSERT INTO rejects(monitor_id, received, seq, field, reason, raw) VALUES (?,?,?,?,?,?)",
+            (monitor_id, time.time(), seq, field, reason, raw),
+        )
+
+    def rejects(self, monitor_id: str | None = None, limit: int = 100) -> list[dict]:
+        if monitor_id is None:
+            q, args = "SELECT * FROM rejects ORDER BY id DESC LIMIT ?", (limit,)
+        else:
+            q, args = "SELECT * FROM rejects WHERE monitor_id=? ORDER BY id DESC LIMIT ?", (monitor_id, limit)
+        return self.db.execute(q, args).fetchall()
+
+    # Reading back ------------------------------------------------------------------------
+
+    def numerics(self, session_id: int, start: float | None = None, end: float | None = None,
+                 params: list[str] | None = None) -> list[dict]:
+        q = "SELECT t, param, value FROM numerics WHERE session_id=? AND t>=? AND t<=?"
+        args: list[Any] = [session_id, start if start is not None else -1e18,
+                           end if end is not None else 1e18]
+        if params:
+            q += f" AND param IN ({','.join('?' * len(params))})"
+            args += params
+        return self.db.execute(q + " ORDER BY t, rowid", args).fetchall()
+
+    def nibp(self, session_id: int, start: float | None = None, end: float | None = None) -> list[dict]:
+        return self.db.execute(
+            "SELECT t, status, sys, dia, map, reason FROM nibp WHERE session_id=? AND t>=? AND t<=?"
+            " ORDER BY t",
+            (session_id, start if start is not None else -1e18, end if end is not None else 1e18),
+        ).fetchall()
+
+    def waveforms(self, session_id: int, wave: str, start: float, end: float) -> list[dict]:
+        rows = self.db.execute(
+            "SELECT t, rate, samples FROM waveforms WHERE session_id=? AND wave=? AND t>=? AND t<=?"
+            " ORDER BY t",
+            (session_id, wave, start, end),
+        ).fetchall()
+        for r in rows:
+            r["samples"] = [None if np.isnan(x) else float(x)
+                            for x in np.frombuffer(r["samples"], np.float32)]
+        return rows
+
+    def statuses(self, session_id: int) -> list[dict]:
+        return self.db.execute(
+            "SELECT t, code, active, text FROM statuses WHERE session_id=? ORDER BY t", (session_id,)
+        ).fetchall()
+
+    def latest(self, session_id: int) -> dict[str, Any]:
+        """The last value of each parameter and the last cuff measurement, for snapshots."""
+        values = {
+            r["param"]: {"value": r["value"], "t": r["t"]}
+            for r in self.db.execute(
+                "SELECT param, value, MAX(t) AS t FROM numerics WHERE session_id=? GROUP BY param",
+                (session_id,),
+            )
+        }
+        nibp = self.db.execute(
+            "SELECT t, status, sys, dia, map FROM nibp WHERE session_id=? ORDER BY t DESC LIMIT 1",
+            (session_id,),
+        ).fetchone()
+        last_ok = self.db.execute(
+            "SELECT t, sys, dia, map FROM nibp WHERE session_id=? AND status='ok'"
+            " ORDER BY t DESC LIMIT 1",
+            (session_id,),
+        ).fetchone()
+        return {"values": values, "nibp": last_ok, "nibp_last_attempt": nibp}
+
+    # Alarms ------------------------------------------------------------------------------
+
+    def alarm_transition(self, session_id: int, tr: Any, decided: float) -> dict:
+        """Record an alarm transition; returns the alarm row as it now stands."""
+        with self.transaction() as db:
+            current = db.execute(
+                "SELECT id FROM alarms WHERE session_id=? AND rule=? AND state='active'",
+                (session_id, tr.rule),
+            ).fetchone()
+            if tr.event == "raised" and current is None:
+                cur = db.execute(
+                    "INSERT INTO alarms(session_id, rule, kind, priority, title, message, onset,"
+                    " raised, delay_s, value, limit_value, decided, state)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?, 'active')",
+                    (session_id, tr.rule, tr.kind, tr.priority, tr.title, tr.message, tr.onset,
+                     tr.t, tr.delay_s, tr.value, tr.limit, decided),
+                )
+                alarm_id = cur.lastrowid
+            elif current is None:
+                raise ValueError(f"{tr.event} for rule {tr.rule} with no active alarm")
+            else:
+                alarm_id = current["id"]
+                if tr.event == "cleared":
+                    db.execute("UPDATE alarms SET state='cleared', cleared=? WHERE id=?", (tr.t, alarm_id))
+                else:
+                    db.execute(
+                        "UPDATE alarms SET priority=?, message=? WHERE id=?",
+                        (tr.priority, tr.message, alarm_id),
+                    )
+            db.execute(
+                "INSERT INTO alarm_log(alarm_id, session_id, t, event, priority, message, decided)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (alarm_id, session_id, tr.t, tr.event, tr.priority, tr.message, decided),
+            )
+            return db.execute("SELECT * FROM alarms WHERE id=?", (alarm_id,)).fetchone()
+
+    def alarms(self, session_id: int | None = None, active_only: bool = False,
+               limit: int = 500) -> list[dict]:
+        q, args = "SELECT * FROM alarms WHERE 1=1", []
+        if session_id is not None:
+            q += " AND session_id=?"
+            args.append(session_id)
+        if active_only:
+            q += " AND state='active'"
+        return self.db.execute(q + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+
+    def alarm_log(self, session_id: int) -> list[dict]:
+        return self.db.execute(
+            "SELECT * FROM alarm_log WHERE session_id=? ORDER BY id", (session_id,)
+        ).fetchall()
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)

@@ -1,0 +1,69 @@
+"""The adapter interface: every monitor source — simulated, serial, HL7, replay — is the same
+two things: an ``Identity`` (who is speaking, from which room) and an async iterator of wire
+messages without ``seq`` (the uplink numbers them). A source that loses its device yields a
+``status`` message saying so and keeps going; it ends only when its data truly ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Identity:
+    monitor_id: str
+    room: str
+    mode: str = "live"  # live | demo | replay | test
+    vendor: str = ""
+    model: str = ""
+    serial: str = ""
+
+
+class Source(Protocol):
+    identity: Identity
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]: ...
+
+
+def retime(record: dict[str, Any], shift: float) -> dict[str, Any]:
+    """A copy of ``record`` with its timestamps moved by ``shift`` seconds."""
+    out = dict(record)
+    for key in ("t", "start", "end"):
+        if isinstance(out.get(key), (int, float)):
+            out[key] = out[key] + shift
+    return out
+
+
+class Paced:
+    """Plays time-ordered records (a simulation or a recording) in real or accelerated time.
+
+    Timestamps are moved so the first record happens now, and advance ``speed`` times faster
+    than the wall clock: device time is simulated time, so alarm delays keep their meaning at any
+    speed. Records that are not wire messages (ground truth, marks) are skipped.
+    """
+
+    WIRE = {"numerics", "nibp", "waveform", "status", "heartbeat"}
+
+    def __init__(self, identity: Identity, records: Iterable[dict[str, Any]], speed: float = 1.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.identity, self.records, self.speed, self.clock = identity, records, speed, clock
+
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        wall0 = self.clock()
+        t0: float | None = None
+        for rec in self.records:
+            if rec.get("type") not in self.WIRE:
+                continue
+            if t0 is None:
+                t0 = rec["t"]
+            due = wall0 + (rec["t"] - t0) / self.speed
+            delay = due - self.clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            yield retime(rec, wall0 - t0)

@@ -1,0 +1,101 @@
+"""The recording file: one session's stream, portable and versioned (docs/recording-format.md).
+
+A recording is JSON Lines (optionally gzip-compressed, by the ``.gz`` suffix). The first line is a
+header; every other line is either a monitor message exactly as it travels on the wire
+(``numerics``, ``nibp``, ``waveform``, ``status``, ``heartbeat``; see ``protocol.py``), or one of
+the recording-only records below. Lines are in time order.
+
+- ``{"type": "truth", "label": "SBP >= 180", "kind": "event"|"artifact", "start": t, "end": t}``:
+  ground truth from a simulator or an annotator: when a real physiological event (or an artifact)
+  was present. Written when the interval is known, so it may follow the messages it covers.
+- ``{"type": "mark", "t": t, "what": "dose", "text": "..."}``: a clinical event marker.
+- ``{"type": "alarm", ...}``: an alarm transition as it happened live (exports only).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+FORMAT = "vitalwatch-recording"
+VERSION = 1
+
+
+class RecordingError(ValueError):
+    """A recording file that cannot be read; the message names the file and line."""
+
+
+@dataclass
+class Header:
+    room: str = "Recording"
+    monitor_id: str = "recording"
+    mode: str = "replay"
+    start: float = 0.0
+    source: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT, "version": VERSION, "room": self.room,
+            "monitor_id": self.monitor_id, "mode": self.mode, "start": self.start,
+            "source": self.source, "meta": self.meta,
+        }
+
+
+def _open(path: Path, mode: str) -> IO[str]:
+    if path.suffix == ".gz":
+        return gzip.open(path, mode + "t", encoding="utf-8")  # type: ignore[return-value]
+    return open(path, mode, encoding="utf-8")
+
+
+def write(path: str | Path, header: Header, records: Iterable[dict[str, Any]]) -> int:
+    """Write a recording; returns the number of records written (header not counted)."""
+    n = 0
+    with _open(Path(path), "w") as f:
+        f.write(json.dumps(header.to_json(), separators=(",", ":")) + "\n")
+        for rec in records:
+            f.write(json.dumps(rec, separators=(",", ":"), allow_nan=False) + "\n")
+            n += 1
+    return n
+
+
+def read(path: str | Path) -> tuple[Header, Iterator[dict[str, Any]]]:
+    """Open a recording: its header now, its records lazily. Raises RecordingError."""
+    path = Path(path)
+    f = _open(path, "r")
+    first = f.readline()
+    try:
+        head = json.loads(first)
+    except json.JSONDecodeError as e:
+        f.close()
+        raise RecordingError(f"{path}: line 1: not a recording header ({e.msg})") from None
+    if not isinstance(head, dict) or head.get("format") != FORMAT:
+        f.close()
+        raise RecordingError(f"{path}: line 1: not a {FORMAT} file")
+    if head.get("version") != VERSION:
+        f.close()
+        raise RecordingError(f"{path}: line 1: version {head.get('version')!r} (this reads {VERSION})")
+    header = Header(
+        room=head.get("room", "Recording"), monitor_id=head.get("monitor_id", "recording"),
+        mode=head.get("mode", "replay"), start=float(head.get("start", 0.0)),
+        source=head.get("source", ""), meta=head.get("meta", {}),
+    )
+
+    def records() -> Iterator[dict[str, Any]]:
+        with f:
+            for lineno, line in enumerate(f, start=2):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise RecordingError(f"{path}: line {lineno}: {e.msg}") from None
+                if not isinstance(rec, dict) or "type" not in rec:
+                    raise RecordingError(f"{path}: line {lineno}: a record needs a 'type'")
+                yield rec
+
+    return header, records()
