@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections import deque
 from typing import Any
@@ -29,6 +30,9 @@ RATE_PER_S = 200.0  # a monitor with three waveforms sends ~20 messages a second
 RATE_BURST = 400.0
 ERROR_WINDOW_S = 10.0
 MAX_ERRORS_IN_WINDOW = 50
+
+
+_FIELD_PREFIX = re.compile(r"^([A-Za-z0-9_.]+): (.*)$", re.S)
 
 
 class Refused(Exception):
@@ -61,6 +65,8 @@ def parse(raw: str) -> Any:
             loc = loc[1:]
         loc = [p for p in loc if not p.startswith("function-")]
         reason = err["msg"].removeprefix("Value error, ")
+        if m := _FIELD_PREFIX.match(reason):
+            loc, reason = [*loc, m.group(1)], m.group(2)
         if err["type"] == "union_tag_invalid":
             reason = f"unknown message type {data.get('type')!r}"
             loc = ["type"]

@@ -18,7 +18,7 @@ import math
 from enum import Enum
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 PROTOCOL_VERSION = 1
 
@@ -94,6 +94,7 @@ def to_canonical(param: str, value: float | None, unit: str) -> float | None:
     return round(converted, 3)
 
 
+# Checks that span fields raise "field.path: reason", so the error sent back names the field.
 class _Msg(BaseModel):
     # Unknown fields are refused: an adapter with a typo must hear about it, not lose data quietly.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -160,9 +161,9 @@ class Nibp(_Msg):
         self.unit = "mmHg"
         if self.status == "ok":
             if self.sys is None and self.dia is None and self.map is None:
-                raise ValueError("status 'ok' needs at least one of sys, dia, map")
+                raise ValueError("status: 'ok' needs at least one of sys, dia, map")
             if self.sys is not None and self.dia is not None and self.dia >= self.sys:
-                raise ValueError(f"dia {self.dia:g} must be below sys {self.sys:g}")
+                raise ValueError(f"dia: {self.dia:g} must be below sys {self.sys:g}")
         return self
 
 
@@ -178,7 +179,7 @@ class Waveform(_Msg):
     def _check(self) -> Waveform:
         low, high = WAVE_RANGES[self.wave.value]
         if not low <= self.rate <= high:
-            raise ValueError(f"rate {self.rate:g} Hz is impossible for {self.wave.value}")
+            raise ValueError(f"rate: {self.rate:g} Hz is impossible for {self.wave.value}")
         return self
 
 

@@ -1,0 +1,66 @@
+"""Small real clients for the integration tests: a raw monitor and a dashboard."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from websockets.sync.client import connect
+
+from tests.conftest import seconds
+
+
+class RawMonitor:
+    """A monitor speaking the wire protocol by hand, so tests can send anything at all."""
+
+    def __init__(self, ws_url: str, monitor_id: str = "mon-1", room: str = "Room 1",
+                 stream: str | None = None, mode: str = "test") -> None:
+        self.ws = connect(f"{ws_url}/ws/ingest", max_size=None).__enter__()
+        self.monitor_id, self.room = monitor_id, room
+        self.stream = stream or uuid.uuid4().hex
+        self.ws.send(json.dumps({"type": "hello", "seq": 0, "protocol": 1, "monitor_id": monitor_id,
+                                 "stream": self.stream, "room": room, "mode": mode}))
+        self.welcome = self.recv()
+        assert self.welcome["type"] == "welcome", self.welcome
+
+    def recv(self, timeout: float = 10) -> dict[str, Any]:
+        return json.loads(self.ws.recv(timeout=seconds(timeout)))
+
+    def send(self, message: dict[str, Any] | str | bytes) -> dict[str, Any]:
+        """Send one message and return the server's answer to it."""
+        self.ws.send(message if isinstance(message, (str, bytes)) else json.dumps(message))
+        return self.recv()
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def numerics(seq: int, t: float, **values: float | None) -> dict[str, Any]:
+    units = {"SpO2": "%", "EtCO2": "mmHg"}
+    return {"type": "numerics", "seq": seq, "t": t,
+            "values": {k: {"value": v, "unit": units.get(k, "/min")} for k, v in values.items()}}
+
+
+class Dashboard:
+    def __init__(self, ws_url: str) -> None:
+        self.ws = connect(f"{ws_url}/ws/live", max_size=None).__enter__()
+        self.snapshot = json.loads(self.ws.recv(timeout=seconds(10)))
+        assert self.snapshot["type"] == "snapshot"
+        self.seen: list[dict[str, Any]] = []
+
+    def wait(self, predicate, timeout: float = 10) -> dict[str, Any]:
+        deadline = time.monotonic() + seconds(timeout)
+        while time.monotonic() < deadline:
+            try:
+                msg = json.loads(self.ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+            except TimeoutError:
+                break
+            self.seen.append(msg)
+            if predicate(msg):
+                return msg
+        raise AssertionError(f"dashboard did not see the message within {timeout} s")
+
+    def close(self) -> None:
+        self.ws.close()

@@ -1,0 +1,66 @@
+"""The wire protocol models: what they accept, what they refuse and why, and the exported schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from monitors.protocol import Nibp, Numerics, json_schema, monitor_message
+
+SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "protocol.schema.json"
+
+
+def numerics(**values: object) -> dict:
+    return {"type": "numerics", "seq": 1, "t": 1.0,
+            "values": {k: (v if isinstance(v, dict) else {"value": v, "unit": "/min"}) for k, v in values.items()}}
+
+
+def test_units_are_converted_to_the_canonical_unit() -> None:
+    """EtCO2 in kPa is stored in mmHg; bpm is accepted for a rate."""
+    msg = monitor_message.validate_python(numerics(HR={"value": 72, "unit": "bpm"},
+                                                   EtCO2={"value": 5.0, "unit": "kPa"}))
+    assert isinstance(msg, Numerics)
+    assert msg.values["EtCO2"].value == pytest.approx(37.503) and msg.values["EtCO2"].unit == "mmHg"
+
+
+def test_no_value_stays_no_value() -> None:
+    """A value the device marks invalid (null) is kept as None, never turned into zero."""
+    msg = monitor_message.validate_python(numerics(SpO2={"value": None, "unit": "%"}))
+    assert msg.values["SpO2"].value is None
+
+
+@pytest.mark.parametrize(
+    "message, field_in_error",
+    [
+        (numerics(SpO2={"value": 120, "unit": "%"}), "SpO2 120 % is physiologically impossible"),
+        (numerics(HR=-5), "HR -5 /min is physiologically impossible"),
+        (numerics(HR={"value": 72, "unit": "furlongs"}), "unknown unit 'furlongs' for HR"),
+        (numerics(XX=1), "values.XX"),
+        ({"type": "numerics", "seq": 1, "values": {}}, "t"),
+        ({"type": "nibp", "seq": 1, "t": 1, "status": "ok"}, "at least one of sys, dia, map"),
+        ({"type": "nibp", "seq": 1, "t": 1, "status": "ok", "sys": 80, "dia": 120}, "dia: 120 must be below sys 80"),
+        ({"type": "waveform", "seq": 1, "t": 1, "wave": "PLETH", "rate": 0, "samples": [1]}, "rate: 0 Hz"),
+        ({"type": "heartbeat", "seq": 1, "t": 1, "extra": 1}, "extra"),
+        ({"type": "teleport", "seq": 1}, "teleport"),
+    ],
+)
+def test_bad_messages_are_refused_with_the_reason(message: dict, field_in_error: str) -> None:
+    """Impossible values, unknown units, missing and extra fields are refused with a reason."""
+    with pytest.raises(ValidationError) as err:
+        monitor_message.validate_python(message)
+    assert field_in_error in str(err.value)
+
+
+def test_failed_cuff_measurement_needs_no_values() -> None:
+    """A failed NIBP measurement is a valid message with no values."""
+    msg = monitor_message.validate_python({"type": "nibp", "seq": 3, "t": 1, "status": "failed",
+                                           "reason": "motion"})
+    assert isinstance(msg, Nibp) and msg.sys is None
+
+
+def test_exported_schema_matches_the_models() -> None:
+    """docs/protocol.schema.json is what the models export (run `make schema` after a change)."""
+    assert json.loads(SCHEMA.read_text()) == json.loads(json.dumps(json_schema()))
