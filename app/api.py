@@ -30,6 +30,7 @@ async def health(request: Request, pipeline: PipelineDep) -> dict[str, Any]:
         "sessions": len(pipeline.sessions),
         "monitors_connected": sum(m.connected for m in pipeline.monitors.values()),
         "dashboards": len(pipeline.hub.clients),
+        "dashboards_cut_off": pipeline.hub.cut_off,
         "demo": request.app.state.settings.demo,
     }
 

@@ -14,7 +14,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-QUEUE_SIZE = 1000
+# About ten seconds of everything 64 monitors with waveforms send: room for a burst, not for a
+# dashboard that has stopped reading.
+QUEUE_SIZE = 4000
 
 
 @dataclass(eq=False)

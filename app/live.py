@@ -16,6 +16,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.pipeline import Pipeline
 
+CLOSE_TIMEOUT_S = 2.0
+
 
 async def serve(ws: WebSocket, pipeline: Pipeline) -> None:
     await ws.accept()
@@ -33,9 +35,13 @@ async def serve(ws: WebSocket, pipeline: Pipeline) -> None:
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
                 await task
         if overflow in done:
-            # 1013 "try again later": the dashboard reconnects and gets a fresh snapshot.
-            with contextlib.suppress(RuntimeError):
-                await ws.close(code=1013, reason="dashboard too slow; reconnect for a snapshot")
+            pipeline.hub.disconnect(client)
+            # 1013 "try again later": the dashboard reconnects and gets a fresh snapshot. A
+            # client that reads nothing cannot even take the close frame; then give up on it.
+            with contextlib.suppress(RuntimeError, asyncio.TimeoutError):
+                await asyncio.wait_for(
+                    ws.close(code=1013, reason="dashboard too slow; reconnect for a snapshot"),
+                    CLOSE_TIMEOUT_S)
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:

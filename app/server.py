@@ -109,5 +109,7 @@ async def run(app: FastAPI, host: str, port: int) -> None:
     import uvicorn
 
     config = uvicorn.Config(app, host=host, port=port, ws_max_size=2**20, log_level="warning",
-                            ws_ping_interval=5, ws_ping_timeout=10)
+                            ws_ping_interval=5, ws_ping_timeout=10,
+                            # A stuck dashboard must not hold up a restart.
+                            timeout_graceful_shutdown=3)
     await uvicorn.Server(config).serve()

@@ -70,7 +70,12 @@ class Server:
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
-            self.proc.wait(timeout=seconds(10))
+            try:
+                self.proc.wait(timeout=seconds(10))
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"server ignored signal {sig} for 10 s; killed") from None
 
     def get(self, path: str, **params: object) -> object:
         r = httpx.get(f"{self.http}{path}", params=params, timeout=seconds(10))

@@ -45,7 +45,8 @@ def numerics(seq: int, t: float, **values: float | None) -> dict[str, Any]:
 
 class Dashboard:
     def __init__(self, ws_url: str) -> None:
-        self.ws = connect(f"{ws_url}/ws/live", max_size=None).__enter__()
+        # max_queue=None: the client thread keeps reading even while the test is busy elsewhere.
+        self.ws = connect(f"{ws_url}/ws/live", max_size=None, max_queue=None).__enter__()
         self.snapshot = json.loads(self.ws.recv(timeout=seconds(10)))
         assert self.snapshot["type"] == "snapshot"
         self.seen: list[dict[str, Any]] = []
