@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -41,6 +42,23 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--waveforms", action="store_true", help="also send a pleth waveform")
     sim.add_argument("--mode", default="demo", choices=["live", "demo", "test"],
                      help="how the data is labelled (simulated data is never 'live' by default)")
+    _token_arg(sim)
+
+    serial = msub.add_parser("serial", help="a monitor on a serial port")
+    serial.add_argument("--port", required=True, help="e.g. /dev/ttyUSB0")
+    serial.add_argument("--protocol", required=True, help="masimo, contec, intellivue, generic")
+    serial.add_argument("--server", default="ws://127.0.0.1:8000", help="server URL")
+    serial.add_argument("--room", required=True)
+    serial.add_argument("--monitor-id", help="default: serial-<port name>")
+    serial.add_argument("--baud", type=int, help="override the protocol's baud rate")
+    serial.add_argument("--mode", default="live", choices=["live", "demo", "test"])
+    _token_arg(serial)
+
+    emulate = sub.add_parser("emulate", help="emulate a serial device on a pseudo-terminal")
+    emulate.add_argument("protocol", help="masimo, contec, intellivue, generic")
+    emulate.add_argument("--scenario", default="typical-responder")
+    emulate.add_argument("--seed", type=int, default=0)
+    emulate.add_argument("--speed", type=float, default=1.0)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -53,8 +71,23 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run_demo(args.host, args.port, args.data_dir))
     if args.command == "monitor" and args.source == "sim":
         return asyncio.run(_monitor_sim(args))
+    if args.command == "monitor" and args.source == "serial":
+        from monitors.serial_link import run_monitor
+
+        return asyncio.run(run_monitor(args.port, args.protocol, args.server, args.room,
+                                       monitor_id=args.monitor_id, token=args.token,
+                                       baud=args.baud, mode=args.mode))
+    if args.command == "emulate":
+        from monitors.emulator import run_emulator
+
+        return asyncio.run(run_emulator(args.protocol, args.scenario, args.seed, args.speed))
     parser.error("unknown command")
     return 2
+
+
+def _token_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--token", default=os.environ.get("VITALWATCH_TOKEN"),
+                   help="the device token (default: $VITALWATCH_TOKEN)")
 
 
 def _server_args(p: argparse.ArgumentParser) -> None:
@@ -88,7 +121,7 @@ async def _monitor_sim(args: argparse.Namespace) -> int:
                         args.mode, vendor="vitalwatch", model=f"basic-sim/{args.profile}")
     records = basic_sim.records(args.profile, args.seed, time.time(), args.minutes, args.waveforms,
                                 ramp_s=args.ramp)
-    await Uplink(args.server, Paced(identity, records, args.speed)).run()
+    await Uplink(args.server, Paced(identity, records, args.speed), token=args.token).run()
     return 0
 
 

@@ -36,9 +36,11 @@ MAX_PENDING = 20_000
 
 
 class Uplink:
-    def __init__(self, url: str, source: Source, stream: str | None = None) -> None:
+    def __init__(self, url: str, source: Source, stream: str | None = None,
+                 token: str | None = None) -> None:
         self.url = url.rstrip("/") + ("" if url.rstrip("/").endswith("/ws/ingest") else "/ws/ingest")
         self.source = source
+        self.token = token
         self.identity: Identity = source.identity
         self.stream = stream or uuid.uuid4().hex
         self.pending: OrderedDict[int, str] = OrderedDict()
@@ -61,8 +63,10 @@ class Uplink:
             backoff = BACKOFF_MIN_S
             while True:
                 try:
+                    headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
                     async with websockets.connect(self.url, max_size=2**20, open_timeout=5,
-                                                  ping_interval=5, ping_timeout=10) as ws:
+                                                  ping_interval=5, ping_timeout=10,
+                                                  additional_headers=headers) as ws:
                         await self._session(ws)
                         backoff = BACKOFF_MIN_S
                 except (OSError, websockets.WebSocketException, asyncio.TimeoutError) as e:

@@ -77,6 +77,10 @@ class Server:
                 self.proc.wait()
                 raise AssertionError(f"server ignored signal {sig} for 10 s; killed") from None
 
+    def device_token(self, monitor_id: str) -> str:
+        """A device token for ``monitor_id``, for adapters started by a test (``--token``)."""
+        return ""
+
     def get(self, path: str, **params: object) -> object:
         r = httpx.get(f"{self.http}{path}", params=params, timeout=seconds(10))
         r.raise_for_status()
