@@ -49,6 +49,31 @@ class Escalation(BaseModel):
     to: Priority
 
 
+class UnacknowledgedEscalation(BaseModel):
+    """An unacknowledged medium alarm goes to the nurse tier, then becomes high."""
+
+    model_config = ConfigDict(extra="forbid")
+    nurse_after_s: float = Field(gt=0)
+    high_after_s: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _order(self) -> UnacknowledgedEscalation:
+        if self.high_after_s <= self.nurse_after_s:
+            raise ValueError("high_after_s must come after nurse_after_s")
+        return self
+
+
+class SignalPolicy(BaseModel):
+    """How alarm signals behave once raised (IEC 60601-1-8 inactivation states); the
+    responsible organisation's settings, not the user's."""
+
+    model_config = ConfigDict(extra="forbid")
+    audio_pause_s: float = Field(gt=0)
+    reminder_s: float = Field(gt=0)
+    latching_priorities: list[Priority]
+    escalation: UnacknowledgedEscalation
+
+
 class Rule(BaseModel):
     """One alarm rule. Either ``when`` (a value condition) or ``signal`` (a technical one)."""
 
@@ -72,6 +97,7 @@ class Rule(BaseModel):
     confirm_unless: Expression | None = None
     clear_readings: int = Field(default=1, ge=1)
     escalate: Escalation | None = None
+    latching: bool | None = None  # None: as signals.latching_priorities says for its priority
     enabled: bool = True
 
     @field_validator("when", "clear", "confirm_unless", mode="before")
@@ -101,6 +127,7 @@ class Rule(BaseModel):
 class RuleSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: Literal[1]
+    signals: SignalPolicy
     rules: dict[str, Rule]
     source: str = ""
 
@@ -117,6 +144,9 @@ class RuleSet(BaseModel):
 
     def active(self) -> list[Rule]:
         return [r for r in self.rules.values() if r.enabled]
+
+    def latches(self, rule: Rule, priority: str) -> bool:
+        return rule.latching if rule.latching is not None else priority in self.signals.latching_priorities
 
 
 def load(path: str | Path | None = None) -> RuleSet:
