@@ -98,6 +98,9 @@ class Rule(BaseModel):
     clear_readings: int = Field(default=1, ge=1)
     escalate: Escalation | None = None
     latching: bool | None = None  # None: as signals.latching_priorities says for its priority
+    # Ground-truth labels (from a simulator or an annotator) of the events this rule is meant to
+    # catch: how `vitalwatch evaluate` tells a true alarm from a non-actionable one.
+    detects: list[str] = Field(default_factory=list)
     enabled: bool = True
 
     @field_validator("when", "clear", "confirm_unless", mode="before")

@@ -70,7 +70,7 @@ def _session(pipeline: Pipeline, session_id: int) -> dict[str, Any]:
 async def session(session_id: int, pipeline: PipelineDep) -> dict[str, Any]:
     row = _session(pipeline, session_id)
     return {**row, **pipeline.store.latest(session_id),
-            "alarms": pipeline.store.alarms(session_id, active_only=True)}
+            "alarms": pipeline.alarm_log.alarms(session_id, active_only=True)}
 
 
 @router.post("/sessions/{session_id}/end")
@@ -116,13 +116,13 @@ async def statuses(session_id: int, pipeline: PipelineDep) -> list[dict[str, Any
 async def alarms(pipeline: PipelineDep, session_id: int | None = None,
            active: bool = False) -> list[dict[str, Any]]:
     """Alarms, newest first: the active ones with ``active=true``, else the history too."""
-    return pipeline.store.alarms(session_id, active_only=active)
+    return pipeline.alarm_log.alarms(session_id, active_only=active)
 
 
 @router.get("/sessions/{session_id}/alarm-log")
 async def alarm_log(session_id: int, pipeline: PipelineDep) -> list[dict[str, Any]]:
     _session(pipeline, session_id)
-    return pipeline.store.alarm_log(session_id)
+    return pipeline.alarm_log.log(session_id)
 
 
 @router.get("/monitors")

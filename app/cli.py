@@ -28,6 +28,26 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="run the server with four simulated rooms")
     _server_args(demo)
 
+    user = sub.add_parser("user", help="manage users")
+    usub = user.add_subparsers(dest="action", required=True)
+    uadd = usub.add_parser("add", help="add a user (password from a prompt, or from stdin)")
+    uadd.add_argument("name")
+    uadd.add_argument("--role", required=True, help="clinician, nurse, reviewer, admin, kiosk")
+    uadd.add_argument("--data-dir", type=Path, default=Path("data"))
+
+    device = sub.add_parser("device", help="manage monitor devices and their tokens")
+    dsub = device.add_subparsers(dest="action", required=True)
+    dadd = dsub.add_parser("add", help="register a monitor; prints its token once")
+    dadd.add_argument("name", help="the monitor id the device will use")
+    dadd.add_argument("--data-dir", type=Path, default=Path("data"))
+    drevoke = dsub.add_parser("revoke", help="revoke a monitor's token")
+    drevoke.add_argument("name")
+    drevoke.add_argument("--data-dir", type=Path, default=Path("data"))
+
+    evaluate = sub.add_parser("evaluate", help="run alarm rules over recordings offline")
+    evaluate.add_argument("files", nargs="+", type=Path)
+    evaluate.add_argument("--rules", type=Path, help="alarm rules file (default: the built-in rules)")
+
     monitor = sub.add_parser("monitor", help="run a monitor adapter")
     msub = monitor.add_subparsers(dest="source", required=True)
     sim = msub.add_parser("sim", help="a simulated monitor")
@@ -65,6 +85,18 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
         return _serve(args)
+    if args.command in ("user", "device"):
+        return _accounts(args)
+    if args.command == "evaluate":
+        from alerts.rules import RulesError, load
+        from app.evaluate import run
+
+        try:
+            rules = load(args.rules)
+        except RulesError as e:
+            print(f"vitalwatch evaluate: the rules file has problems:\n{e}", file=sys.stderr)
+            return 2
+        return run([str(f) for f in args.files], rules)
     if args.command == "demo":
         from app.demo import run_demo
 
@@ -107,6 +139,45 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     print(f"vitalwatch serving on http://{args.host}:{args.port}", flush=True)
     asyncio.run(run(app, args.host, args.port))
+    return 0
+
+
+def _accounts(args: argparse.Namespace) -> int:
+    import getpass
+    import time
+
+    from app.accounts import AccountError, Accounts
+    from app.audit import Audit
+    from app.store import Store
+
+    store = Store(args.data_dir / "vitalwatch.sqlite3")
+    accounts, audit = Accounts(store.db), Audit(store.db)
+    actor = f"cli:{getpass.getuser()}"
+    try:
+        if args.command == "user":
+            if sys.stdin.isatty():
+                password = getpass.getpass(f"password for {args.name}: ")
+                if getpass.getpass("again: ") != password:
+                    print("vitalwatch: the passwords differ", file=sys.stderr)
+                    return 2
+            else:
+                password = sys.stdin.readline().rstrip("\n")
+            accounts.add_user(args.name, args.role, password, time.time())
+            audit.record(time.time(), actor, "user_added", args.name, new={"role": args.role})
+            print(f"user {args.name} added ({args.role})")
+        elif args.action == "add":
+            token = accounts.add_device(args.name, time.time())
+            audit.record(time.time(), actor, "device_added", args.name)
+            print(token)
+        else:
+            accounts.revoke_device(args.name, time.time())
+            audit.record(time.time(), actor, "device_revoked", args.name)
+            print(f"device {args.name} revoked")
+    except AccountError as e:
+        print(f"vitalwatch: {e}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
     return 0
 
 

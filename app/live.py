@@ -17,6 +17,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from app.pipeline import Pipeline
 
 CLOSE_TIMEOUT_S = 2.0
+ALARM_PREFIX = '{"type":"alarm"'
 
 
 async def serve(ws: WebSocket, pipeline: Pipeline) -> None:
@@ -24,7 +25,7 @@ async def serve(ws: WebSocket, pipeline: Pipeline) -> None:
     client = pipeline.hub.connect()  # before the snapshot, so nothing falls between the two
     try:
         await ws.send_text(json.dumps(pipeline.snapshot(time.time()), allow_nan=False))
-        sender = asyncio.create_task(_send(ws, client.queue))
+        sender = asyncio.create_task(_send(ws, client.queue, pipeline))
         receiver = asyncio.create_task(_drain(ws))
         overflow = asyncio.create_task(client.overflow_event.wait())
         done, pending = await asyncio.wait(
@@ -48,9 +49,14 @@ async def serve(ws: WebSocket, pipeline: Pipeline) -> None:
         pipeline.hub.disconnect(client)
 
 
-async def _send(ws: WebSocket, queue: asyncio.Queue[str]) -> None:
+async def _send(ws: WebSocket, queue: asyncio.Queue[str], pipeline: Pipeline) -> None:
     while True:
-        await ws.send_text(await queue.get())
+        text = await queue.get()
+        await ws.send_text(text)
+        if text.startswith(ALARM_PREFIX):
+            # The first delivery of an alarm change to any dashboard ends its signal-generation
+            # delay (device time -> server decision -> on a screen), which is logged to disclose it.
+            pipeline.alarm_log.delivered(json.loads(text)["log_id"], time.time())
 
 
 async def _drain(ws: WebSocket) -> None:

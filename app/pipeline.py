@@ -1,6 +1,6 @@
 """The pipeline: where a reading goes once it has been read off the socket.
 
-    monitor message ─▶ store (SQLite, deduplicated by seq) ─▶ alarm engine (alerts/)
+    monitor message ─▶ store (SQLite, deduplicated by seq) ─▶ alarm system (alerts/)
                                          │                          │
                                          └──────────▶ hub ◀─────────┘ ─▶ every dashboard
 
@@ -16,8 +16,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from alerts.engine import AlarmEngine, Transition
 from alerts.rules import RuleSet
+from alerts.system import AlarmSystem, Change
+from app.alarm_log import AlarmLog
 from app.hub import Hub
 from app.store import Store
 from monitors.protocol import Hello
@@ -64,17 +65,26 @@ class SessionState:
     room: str
     mode: str
     started: float
-    engine: AlarmEngine
-    feed: AlarmEngine
+    alarms: AlarmSystem  # on the device's clock
+    feed: AlarmSystem  # feed supervision, on the server's clock
     monitor_id: str | None = None
     last_heard: float = 0.0
+    device_time: float | None = None  # the latest device timestamp, and when it arrived
+    device_time_at: float = 0.0
     feed_silent: bool = False
     statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def device_clock(self, now: float) -> float:
+        """Now on the device's clock, for actions (an acknowledgement) that come from people."""
+        if self.device_time is None:
+            return now
+        return self.device_time + (now - self.device_time_at)
 
 
 class Pipeline:
     def __init__(self, store: Store, hub: Hub, rules: RuleSet, now: float) -> None:
         self.store = store
+        self.alarm_log = AlarmLog(store.db)
         self.hub = hub
         self.rules = rules
         self.sessions: dict[int, SessionState] = {}
@@ -86,20 +96,20 @@ class Pipeline:
     # Sessions ----------------------------------------------------------------------------
 
     def _load_session(self, row: dict[str, Any], now: float) -> SessionState:
-        engine = AlarmEngine(self.rules)
-        feed = AlarmEngine(self.rules, only=FEED_RULES)
-        # After a restart the alarms that were active stay active, with their onset and
-        # priority, so that they clear by their own rules rather than vanish or double.
-        for alarm in self.store.alarms(row["id"], active_only=True):
-            target = feed if alarm["rule"] in FEED_RULES else engine
-            target.restore(alarm["rule"], onset=alarm["onset"], priority=alarm["priority"],
-                           message=alarm["message"], value=alarm["value"], limit=alarm["limit_value"])
-        state = SessionState(row["id"], row["room"], row["mode"], row["started"], engine, feed)
+        alarms = AlarmSystem(self.rules)
+        feed = AlarmSystem(self.rules, only=FEED_RULES)
+        # After a restart the alarms still signalled come back with their state, onset and
+        # priority, so that they end by their own rules rather than vanish or double.
+        for alarm in self.alarm_log.alarms(row["id"], active_only=True):
+            target = feed if alarm["rule"] in FEED_RULES else alarms
+            target.restore({**alarm, "limit": alarm["limit_value"]}, alarm["state"],
+                           alarm["acknowledged_by"])
+        state = SessionState(row["id"], row["room"], row["mode"], row["started"], alarms, feed)
         # A session loaded at start-up expects its monitor back: if it stays away, that is a
         # lost feed like any other (the clock starts now, when the server could first hear it).
         state.monitor_id = self.store.session_monitor(row["id"])
         state.last_heard = now
-        state.feed_silent = any(a.rule in FEED_RULES for a in feed.active())
+        state.feed_silent = any(s.rule in FEED_RULES for s in feed.active())
         self.sessions[row["id"]] = state
         return state
 
@@ -190,15 +200,17 @@ class Pipeline:
         m.last_heard = now
         self._heard(session, now)
         base = {"session_id": session.id, "room": session.room, "mode": session.mode}
+        if msg.type != "heartbeat":
+            session.device_time, session.device_time_at = msg.t, now
         if msg.type == "numerics":
             values = {p.value: v.value for p, v in msg.values.items()}
             self.hub.publish({"type": "numerics", **base, "t": msg.t, "values": values})
-            self._alarms(session, session.engine.numerics(msg.t, values), now)
+            self._alarms(session, session.alarms.numerics(msg.t, values), now)
         elif msg.type == "nibp":
             values = {"SBP": msg.sys, "DBP": msg.dia, "MAP": msg.map}
             self.hub.publish({"type": "nibp", **base, "t": msg.t, "status": msg.status,
                               "sys": msg.sys, "dia": msg.dia, "map": msg.map, "reason": msg.reason})
-            self._alarms(session, session.engine.nibp(msg.t, msg.status == "ok", values), now)
+            self._alarms(session, session.alarms.nibp(msg.t, msg.status == "ok", values), now)
         elif msg.type == "waveform":
             self.hub.publish({"type": "waveform", **base, "t": msg.t, "wave": msg.wave.value,
                               "rate": msg.rate, "samples": msg.samples})
@@ -209,7 +221,7 @@ class Pipeline:
             else:
                 session.statuses.pop(msg.code, None)
             self.hub.publish({"type": "status", **base, **entry})
-            self._alarms(session, session.engine.status(msg.t, msg.code, msg.active), now)
+            self._alarms(session, session.alarms.status(msg.t, msg.code, msg.active), now)
         return True
 
     def _heard(self, session: SessionState, now: float) -> None:
@@ -219,12 +231,23 @@ class Pipeline:
             self.hub.publish({"type": "room", "room": self.room_state(session)})
             self._alarms(session, session.feed.signal(now, "feed_lost", False), now)
 
-    def _alarms(self, session: SessionState, transitions: list[Transition], now: float) -> None:
-        for tr in transitions:
-            alarm = self.store.alarm_transition(session.id, tr, decided=now)
-            log.info("alarm %s %s session=%s %s", tr.event, tr.rule, session.id, tr.priority)
-            self.hub.publish({"type": "alarm", "event": tr.event, "room": session.room,
-                              "alarm": alarm})
+    def _alarms(self, session: SessionState, changes: list[Change], now: float) -> None:
+        for change in changes:
+            alarm, log_id = self.alarm_log.record(session.id, change, decided=now)
+            self.hub.publish({"type": "alarm", "event": change.event, "log_id": log_id,
+                              "room": session.room, "by": change.by, "alarm": alarm})
+
+    def act(self, alarm_id: int, action: str, by: str, now: float) -> dict[str, Any]:
+        """A person acknowledges, pauses the audio of, or resets an alarm. Raises KeyError if
+        the alarm is not signalled, IllegalTransition if its state does not allow it."""
+        alarm = self.alarm_log.alarm(alarm_id)
+        session = self.sessions.get(alarm["session_id"]) if alarm else None
+        if alarm is None or session is None or alarm["state"] == "cleared":
+            raise KeyError(alarm_id)
+        system = session.feed if alarm["rule"] in FEED_RULES else session.alarms
+        t = now if system is session.feed else session.device_clock(now)
+        self._alarms(session, system.act(t, alarm["rule"], action, by), now)
+        return self.alarm_log.alarm(alarm_id)  # type: ignore[return-value]
 
     # Supervision -------------------------------------------------------------------------
 
@@ -257,6 +280,6 @@ class Pipeline:
         for session in sorted(self.sessions.values(), key=lambda s: s.room):
             state = self.room_state(session)
             state.update(self.store.latest(session.id))
-            state["alarms"] = self.store.alarms(session.id, active_only=True)
+            state["alarms"] = self.alarm_log.alarms(session.id, active_only=True)
             rooms.append(state)
         return {"type": "snapshot", "server_time": now, "rooms": rooms}

@@ -1,5 +1,5 @@
 """Storage: one SQLite file (WAL) holding every session's readings, cuff measurements, waveforms,
-device statuses, alarms and refused messages.
+device statuses and refused messages (alarms: ``alarm_log.py``; accounts: ``accounts.py``).
 
 Durability contract: a message is acknowledged to its monitor only after the transaction that
 stores it (and advances its stream's last seq) has committed. In WAL mode with
@@ -11,7 +11,6 @@ reconnect safe: a message is either stored with its seq or not at all.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -45,16 +44,6 @@ CREATE INDEX IF NOT EXISTS waveforms_session_t ON waveforms(session_id, wave, t)
 CREATE TABLE IF NOT EXISTS statuses (
     session_id INTEGER NOT NULL, t REAL NOT NULL, received REAL NOT NULL, code TEXT NOT NULL,
     active INTEGER NOT NULL, text TEXT NOT NULL DEFAULT '');
-CREATE TABLE IF NOT EXISTS alarms (
-    id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL, rule TEXT NOT NULL, kind TEXT NOT NULL,
-    priority TEXT NOT NULL, title TEXT NOT NULL, message TEXT NOT NULL, onset REAL NOT NULL,
-    raised REAL NOT NULL, cleared REAL, delay_s REAL NOT NULL, value REAL, limit_value REAL,
-    decided REAL NOT NULL, state TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS alarms_session ON alarms(session_id, state);
-CREATE TABLE IF NOT EXISTS alarm_log (
-    id INTEGER PRIMARY KEY, alarm_id INTEGER NOT NULL, session_id INTEGER NOT NULL,
-    t REAL NOT NULL, event TEXT NOT NULL, priority TEXT NOT NULL, message TEXT NOT NULL,
-    decided REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS rejects (
     id INTEGER PRIMARY KEY, monitor_id TEXT NOT NULL, received REAL NOT NULL, seq INTEGER,
     field TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL);
@@ -246,58 +235,3 @@ class Store:
             (session_id,),
         ).fetchone()
         return {"values": values, "nibp": last_ok, "nibp_last_attempt": nibp}
-
-    # Alarms ------------------------------------------------------------------------------
-
-    def alarm_transition(self, session_id: int, tr: Any, decided: float) -> dict:
-        """Record an alarm transition; returns the alarm row as it now stands."""
-        with self.transaction() as db:
-            current = db.execute(
-                "SELECT id FROM alarms WHERE session_id=? AND rule=? AND state='active'",
-                (session_id, tr.rule),
-            ).fetchone()
-            if tr.event == "raised" and current is None:
-                cur = db.execute(
-                    "INSERT INTO alarms(session_id, rule, kind, priority, title, message, onset,"
-                    " raised, delay_s, value, limit_value, decided, state)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?, 'active')",
-                    (session_id, tr.rule, tr.kind, tr.priority, tr.title, tr.message, tr.onset,
-                     tr.t, tr.delay_s, tr.value, tr.limit, decided),
-                )
-                alarm_id = cur.lastrowid
-            elif current is None:
-                raise ValueError(f"{tr.event} for rule {tr.rule} with no active alarm")
-            else:
-                alarm_id = current["id"]
-                if tr.event == "cleared":
-                    db.execute("UPDATE alarms SET state='cleared', cleared=? WHERE id=?", (tr.t, alarm_id))
-                else:
-                    db.execute(
-                        "UPDATE alarms SET priority=?, message=? WHERE id=?",
-                        (tr.priority, tr.message, alarm_id),
-                    )
-            db.execute(
-                "INSERT INTO alarm_log(alarm_id, session_id, t, event, priority, message, decided)"
-                " VALUES (?,?,?,?,?,?,?)",
-                (alarm_id, session_id, tr.t, tr.event, tr.priority, tr.message, decided),
-            )
-            return db.execute("SELECT * FROM alarms WHERE id=?", (alarm_id,)).fetchone()
-
-    def alarms(self, session_id: int | None = None, active_only: bool = False,
-               limit: int = 500) -> list[dict]:
-        q, args = "SELECT * FROM alarms WHERE 1=1", []
-        if session_id is not None:
-            q += " AND session_id=?"
-            args.append(session_id)
-        if active_only:
-            q += " AND state='active'"
-        return self.db.execute(q + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
-
-    def alarm_log(self, session_id: int) -> list[dict]:
-        return self.db.execute(
-            "SELECT * FROM alarm_log WHERE session_id=? ORDER BY id", (session_id,)
-        ).fetchall()
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False)

@@ -1,0 +1,189 @@
+"""Users, roles, login sessions and device tokens.
+
+Passwords are hashed with argon2. Login-session and device tokens are random 256-bit secrets
+stored only as SHA-256 digests: they are not guessable, so a slow hash adds nothing, and a stolen
+database does not hand out working tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import sqlite3
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY, role TEXT NOT NULL, password TEXT NOT NULL,
+    demo INTEGER NOT NULL DEFAULT 0, disabled INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS logins (
+    token_hash TEXT PRIMARY KEY, user TEXT NOT NULL, csrf TEXT NOT NULL,
+    created REAL NOT NULL, last_seen REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS devices (
+    name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, created REAL NOT NULL,
+    revoked REAL, demo INTEGER NOT NULL DEFAULT 0);
+"""
+
+# What each role may do. A route names the permission it needs; nothing is allowed by default.
+ROLES: dict[str, frozenset[str]] = {
+    "clinician": frozenset({
+        "view_live", "view_history", "view_monitors", "acknowledge", "pause_audio", "mark_event",
+        "change_limits", "manage_sessions"}),
+    "nurse": frozenset({"view_live", "view_history", "view_monitors", "acknowledge", "pause_audio"}),
+    "reviewer": frozenset({"view_history"}),
+    "admin": frozenset({"view_monitors", "manage_users", "manage_devices", "view_audit"}),
+    # A wall-mounted central station: sees the live view, has no controls, never times out.
+    "kiosk": frozenset({"view_live"}),
+}
+# Every role may look at its own login and log out.
+ROLES = {role: perms | {"session"} for role, perms in ROLES.items()}
+DEVICE_PREFIX = "vwd_"
+LOGIN_PREFIX = "vws_"
+
+_hasher = PasswordHasher()
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str
+    demo: bool
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        return ROLES.get(self.role, frozenset())
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+
+@dataclass(frozen=True)
+class Login:
+    user: User
+    csrf: str
+    token_hash: str
+
+
+class AccountError(ValueError):
+    pass
+
+
+class Accounts:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        db.executescript(SCHEMA)
+
+    # Users -------------------------------------------------------------------------------
+
+    def add_user(self, name: str, role: str, password: str, now: float, demo: bool = False) -> User:
+        if role not in ROLES:
+            raise AccountError(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
+        if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise AccountError("a user name is 1–64 letters, digits, '-', '_' or '.'")
+        if len(password) < 10 and not demo:
+            raise AccountError("a password needs at least 10 characters")
+        try:
+            self.db.execute(
+                "INSERT INTO users(name, role, password, demo, created) VALUES (?,?,?,?,?)",
+                (name, role, _hasher.hash(password), int(demo), now),
+            )
+        except sqlite3.IntegrityError:
+            raise AccountError(f"user {name!r} exists already") from None
+        return User(name, role, demo)
+
+    def set_disabled(self, name: str, disabled: bool) -> None:
+        if self.db.execute("UPDATE users SET disabled=? WHERE name=?", (int(disabled), name)).rowcount == 0:
+            raise AccountError(f"no user {name!r}")
+        if disabled:
+            self.db.execute("DELETE FROM logins WHERE user=?", (name,))
+
+    def users(self) -> list[dict]:
+        return self.db.execute(
+            "SELECT name, role, demo, disabled, created FROM users ORDER BY name").fetchall()
+
+    def password_record(self, name: str) -> dict | None:
+        return self.db.execute("SELECT * FROM users WHERE name=?", (name,)).fetchone()
+
+    @staticmethod
+    def check_password(record: dict | None, password: str, demo_mode: bool) -> User | None:
+        """The user if the password is right and the account usable here, else None. Pure CPU
+        (argon2 takes tens of milliseconds by design): run it off the event loop."""
+        if record is None:
+            # Spend the same time as a real check, so timing does not tell which names exist.
+            _hasher.hash(password)
+            return None
+        try:
+            _hasher.verify(record["password"], password)
+        except (VerificationError, InvalidHashError):
+            return None
+        if record["disabled"] or (record["demo"] and not demo_mode):
+            return None
+        return User(record["name"], record["role"], bool(record["demo"]))
+
+    # Login sessions ----------------------------------------------------------------------
+
+    def login(self, user: User, now: float) -> tuple[str, str]:
+        """Start a login session; returns (session token, CSRF token)."""
+        token, csrf = LOGIN_PREFIX + secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        self.db.execute("INSERT INTO logins VALUES (?,?,?,?,?)", (digest(token), user.name, csrf, now, now))
+        return token, csrf
+
+    def session(self, token: str | None, now: float, idle_timeout_s: float) -> Login | None:
+        """The login behind a session token, if it exists and has not been idle too long; a
+        successful look-up counts as activity."""
+        if not token or not token.startswith(LOGIN_PREFIX):
+            return None
+        h = digest(token)
+        row = self.db.execute(
+            "SELECT l.csrf, l.last_seen, u.name, u.role, u.demo, u.disabled FROM logins l"
+            " JOIN users u ON u.name = l.user WHERE l.token_hash=?", (h,)).fetchone()
+        if row is None or row["disabled"]:
+            return None
+        if row["role"] != "kiosk" and now - row["last_seen"] > idle_timeout_s:
+            self.db.execute("DELETE FROM logins WHERE token_hash=?", (h,))
+            return None
+        self.db.execute("UPDATE logins SET last_seen=? WHERE token_hash=?", (now, h))
+        return Login(User(row["name"], row["role"], bool(row["demo"])), row["csrf"], h)
+
+    def logout(self, token_hash: str) -> None:
+        self.db.execute("DELETE FROM logins WHERE token_hash=?", (token_hash,))
+
+    # Devices -----------------------------------------------------------------------------
+
+    def add_device(self, name: str, now: float, demo: bool = False) -> str:
+        """Register a monitor by its monitor id; returns its token (shown once, stored hashed)."""
+        token = DEVICE_PREFIX + secrets.token_urlsafe(32)
+        row = self.db.execute("SELECT revoked FROM devices WHERE name=?", (name,)).fetchone()
+        if row is not None and row["revoked"] is None:
+            raise AccountError(f"device {name!r} exists already; revoke it first to issue a new token")
+        self.db.execute("DELETE FROM devices WHERE name=?", (name,))
+        self.db.execute("INSERT INTO devices(name, token_hash, created, demo) VALUES (?,?,?,?)",
+                        (name, digest(token), now, int(demo)))
+        return token
+
+    def revoke_device(self, name: str, now: float) -> None:
+        if self.db.execute("UPDATE devices SET revoked=? WHERE name=? AND revoked IS NULL",
+                           (now, name)).rowcount == 0:
+            raise AccountError(f"no active device {name!r}")
+
+    def devices(self) -> list[dict]:
+        return self.db.execute("SELECT name, created, revoked, demo FROM devices ORDER BY name").fetchall()
+
+    def device(self, token: str | None) -> tuple[str | None, str]:
+        """``(monitor id, "")`` for a valid device token, else ``(None, why not)``."""
+        if not token:
+            return None, "no device token (send 'Authorization: Bearer <token>')"
+        row = self.db.execute("SELECT name, revoked FROM devices WHERE token_hash=?",
+                              (digest(token),)).fetchone()
+        if row is None:
+            return None, "unknown device token"
+        if row["revoked"] is not None:
+            return None, f"the token of device {row['name']!r} has been revoked"
+        return row["name"], ""

@@ -1,0 +1,98 @@
+"""The alarm log, persisted: one row per alarm (as it stands now) and one row per change.
+
+IEC 60601-1-8 asks a log to keep at least every high alarm with its time, and says whether it
+survives power loss. This one keeps every change of every alarm — raised, escalated, acknowledged
+(by whom), audio paused, reminded, latched, cleared, reset — in the same SQLite file as the
+readings, committed before it is broadcast, so it survives a killed server; after a restart the
+alarms still signalled are loaded back from it (``signalled``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS alarms (
+    id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL, rule TEXT NOT NULL, kind TEXT NOT NULL,
+    priority TEXT NOT NULL, title TEXT NOT NULL, message TEXT NOT NULL, onset REAL NOT NULL,
+    raised REAL NOT NULL, ended REAL, delay_s REAL NOT NULL, value REAL, limit_value REAL,
+    decided REAL NOT NULL, state TEXT NOT NULL, tier TEXT NOT NULL DEFAULT '',
+    acknowledged_by TEXT, updated REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS alarms_session ON alarms(session_id, state);
+CREATE TABLE IF NOT EXISTS alarm_log (
+    id INTEGER PRIMARY KEY, alarm_id INTEGER NOT NULL, session_id INTEGER NOT NULL,
+    t REAL NOT NULL, rule TEXT NOT NULL, event TEXT NOT NULL, state TEXT NOT NULL,
+    priority TEXT NOT NULL, message TEXT NOT NULL, by TEXT NOT NULL DEFAULT '',
+    tier TEXT NOT NULL DEFAULT '', decided REAL NOT NULL, delivered REAL);
+CREATE INDEX IF NOT EXISTS alarm_log_session ON alarm_log(session_id, id);
+"""
+
+
+class AlarmLog:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        db.executescript(SCHEMA)
+
+    def record(self, session_id: int, change: Any, decided: float) -> tuple[dict, int]:
+        """Store one change (an ``alerts.system.Change``); returns the alarm row as it now
+        stands and the id of the log entry."""
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            current = db.execute(
+                "SELECT id FROM alarms WHERE session_id=? AND rule=? AND state != 'cleared'",
+                (session_id, change.rule)).fetchone()
+            if change.event == "raised" and current is None:
+                alarm_id = db.execute(
+                    "INSERT INTO alarms(session_id, rule, kind, priority, title, message, onset,"
+                    " raised, delay_s, value, limit_value, decided, state, tier, updated)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (session_id, change.rule, change.kind, change.priority, change.title,
+                     change.message, change.onset, change.t, change.delay_s, change.value,
+                     change.limit, decided, change.state, change.tier, change.t)).lastrowid
+            elif current is None:
+                raise ValueError(f"{change.event} of rule {change.rule} with no alarm signalled")
+            else:
+                alarm_id = current["id"]
+                db.execute(
+                    "UPDATE alarms SET state=?, priority=?, message=?, tier=?, updated=?,"
+                    " ended=CASE WHEN ? IN ('cleared', 'latched') AND ended IS NULL THEN ? ELSE ended END,"
+                    " acknowledged_by=CASE WHEN ?='acknowledged' THEN ? ELSE acknowledged_by END"
+                    " WHERE id=?",
+                    (change.state, change.priority, change.message, change.tier, change.t,
+                     change.event, change.t, change.event, change.by, alarm_id))
+            log_id = db.execute(
+                "INSERT INTO alarm_log(alarm_id, session_id, t, rule, event, state, priority, message,"
+                " by, tier, decided) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (alarm_id, session_id, change.t, change.rule, change.event, change.state,
+                 change.priority, change.message, change.by, change.tier, decided)).lastrowid
+            row = db.execute("SELECT * FROM alarms WHERE id=?", (alarm_id,)).fetchone()
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return row, int(log_id)  # type: ignore[arg-type]
+
+    def delivered(self, log_id: int, t: float) -> None:
+        """The first delivery of a change to a dashboard (for the signal-generation delay)."""
+        self.db.execute("UPDATE alarm_log SET delivered=? WHERE id=? AND delivered IS NULL", (t, log_id))
+
+    def alarm(self, alarm_id: int) -> dict | None:
+        return self.db.execute("SELECT * FROM alarms WHERE id=?", (alarm_id,)).fetchone()
+
+    def alarms(self, session_id: int | None = None, active_only: bool = False,
+               limit: int = 500) -> list[dict]:
+        """Alarms newest first; ``active_only``: those still signalled (not cleared)."""
+        q, args = "SELECT * FROM alarms WHERE 1=1", []
+        if session_id is not None:
+            q += " AND session_id=?"
+            args.append(session_id)
+        if active_only:
+            q += " AND state != 'cleared'"
+        return self.db.execute(q + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+
+    def log(self, session_id: int, since_id: int = 0) -> list[dict[str, Any]]:
+        return self.db.execute(
+            "SELECT * FROM alarm_log WHERE session_id=? AND id>? ORDER BY id", (session_id, since_id)
+        ).fetchall()

@@ -1,0 +1,56 @@
+"""The audit trail: who did what, when, and what it changed — append-only.
+
+SQLite triggers refuse every UPDATE and DELETE on the table, so not even a bug in this program can
+rewrite history; only someone with the file itself can.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY, t REAL NOT NULL, user TEXT NOT NULL, action TEXT NOT NULL,
+    target TEXT NOT NULL DEFAULT '', old TEXT, new TEXT, source TEXT NOT NULL DEFAULT '');
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+"""
+
+FIELDS = ("id", "t", "user", "action", "target", "old", "new", "source")
+
+
+class Audit:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        db.executescript(SCHEMA)
+
+    def record(self, t: float, user: str, action: str, target: str = "", old: Any = None,
+               new: Any = None, source: str = "") -> None:
+        """Append one entry. ``old``/``new`` are JSON-encoded; never pass secrets."""
+        self.db.execute(
+            "INSERT INTO audit(t, user, action, target, old, new, source) VALUES (?,?,?,?,?,?,?)",
+            (t, user, action, target, None if old is None else json.dumps(old),
+             None if new is None else json.dumps(new), source),
+        )
+
+    def entries(self, since: float | None = None, action: str | None = None,
+                limit: int = 1000) -> list[dict]:
+        q, args = "SELECT * FROM audit WHERE t >= ?", [since or 0.0]
+        if action:
+            q += " AND action = ?"
+            args.append(action)
+        return self.db.execute(q + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+
+    def csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(FIELDS)
+        for row in self.db.execute("SELECT * FROM audit ORDER BY id"):
+            writer.writerow([row[f] for f in FIELDS])
+        return out.getvalue()
