@@ -8,7 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
+from alerts.system import IllegalTransition
+from app.accounts import Login
 from app.pipeline import Pipeline
+from app.security import Security, require
 
 router = APIRouter(prefix="/api")
 
@@ -18,10 +21,19 @@ async def _pipeline(request: Request) -> Pipeline:
 
 
 PipelineDep = Annotated[Pipeline, Depends(_pipeline)]
+ViewLive = Annotated[Login, Depends(require("view_live"))]
+ViewHistory = Annotated[Login, Depends(require("view_history"))]
+ViewMonitors = Annotated[Login, Depends(require("view_monitors"))]
+ManageSessions = Annotated[Login, Depends(require("manage_sessions"))]
+SessionDep = Annotated[Login, Depends(require("session"))]
+
+
+def _audit(request: Request) -> Security:
+    return request.app.state.security  # type: ignore[no-any-return]
 
 
 @router.get("/health")
-async def health(request: Request, pipeline: PipelineDep) -> dict[str, Any]:
+async def health(request: Request, pipeline: PipelineDep, who: SessionDep) -> dict[str, Any]:
     pipeline.store.db.execute("SELECT 1").fetchone()
     return {
         "status": "ok",
@@ -36,13 +48,13 @@ async def health(request: Request, pipeline: PipelineDep) -> dict[str, Any]:
 
 
 @router.get("/rooms")
-async def rooms(pipeline: PipelineDep) -> list[dict[str, Any]]:
+async def rooms(pipeline: PipelineDep, who: ViewLive) -> list[dict[str, Any]]:
     """Every room with an active session: its latest values, last NIBP and active alarms."""
     return pipeline.snapshot(time.time())["rooms"]  # type: ignore[no-any-return]
 
 
 @router.get("/sessions")
-async def sessions(pipeline: PipelineDep, active: bool = False) -> list[dict[str, Any]]:
+async def sessions(pipeline: PipelineDep, who: ViewHistory, active: bool = False) -> list[dict[str, Any]]:
     return pipeline.store.sessions(active_only=active)
 
 
@@ -53,9 +65,12 @@ class SessionStart(BaseModel):
 
 
 @router.post("/sessions", status_code=201)
-async def start_session(body: SessionStart, pipeline: PipelineDep) -> dict[str, Any]:
+async def start_session(body: SessionStart, pipeline: PipelineDep, who: ManageSessions,
+                        request: Request) -> dict[str, Any]:
     """Start a session in a room (a monitor streaming into an idle room also starts one)."""
     state = pipeline.start_session(body.room, body.mode, time.time(), body.label)
+    _audit(request).audit.record(time.time(), who.user.name, "session_started", f"session {state.id}",
+                                 new={"room": body.room, "mode": body.mode})
     return pipeline.store.session(state.id)  # type: ignore[return-value]
 
 
@@ -67,23 +82,25 @@ def _session(pipeline: Pipeline, session_id: int) -> dict[str, Any]:
 
 
 @router.get("/sessions/{session_id}")
-async def session(session_id: int, pipeline: PipelineDep) -> dict[str, Any]:
+async def session(session_id: int, pipeline: PipelineDep, who: ViewHistory) -> dict[str, Any]:
     row = _session(pipeline, session_id)
     return {**row, **pipeline.store.latest(session_id),
             "alarms": pipeline.alarm_log.alarms(session_id, active_only=True)}
 
 
 @router.post("/sessions/{session_id}/end")
-async def end_session(session_id: int, pipeline: PipelineDep) -> dict[str, Any]:
+async def end_session(session_id: int, pipeline: PipelineDep, who: ManageSessions,
+                      request: Request) -> dict[str, Any]:
     _session(pipeline, session_id)
     if not pipeline.end_session(session_id, time.time()):
         raise HTTPException(409, f"session {session_id} has already ended")
+    _audit(request).audit.record(time.time(), who.user.name, "session_ended", f"session {session_id}")
     return _session(pipeline, session_id)
 
 
 @router.get("/sessions/{session_id}/readings")
 async def readings(
-    session_id: int, pipeline: PipelineDep,
+    session_id: int, pipeline: PipelineDep, who: ViewHistory,
     start: float | None = None, end: float | None = None,
     params: Annotated[list[str] | None, Query()] = None,
 ) -> dict[str, Any]:
@@ -99,7 +116,7 @@ async def readings(
 
 @router.get("/sessions/{session_id}/waveforms")
 async def waveforms(session_id: int, wave: str, start: float, end: float,
-              pipeline: PipelineDep) -> list[dict[str, Any]]:
+                    pipeline: PipelineDep, who: ViewHistory) -> list[dict[str, Any]]:
     _session(pipeline, session_id)
     if end - start > 600:
         raise HTTPException(422, "ask for at most 600 s of waveform at a time")
@@ -107,32 +124,62 @@ async def waveforms(session_id: int, wave: str, start: float, end: float,
 
 
 @router.get("/sessions/{session_id}/statuses")
-async def statuses(session_id: int, pipeline: PipelineDep) -> list[dict[str, Any]]:
+async def statuses(session_id: int, pipeline: PipelineDep, who: ViewHistory) -> list[dict[str, Any]]:
     _session(pipeline, session_id)
     return pipeline.store.statuses(session_id)
 
 
 @router.get("/alarms")
-async def alarms(pipeline: PipelineDep, session_id: int | None = None,
+async def alarms(pipeline: PipelineDep, who: ViewHistory, session_id: int | None = None,
            active: bool = False) -> list[dict[str, Any]]:
     """Alarms, newest first: the active ones with ``active=true``, else the history too."""
     return pipeline.alarm_log.alarms(session_id, active_only=active)
 
 
 @router.get("/sessions/{session_id}/alarm-log")
-async def alarm_log(session_id: int, pipeline: PipelineDep) -> list[dict[str, Any]]:
+async def alarm_log(session_id: int, pipeline: PipelineDep, who: ViewHistory) -> list[dict[str, Any]]:
     _session(pipeline, session_id)
     return pipeline.alarm_log.log(session_id)
 
 
 @router.get("/monitors")
-async def monitors(pipeline: PipelineDep) -> list[dict[str, Any]]:
+async def monitors(pipeline: PipelineDep, who: ViewMonitors) -> list[dict[str, Any]]:
     """Every monitor heard since start-up, with its counts of accepted, duplicate and refused
     messages (by field) and its last error."""
     return [m.to_json() for m in pipeline.monitors.values()]
 
 
 @router.get("/monitors/{monitor_id}/errors")
-async def monitor_errors(monitor_id: str, pipeline: PipelineDep, limit: int = 100) -> list[dict[str, Any]]:
+async def monitor_errors(monitor_id: str, pipeline: PipelineDep, who: ViewMonitors,
+                         limit: int = 100) -> list[dict[str, Any]]:
     """The refused messages of a monitor, newest first, as they arrived (cut at 4 KiB)."""
     return pipeline.store.rejects(monitor_id, min(limit, 1000))
+
+
+ACTIONS = {"acknowledge": "acknowledge", "pause-audio": "pause_audio", "reset": "acknowledge"}
+
+
+def _act(action: str):  # noqa: ANN202 - a route factory, one route per action
+    permission = ACTIONS[action]
+
+    async def act(alarm_id: int, request: Request, pipeline: PipelineDep,
+                  who: Annotated[Login, Depends(require(permission))]) -> dict[str, Any]:
+        before = pipeline.alarm_log.alarm(alarm_id)
+        try:
+            alarm = pipeline.act(alarm_id, action.replace("-", "_"), who.user.name, time.time())
+        except KeyError:
+            raise HTTPException(404, f"alarm {alarm_id} is not signalled") from None
+        except IllegalTransition as e:
+            raise HTTPException(409, str(e)) from None
+        _audit(request).audit.record(
+            time.time(), who.user.name, f"alarm_{action.replace('-', '_')}", f"alarm {alarm_id}",
+            old={"state": before["state"]} if before else None,
+            new={"state": alarm["state"], "rule": alarm["rule"], "session": alarm["session_id"]})
+        return alarm
+
+    act.__name__ = f"alarm_{action.replace('-', '_')}"
+    return act
+
+
+for _action in ACTIONS:
+    router.post(f"/alarms/{{alarm_id}}/{_action}", name=f"alarm_{_action}")(_act(_action))

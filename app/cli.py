@@ -24,6 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--rules", type=Path, help="alarm rules file (default: the built-in rules)")
     serve.add_argument("--fsync", action="store_true",
                        help="fsync every stored message (survives power loss; slower)")
+    serve.add_argument("--idle-timeout", type=float, default=120,
+                       help="minutes without activity before a login ends (kiosk logins never do)")
+    serve.add_argument("--certfile", help="TLS certificate (PEM)")
+    serve.add_argument("--keyfile", help="TLS private key (PEM)")
+    serve.add_argument("--allowed-origin", action="append", default=[],
+                       help="another origin browsers may come from (e.g. behind a proxy); repeatable")
 
     demo = sub.add_parser("demo", help="run the server with four simulated rooms")
     _server_args(demo)
@@ -132,13 +138,20 @@ def _serve(args: argparse.Namespace) -> int:
     from alerts.rules import RulesError
     from app.server import Settings, create_app, run
 
+    if bool(args.certfile) != bool(args.keyfile):
+        print("vitalwatch: --certfile and --keyfile go together", file=sys.stderr)
+        return 2
     try:
-        app = create_app(Settings(data_dir=args.data_dir, rules=args.rules, fsync=args.fsync))
+        app = create_app(Settings(
+            data_dir=args.data_dir, rules=args.rules, fsync=args.fsync,
+            idle_timeout_s=args.idle_timeout * 60, tls=bool(args.certfile),
+            allowed_origins=tuple(args.allowed_origin)))
     except RulesError as e:
         print(f"vitalwatch: refusing to start, the rules file has problems:\n{e}", file=sys.stderr)
         return 2
-    print(f"vitalwatch serving on http://{args.host}:{args.port}", flush=True)
-    asyncio.run(run(app, args.host, args.port))
+    scheme = "https" if args.certfile else "http"
+    print(f"vitalwatch serving on {scheme}://{args.host}:{args.port}", flush=True)
+    asyncio.run(run(app, args.host, args.port, args.certfile, args.keyfile))
     return 0
 
 

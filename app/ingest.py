@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.pipeline import Pipeline
+from app.security import Security, deny
 from monitors.protocol import PROTOCOL_VERSION, Ack, Error, Hello, Welcome, monitor_message
 
 log = logging.getLogger("vitalwatch.ingest")
@@ -90,7 +91,18 @@ class _RateLimit:
         return True
 
 
-async def ingest(ws: WebSocket, pipeline: Pipeline) -> None:
+async def ingest(ws: WebSocket, pipeline: Pipeline, security: Security) -> None:
+    # A monitor proves who it is at the handshake, before a byte of data is read: an unknown or
+    # revoked token is refused with HTTP 401 and the reason, and nothing is accepted.
+    auth = ws.headers.get("authorization", "")
+    token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+    device, why = security.accounts.device(token)
+    if device is None:
+        await deny(ws, 401, why)
+        return
+    if not security.origin_ok(ws.headers.get("origin"), ws.headers.get("host")):
+        await deny(ws, 403, "cross-origin websocket refused")
+        return
     await ws.accept()
     try:
         first = await asyncio.wait_for(ws.receive_text(), HELLO_TIMEOUT_S)
@@ -101,6 +113,9 @@ async def ingest(ws: WebSocket, pipeline: Pipeline) -> None:
         hello = parse(first)
         if not isinstance(hello, Hello):
             raise Refused(hello.seq, "type", f"the first message must be 'hello', not {hello.type!r}")
+        if hello.monitor_id != device:
+            raise Refused(hello.seq, "monitor_id",
+                          f"this token belongs to monitor {device!r}, not {hello.monitor_id!r}")
         if hello.protocol != PROTOCOL_VERSION:
             raise Refused(hello.seq, "protocol",
                           f"protocol {hello.protocol} is not supported (this server speaks {PROTOCOL_VERSION})")

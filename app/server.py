@@ -1,4 +1,4 @@
-"""The FastAPI application: ingest and live websockets, the REST API, the dashboard files."""
+"""The FastAPI application: ingest and live websockets, the REST API, the dashboard pages."""
 
 from __future__ import annotations
 
@@ -10,16 +10,19 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastapi import FastAPI, WebSocket
+import plotly
+from fastapi import Depends, FastAPI, WebSocket
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-import plotly
 from alerts import rules as rules_mod
-from app import api, live
+from app import admin, api, live, login
+from app.accounts import Accounts, Login
+from app.audit import Audit
 from app.hub import Hub
 from app.ingest import ingest
 from app.pipeline import Pipeline
+from app.security import Security, SecurityHeaders, page
 from app.store import Store
 
 log = logging.getLogger("vitalwatch.server")
@@ -35,6 +38,9 @@ class Settings:
     rules: Path | None = None
     fsync: bool = False
     demo: bool = False
+    idle_timeout_s: float = 7200.0
+    tls: bool = False
+    allowed_origins: tuple[str, ...] = ()
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -44,6 +50,9 @@ def create_app(settings: Settings) -> FastAPI:
     store = Store(Path(settings.data_dir) / "vitalwatch.sqlite3", fsync=settings.fsync)
     hub = Hub()
     pipeline = Pipeline(store, hub, ruleset, time.time())
+    security = Security(Accounts(store.db), Audit(store.db), demo=settings.demo,
+                        idle_timeout_s=settings.idle_timeout_s, tls=settings.tls,
+                        allowed_origins=settings.allowed_origins)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,27 +66,41 @@ def create_app(settings: Settings) -> FastAPI:
             store.close()
 
     app = FastAPI(title="vitalwatch", lifespan=lifespan)
+    app.add_middleware(SecurityHeaders, tls=settings.tls)
     app.state.pipeline = pipeline
+    app.state.security = security
     app.state.settings = settings
     app.state.started = time.time()
 
     @app.websocket("/ws/ingest")
     async def ws_ingest(ws: WebSocket) -> None:
-        await ingest(ws, pipeline)
+        await ingest(ws, pipeline, security)
 
     @app.websocket("/ws/live")
     async def ws_live(ws: WebSocket) -> None:
-        await live.serve(ws, pipeline)
+        if await security.websocket_login(ws, "view_live") is not None:
+            await live.serve(ws, pipeline)
 
     app.include_router(api.router)
+    app.include_router(login.router)
+    app.include_router(admin.router)
 
-    @app.get("/", include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(FRONTEND / "index.html")
+    def html(name: str, permission: str):  # noqa: ANN202 - a route factory
+        needs = page(permission)  # outside the annotation: annotations are strings here
 
-    @app.get("/room/{session_id}", include_in_schema=False)
-    async def room(session_id: int) -> FileResponse:
-        return FileResponse(FRONTEND / "room.html")
+        async def serve_page(who: Login = Depends(needs)) -> FileResponse:  # noqa: B008
+            return FileResponse(FRONTEND / name)
+
+        return serve_page
+
+    app.get("/", include_in_schema=False)(html("index.html", "view_live"))
+    app.get("/room/{session_id}", include_in_schema=False)(html("room.html", "view_history"))
+    app.get("/admin", include_in_schema=False)(html("admin.html", "manage_users"))
+    app.get("/sessions", include_in_schema=False)(html("sessions.html", "view_history"))
+
+    @app.get("/login", include_in_schema=False)
+    async def login_page() -> FileResponse:
+        return FileResponse(FRONTEND / "login.html")
 
     @app.get("/static/vendor/plotly.min.js", include_in_schema=False)
     async def plotly_js() -> FileResponse:
@@ -103,13 +126,15 @@ async def _supervise(pipeline: Pipeline) -> None:
         await asyncio.sleep(SUPERVISE_EVERY_S)
 
 
-async def run(app: FastAPI, host: str, port: int) -> None:
+async def run(app: FastAPI, host: str, port: int, certfile: str | None = None,
+              keyfile: str | None = None) -> None:
     """Serve ``app`` until interrupted. Frames above 1 MiB are refused by the websocket layer
     itself (close code 1009); ingest refuses anything above its own, smaller limit politely."""
     import uvicorn
 
     config = uvicorn.Config(app, host=host, port=port, ws_max_size=2**20, log_level="warning",
                             ws_ping_interval=5, ws_ping_timeout=10,
+                            ssl_certfile=certfile, ssl_keyfile=keyfile,
                             # A stuck dashboard must not hold up a restart.
                             timeout_graceful_shutdown=3)
     await uvicorn.Server(config).serve()

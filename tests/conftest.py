@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -30,12 +30,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+ROLES = ("clinician", "nurse", "reviewer", "admin", "kiosk")
+
+
+def password(role: str) -> str:
+    return f"password-of-{role}"
+
+
 @dataclass
 class Server:
+    """A ``vitalwatch serve`` subprocess, with one user per role (``user-<role>``)."""
+
     port: int
     data_dir: Path
     proc: subprocess.Popen | None = None
     args: tuple[str, ...] = ()
+    _tokens: dict[str, str] = field(default_factory=dict)
+    _logins: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def http(self) -> str:
@@ -49,7 +60,20 @@ class Server:
     def log(self) -> Path:
         return self.data_dir / "server.log"
 
+    def _accounts(self):  # a separate connection to the server's database (WAL allows it)
+        from app.accounts import Accounts
+        from app.store import Store
+
+        return Accounts(Store(self.data_dir / "vitalwatch.sqlite3").db)
+
     def start(self) -> Server:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        accounts = self._accounts()
+        for role in ROLES:
+            if not accounts.password_record(f"user-{role}"):
+                accounts.add_user(f"user-{role}", role, password(role), time.time())
+        accounts.db.close()
+        self._logins.clear()
         cmd = [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port),
                "--data-dir", str(self.data_dir), *self.args]
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -60,7 +84,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log.read_text()}")
             try:
-                if httpx.get(f"{self.http}/api/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.http}/api/health", timeout=1).status_code == 401:
                     return self
             except httpx.HTTPError:
                 pass
@@ -79,12 +103,33 @@ class Server:
 
     def device_token(self, monitor_id: str) -> str:
         """A device token for ``monitor_id``, for adapters started by a test (``--token``)."""
-        return ""
+        if monitor_id not in self._tokens:
+            accounts = self._accounts()
+            self._tokens[monitor_id] = accounts.add_device(monitor_id, time.time())
+            accounts.db.close()
+        return self._tokens[monitor_id]
 
-    def get(self, path: str, **params: object) -> object:
-        r = httpx.get(f"{self.http}{path}", params=params, timeout=seconds(10))
+    def headers(self, role: str = "clinician") -> dict[str, str]:
+        """Headers of a logged-in ``role``: its cookies (set by hand: the jar would not send
+        Secure cookies over plain http) and its CSRF token."""
+        if role not in self._logins:
+            r = httpx.post(f"{self.http}/api/login", timeout=seconds(10),
+                           json={"name": f"user-{role}", "password": password(role)})
+            r.raise_for_status()
+            session, csrf = r.cookies["vw_session"], r.cookies["vw_csrf"]
+            self._logins[role] = {"Cookie": f"vw_session={session}; vw_csrf={csrf}",
+                                  "X-CSRF-Token": csrf}
+        return self._logins[role]
+
+    def get(self, path: str, role: str = "clinician", **params: object) -> object:
+        r = httpx.get(f"{self.http}{path}", params=params, headers=self.headers(role),
+                      timeout=seconds(10))
         r.raise_for_status()
         return r.json()
+
+    def post(self, path: str, role: str = "clinician", json: object = None) -> httpx.Response:
+        return httpx.post(f"{self.http}{path}", json=json, headers=self.headers(role),
+                          timeout=seconds(10))
 
 
 @pytest.fixture

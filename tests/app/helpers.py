@@ -9,15 +9,16 @@ from typing import Any
 
 from websockets.sync.client import connect
 
-from tests.conftest import seconds
+from tests.conftest import Server, seconds
 
 
 class RawMonitor:
     """A monitor speaking the wire protocol by hand, so tests can send anything at all."""
 
-    def __init__(self, ws_url: str, monitor_id: str = "mon-1", room: str = "Room 1",
+    def __init__(self, server: Server, monitor_id: str = "mon-1", room: str = "Room 1",
                  stream: str | None = None, mode: str = "test") -> None:
-        self.ws = connect(f"{ws_url}/ws/ingest", max_size=None).__enter__()
+        self.ws = connect(f"{server.ws}/ws/ingest", max_size=None, additional_headers={
+            "Authorization": f"Bearer {server.device_token(monitor_id)}"}).__enter__()
         self.monitor_id, self.room = monitor_id, room
         self.stream = stream or uuid.uuid4().hex
         self.ws.send(json.dumps({"type": "hello", "seq": 0, "protocol": 1, "monitor_id": monitor_id,
@@ -44,9 +45,10 @@ def numerics(seq: int, t: float, **values: float | None) -> dict[str, Any]:
 
 
 class Dashboard:
-    def __init__(self, ws_url: str) -> None:
+    def __init__(self, server: Server, role: str = "clinician") -> None:
         # max_queue=None: the client thread keeps reading even while the test is busy elsewhere.
-        self.ws = connect(f"{ws_url}/ws/live", max_size=None, max_queue=None).__enter__()
+        self.ws = connect(f"{server.ws}/ws/live", max_size=None, max_queue=None,
+                          additional_headers={"Cookie": server.headers(role)["Cookie"]}).__enter__()
         self.snapshot = json.loads(self.ws.recv(timeout=seconds(10)))
         assert self.snapshot["type"] == "snapshot"
         self.seen: list[dict[str, Any]] = []

@@ -38,7 +38,7 @@ BAD = [
 def test_bad_message_gets_a_precise_error(server: Server, raw: str, seq, field: str, reason: str) -> None:
     """Each kind of bad message is answered with its seq, the field and why; it is counted per
     monitor and kept for diagnosis, and the connection and later messages carry on."""
-    mon = RawMonitor(server.ws)
+    mon = RawMonitor(server)
     answer = mon.send(raw)
     assert answer["type"] == "error" and answer["seq"] == seq and answer["field"] == field
     assert reason in answer["reason"]
@@ -52,7 +52,7 @@ def test_bad_message_gets_a_precise_error(server: Server, raw: str, seq, field: 
 
 def test_binary_frame_is_refused(server: Server) -> None:
     """A binary frame (e.g. a serial bridge writing raw bytes) is refused with a reason."""
-    mon = RawMonitor(server.ws)
+    mon = RawMonitor(server)
     answer = mon.send(b"\x00\xff\x13")  # type: ignore[arg-type]
     assert answer["type"] == "error" and "binary frames" in answer["reason"]
 
@@ -61,7 +61,8 @@ def test_first_message_must_be_hello(server: Server) -> None:
     """A connection that does not start with hello is closed with 1008 and a reason."""
     from websockets.sync.client import connect
 
-    with connect(f"{server.ws}/ws/ingest") as ws:
+    token = server.device_token("mon-1")
+    with connect(f"{server.ws}/ws/ingest", additional_headers={"Authorization": f"Bearer {token}"}) as ws:
         ws.send(json.dumps(numerics(1, T0, HR=70)))
         error = json.loads(ws.recv(timeout=5))
         assert error["field"] == "type" and "must be 'hello'" in error["reason"]
@@ -72,7 +73,7 @@ def test_first_message_must_be_hello(server: Server) -> None:
 
 def test_monitor_that_keeps_sending_garbage_is_disconnected(server: Server) -> None:
     """More than 50 refused messages in 10 s closes the connection with 1008 and a reason."""
-    mon = RawMonitor(server.ws)
+    mon = RawMonitor(server)
     with pytest.raises(ConnectionClosed) as closed:
         for _ in range(60):
             mon.send("not json")
@@ -84,9 +85,9 @@ def test_monitor_that_keeps_sending_garbage_is_disconnected(server: Server) -> N
 def test_flood_is_limited_without_disturbing_other_monitors(server: Server) -> None:
     """A monitor flooding far beyond any device's rate is refused beyond the limit and cut off,
     while another monitor's readings keep being stored and shown."""
-    dash = Dashboard(server.ws)
-    flooder = RawMonitor(server.ws, monitor_id="flood", room="Room F")
-    calm = RawMonitor(server.ws, monitor_id="calm", room="Room C")
+    dash = Dashboard(server)
+    flooder = RawMonitor(server, monitor_id="flood", room="Room F")
+    calm = RawMonitor(server, monitor_id="calm", room="Room C")
     for i in range(1500):  # sent without waiting for answers
         try:
             flooder.ws.send(json.dumps(numerics(i + 1, T0 + i, HR=70)))
@@ -107,7 +108,7 @@ def test_flood_is_limited_without_disturbing_other_monitors(server: Server) -> N
 
 def test_oversized_frame_closes_with_1009(server: Server) -> None:
     """A frame beyond the websocket limit (1 MiB) is refused by closing with 1009."""
-    mon = RawMonitor(server.ws)
+    mon = RawMonitor(server)
     with pytest.raises(ConnectionClosed) as closed:
         mon.send("x" * (2**20 + 10))
     assert closed.value.rcvd.code == 1009

@@ -12,23 +12,24 @@ from tests.conftest import Server, wait_for
 T0 = 1_800_000_000.0
 
 
-def stuck_dashboard(port: int) -> socket.socket:
+def stuck_dashboard(server: Server) -> socket.socket:
     """A dashboard that completes the websocket handshake and then never reads a byte."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
-    sock.connect(("127.0.0.1", port))
+    sock.connect(("127.0.0.1", server.port))
     sock.sendall(
         b"GET /ws/live HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        + f"Cookie: {server.headers()['Cookie']}\r\n\r\n".encode())
     return sock
 
 
 def test_stuck_dashboard_is_cut_off_and_others_keep_up(server: Server) -> None:
     """With one dashboard not reading at all, every reading is still acknowledged and reaches a
     healthy dashboard, and the stuck one is cut off (it would get a fresh snapshot on reconnect)."""
-    stuck = stuck_dashboard(server.port)
-    healthy = Dashboard(server.ws)
-    monitors = [RawMonitor(server.ws, monitor_id=f"m{i}", room=f"Room {i}") for i in range(24)]
+    stuck = stuck_dashboard(server)
+    healthy = Dashboard(server)
+    monitors = [RawMonitor(server, monitor_id=f"m{i}", room=f"Room {i}") for i in range(24)]
     n = 350  # within the ingest burst allowance
     started = time.monotonic()
     # First ~10 MB of waveform: enough to fill the kernel's socket buffers for the stuck client.

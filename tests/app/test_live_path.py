@@ -15,8 +15,8 @@ T0 = 1_800_000_000.0
 
 def test_reading_reaches_dashboard_and_raises_alarm(server: Server) -> None:
     """A high HR held for H1's delay is stored, shown on a dashboard and raised as an alarm."""
-    dash = Dashboard(server.ws)
-    mon = RawMonitor(server.ws)
+    dash = Dashboard(server)
+    mon = RawMonitor(server)
     for i in range(12):
         assert mon.send(numerics(i + 1, T0 + i, HR=134, SpO2=97)) == {"type": "ack", "seq": i + 1}
     shown = dash.wait(lambda m: m["type"] == "numerics")
@@ -34,10 +34,10 @@ def test_reading_reaches_dashboard_and_raises_alarm(server: Server) -> None:
 
 def test_new_dashboard_gets_a_snapshot(server: Server) -> None:
     """A dashboard that connects later sees the latest values, last NIBP and active alarms."""
-    mon = RawMonitor(server.ws, room="Room 7")
+    mon = RawMonitor(server, room="Room 7")
     mon.send(numerics(1, T0, HR=80, SpO2=None))
     mon.send({"type": "nibp", "seq": 2, "t": T0 + 1, "status": "ok", "sys": 210, "dia": 100, "map": 137})
-    room = Dashboard(server.ws).snapshot["rooms"][0]
+    room = Dashboard(server).snapshot["rooms"][0]
     assert room["room"] == "Room 7" and room["live"] is True and room["mode"] == "test"
     assert room["values"]["HR"]["value"] == 80 and room["values"]["SpO2"]["value"] is None
     assert room["nibp"]["sys"] == 210
@@ -46,11 +46,11 @@ def test_new_dashboard_gets_a_snapshot(server: Server) -> None:
 
 def test_resent_messages_are_stored_once(server: Server) -> None:
     """A monitor that reconnects with the same stream and resends is acknowledged, not stored twice."""
-    mon = RawMonitor(server.ws, stream="s-1")
+    mon = RawMonitor(server, stream="s-1")
     for seq in (1, 2, 3):
         mon.send(numerics(seq, T0 + seq, HR=70))
     mon.close()
-    again = RawMonitor(server.ws, stream="s-1")
+    again = RawMonitor(server, stream="s-1")
     assert again.welcome["last_seq"] == 3
     for seq in (2, 3, 4):
         assert again.send(numerics(seq, T0 + seq, HR=70)) == {"type": "ack", "seq": seq}
@@ -65,6 +65,7 @@ def test_uplink_survives_sigkill_and_restart_without_loss_or_duplicates(tmp_path
     n_minutes = 2  # 120 numerics + NIBP readings, streamed at 40x
     monitor = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "monitor", "sim", "--server", srv.ws, "--room", "R",
+         "--monitor-id", "sim-r", "--token", srv.device_token("sim-r"),
          "--minutes", str(n_minutes), "--speed", "40", "--mode", "test", "--seed", "3"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -88,9 +89,9 @@ def test_uplink_survives_sigkill_and_restart_without_loss_or_duplicates(tmp_path
 
 def test_monitor_that_goes_silent_is_not_live_and_raises_feed_lost(server: Server) -> None:
     """A monitor that stops sending is shown not live within seconds and raises T4 after 10 s."""
-    mon = RawMonitor(server.ws, room="Room 2")
+    mon = RawMonitor(server, room="Room 2")
     mon.send(numerics(1, T0, HR=70))
-    dash = Dashboard(server.ws)
+    dash = Dashboard(server)
     started = time.monotonic()
     mon.close()
     offline = dash.wait(lambda m: m["type"] == "room" and m["room"]["live"] is False)
@@ -98,7 +99,7 @@ def test_monitor_that_goes_silent_is_not_live_and_raises_feed_lost(server: Serve
     alarm = dash.wait(lambda m: m["type"] == "alarm" and m["alarm"]["rule"] == "T4", timeout=20)
     assert alarm["alarm"]["kind"] == "technical" and alarm["alarm"]["priority"] == "medium"
     assert 8 < time.monotonic() - started < 16
-    back = RawMonitor(server.ws, room="Room 2")
+    back = RawMonitor(server, room="Room 2")
     back.send(numerics(1, T0 + 30, HR=70))
     cleared = dash.wait(lambda m: m["type"] == "alarm" and m["event"] == "cleared")
     assert cleared["alarm"]["rule"] == "T4"
@@ -106,17 +107,15 @@ def test_monitor_that_goes_silent_is_not_live_and_raises_feed_lost(server: Serve
 
 def test_session_ends_and_next_stream_starts_a_new_one(server: Server) -> None:
     """A session ended through the API is closed; the room's next readings start a new session."""
-    mon = RawMonitor(server.ws, room="Room 3")
+    mon = RawMonitor(server, room="Room 3")
     mon.send(numerics(1, T0, HR=70))
     first = mon.welcome["session_id"]
-    import httpx
-
-    assert httpx.post(f"{server.http}/api/sessions/{first}/end").json()["ended"] is not None
-    assert httpx.post(f"{server.http}/api/sessions/{first}/end").status_code == 409
+    assert server.post(f"/api/sessions/{first}/end").json()["ended"] is not None
+    assert server.post(f"/api/sessions/{first}/end").status_code == 409
     mon.send(numerics(2, T0 + 1, HR=71))
     sessions = server.get("/api/sessions")
     assert len(sessions) == 2 and sessions[1]["ended"] is None and sessions[1]["room"] == "Room 3"
-    started = httpx.post(f"{server.http}/api/sessions", json={"room": "Room 9"})
+    started = server.post("/api/sessions", json={"room": "Room 9"})
     assert started.status_code == 201 and started.json()["room"] == "Room 9"
 
 

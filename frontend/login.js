@@ -1,0 +1,27 @@
+// The login page: posts the credentials, then goes where the visitor was heading.
+const form = document.getElementById("login-form");
+const error = document.getElementById("login-error");
+
+function target() {
+  const next = new URLSearchParams(location.search).get("next") || "/";
+  // Only paths of this server: never an open redirect to another site.
+  return next.startsWith("/") && !next.startsWith("//") ? next : "/";
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  error.hidden = true;
+  const body = JSON.stringify({
+    name: document.getElementById("name").value,
+    password: document.getElementById("password").value,
+  });
+  const r = await fetch("/api/login", { method: "POST", headers: { "Content-Type": "application/json" }, body });
+  if (r.ok) {
+    const me = await r.json();
+    location.assign(me.role === "admin" ? "/admin" : me.role === "reviewer" ? "/sessions" : target());
+    return;
+  }
+  const detail = (await r.json().catch(() => ({}))).detail;
+  error.textContent = r.status === 429 ? detail : r.status === 401 ? "Wrong name or password." : `Login failed: ${detail || r.status}`;
+  error.hidden = false;
+});
