@@ -50,6 +50,14 @@ def main(argv: list[str] | None = None) -> int:
     drevoke.add_argument("name")
     drevoke.add_argument("--data-dir", type=Path, default=Path("data"))
 
+    simulate = sub.add_parser("simulate", help="write a simulated session to a recording file")
+    simulate.add_argument("--scenario", required=True, help=", ".join(_scenarios()))
+    simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--minutes", type=float, default=90)
+    simulate.add_argument("--route", help="iv, im, sublingual, esketamine (default: the scenario's)")
+    simulate.add_argument("--waveforms", action="store_true")
+    simulate.add_argument("--out", type=Path, required=True, help="recording file (.jsonl or .jsonl.gz)")
+
     evaluate = sub.add_parser("evaluate", help="run alarm rules over recordings offline")
     evaluate.add_argument("files", nargs="+", type=Path)
     evaluate.add_argument("--rules", type=Path, help="alarm rules file (default: the built-in rules)")
@@ -60,12 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--server", default="ws://127.0.0.1:8000", help="server URL")
     sim.add_argument("--room", required=True)
     sim.add_argument("--monitor-id", help="default: sim-<room>")
-    sim.add_argument("--profile", default="normal", help="normal, tachycardia, bp-surge, low-spo2")
+    sim.add_argument("--scenario", default="typical-responder",
+                     help="a simulator scenario: " + ", ".join(_scenarios()))
+    sim.add_argument("--profile", help="instead of a scenario, a basic test pattern: "
+                     "normal, tachycardia, bp-surge, low-spo2")
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--speed", type=float, default=1.0, help="times real time")
     sim.add_argument("--minutes", type=float, default=90)
-    sim.add_argument("--ramp", type=float, default=600, help="seconds for a profile to develop")
-    sim.add_argument("--waveforms", action="store_true", help="also send a pleth waveform")
+    sim.add_argument("--from", dest="skip", default="0:00", help="start this far in (MM:SS)")
+    sim.add_argument("--ramp", type=float, default=600, help="test patterns: seconds to develop")
+    sim.add_argument("--waveforms", action="store_true", help="also send waveforms")
     sim.add_argument("--mode", default="demo", choices=["live", "demo", "test"],
                      help="how the data is labelled (simulated data is never 'live' by default)")
     _token_arg(sim)
@@ -93,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args)
     if args.command in ("user", "device"):
         return _accounts(args)
+    if args.command == "simulate":
+        return _simulate(args)
     if args.command == "evaluate":
         from alerts.rules import RulesError, load
         from app.evaluate import run
@@ -121,6 +135,32 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run_emulator(args.protocol, args.scenario, args.seed, args.speed))
     parser.error("unknown command")
     return 2
+
+
+def _scenarios() -> tuple[str, ...]:
+    from monitors.simulator import SCENARIOS
+
+    return tuple(SCENARIOS)
+
+
+def mmss(text: str) -> float:
+    minutes, _, seconds = text.partition(":")
+    return int(minutes) * 60 + float(seconds or 0)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from monitors import recording
+    from monitors.simulator import generate
+
+    try:
+        header, records = generate(args.scenario, args.seed, minutes=args.minutes,
+                                   waveforms=args.waveforms, route=args.route)
+    except ValueError as e:
+        print(f"vitalwatch simulate: {e}", file=sys.stderr)
+        return 2
+    n = recording.write(args.out, header, records)
+    print(f"wrote {n} records ({args.minutes:g} min of {args.scenario}, seed {args.seed}) to {args.out}")
+    return 0
 
 
 def _token_arg(p: argparse.ArgumentParser) -> None:
@@ -201,11 +241,20 @@ async def _monitor_sim(args: argparse.Namespace) -> int:
     from monitors.adapter import Identity, Paced
     from monitors.uplink import Uplink
 
-    identity = Identity(args.monitor_id or f"sim-{args.room.replace(' ', '-').lower()}", args.room,
-                        args.mode, vendor="vitalwatch", model=f"basic-sim/{args.profile}")
-    records = basic_sim.records(args.profile, args.seed, time.time(), args.minutes, args.waveforms,
-                                ramp_s=args.ramp)
-    await Uplink(args.server, Paced(identity, records, args.speed), token=args.token).run()
+    monitor_id = args.monitor_id or f"sim-{args.room.replace(' ', '-').lower()}"
+    if args.profile:
+        model = f"test-pattern/{args.profile}"
+        records = basic_sim.records(args.profile, args.seed, time.time(), args.minutes,
+                                    args.waveforms, ramp_s=args.ramp)
+    else:
+        from monitors.simulator import generate
+
+        model = f"simulator/{args.scenario}"
+        _, records = generate(args.scenario, args.seed, minutes=args.minutes,
+                              waveforms=args.waveforms, start=time.time())
+    identity = Identity(monitor_id, args.room, args.mode, vendor="vitalwatch", model=model)
+    source = Paced(identity, records, args.speed, skip_s=mmss(args.skip))
+    await Uplink(args.server, source, token=args.token).run()
     return 0
 
 

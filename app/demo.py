@@ -8,36 +8,56 @@ import contextlib
 import secrets
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from app.accounts import ROLES, Accounts
 from app.server import Settings, create_app, run
-from monitors import basic_sim
 from monitors.adapter import Identity, Paced
+from monitors.simulator import generate
 from monitors.uplink import Uplink
 
-# (room, profile); the fourth room's monitor drops out and comes back, over and over.
-ROOMS = [("Room 1", "normal"), ("Room 2", "bp-surge"), ("Room 3", "low-spo2"), ("Room 4", "normal")]
-RAMP_S = 90.0  # profiles develop within the first minute and a half, so a visitor sees them
-NIBP_EVERY_S = 120.0
+# (room, simulator scenario, minutes into the session where the demo starts). Each room starts a
+# little before its scenario's signature event, so a visitor sees it within minutes: the
+# hypertensive surge crosses 180 mmHg at ~28 min after the dose (38 min into the session), the
+# airway obstruction starts at ~30 min after the dose. The fourth room's monitor drops out and
+# comes back, over and over.
+ROOMS = [
+    ("Room 1", "typical-responder", 30.0),
+    ("Room 2", "hypertensive-surge", 34.0),
+    ("Room 3", "airway-obstruction", 38.0),
+    ("Room 4", "typical-responder", 20.0),
+]
 DROPOUT_ONLINE_S = 45.0
 DROPOUT_OFFLINE_S = 90.0
+SESSION_MIN = 90.0
 
 
 def monitor_id(room: str) -> str:
     return f"demo-{room.replace(' ', '-').lower()}"
 
 
-def _uplink(url: str, room: str, profile: str, seed: int, token: str) -> Uplink:
-    identity = Identity(monitor_id(room), room, "demo", vendor="vitalwatch", model=f"basic-sim/{profile}")
-    records = basic_sim.records(profile, seed, time.time(), minutes=24 * 60,
-                                nibp_every_s=NIBP_EVERY_S, ramp_s=RAMP_S)
-    return Uplink(url, Paced(identity, records), token=token)
-
-
-async def _dropout(url: str, room: str, seed: int, token: str) -> None:
+def _sessions(scenario: str, seed: int, skip_min: float) -> Iterator[dict[str, Any]]:
+    """One simulated session after another, on one timeline (a visitor may stay for hours)."""
+    start = time.time() - skip_min * 60
     while True:
-        task = asyncio.create_task(_uplink(url, room, "normal", seed, token).run())
+        _, records = generate(scenario, seed, minutes=SESSION_MIN, start=start, waveforms=True)
+        yield from records
+        start += SESSION_MIN * 60
+        seed += 1000
+
+
+def _uplink(url: str, room: str, scenario: str, seed: int, skip_min: float, token: str) -> Uplink:
+    identity = Identity(monitor_id(room), room, "demo", vendor="vitalwatch",
+                        model=f"simulator/{scenario}")
+    return Uplink(url, Paced(identity, _sessions(scenario, seed, skip_min), skip_s=skip_min * 60),
+                  token=token)
+
+
+async def _dropout(url: str, room: str, scenario: str, seed: int, skip_min: float, token: str) -> None:
+    while True:
+        task = asyncio.create_task(_uplink(url, room, scenario, seed, skip_min, token).run())
         await asyncio.sleep(DROPOUT_ONLINE_S)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -59,7 +79,7 @@ def demo_accounts(accounts: Accounts, now: float) -> dict[str, str]:
 
 def demo_tokens(accounts: Accounts, now: float) -> dict[str, str]:
     tokens = {}
-    for room, _ in ROOMS:
+    for room, *_ in ROOMS:
         accounts.db.execute("DELETE FROM devices WHERE name=? AND demo=1", (monitor_id(room),))
         tokens[room] = accounts.add_device(monitor_id(room), now, demo=True)
     return tokens
@@ -78,9 +98,10 @@ async def run_demo(host: str, port: int, data_dir: Path) -> int:
     for name, password in passwords.items():
         print(f"  {name:16} {password}")
     sys.stdout.flush()
-    monitors = [asyncio.create_task(_uplink(url, room, profile, i, tokens[room]).run())
-                for i, (room, profile) in enumerate(ROOMS[:3])]
-    monitors.append(asyncio.create_task(_dropout(url, ROOMS[3][0], 3, tokens[ROOMS[3][0]])))
+    monitors = [asyncio.create_task(_uplink(url, room, scenario, i + 1, skip, tokens[room]).run())
+                for i, (room, scenario, skip) in enumerate(ROOMS[:3])]
+    room, scenario, skip = ROOMS[3]
+    monitors.append(asyncio.create_task(_dropout(url, room, scenario, 4, skip, tokens[room])))
     try:
         await server
     finally:

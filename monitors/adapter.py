@@ -49,16 +49,22 @@ class Paced:
     WIRE = {"numerics", "nibp", "waveform", "status", "heartbeat"}
 
     def __init__(self, identity: Identity, records: Iterable[dict[str, Any]], speed: float = 1.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, skip_s: float = 0.0) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.identity, self.records, self.speed, self.clock = identity, records, speed, clock
+        self.skip_s = skip_s  # start this far into the records (a replay from MM:SS)
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         wall0 = self.clock()
         t0: float | None = None
+        first: float | None = None
         for rec in self.records:
             if rec.get("type") not in self.WIRE:
+                continue
+            if first is None:
+                first = rec["t"]
+            if rec["t"] < first + self.skip_s:
                 continue
             if t0 is None:
                 t0 = rec["t"]

@@ -66,7 +66,8 @@ def test_uplink_survives_sigkill_and_restart_without_loss_or_duplicates(tmp_path
     monitor = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "monitor", "sim", "--server", srv.ws, "--room", "R",
          "--monitor-id", "sim-r", "--token", srv.device_token("sim-r"),
-         "--minutes", str(n_minutes), "--speed", "40", "--mode", "test", "--seed", "3"],
+         "--minutes", str(n_minutes), "--speed", "40", "--mode", "test", "--seed", "3",
+         "--profile", "normal"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for(lambda: srv.get("/api/monitors") and srv.get("/api/monitors")[0]["accepted"] > 40,
