@@ -60,7 +60,36 @@ def main(argv: list[str] | None = None) -> int:
 
     evaluate = sub.add_parser("evaluate", help="run alarm rules over recordings offline")
     evaluate.add_argument("files", nargs="+", type=Path)
-    evaluate.add_argument("--rules", type=Path, help="alarm rules file (default: the built-in rules)")
+    evaluate.add_argument("--rules", type=Path, action="append",
+                          help="alarm rules file (default: the built-in rules); give several to "
+                               "compare them side by side in --report")
+    evaluate.add_argument("--report", type=Path, help="write an HTML rule-workbench report here")
+
+    export = sub.add_parser("export", help="write a recorded session to a recording file")
+    export.add_argument("session", type=int)
+    export.add_argument("--out", type=Path, required=True)
+    export.add_argument("--data-dir", type=Path, default=Path("data"))
+
+    replay = sub.add_parser("replay", help="stream a recording through a server as a monitor")
+    replay.add_argument("file", type=Path)
+    replay.add_argument("--server", default="ws://127.0.0.1:8000")
+    replay.add_argument("--speed", type=float, default=1.0)
+    replay.add_argument("--from", dest="skip", default="0:00", help="start this far in (MM:SS)")
+    replay.add_argument("--room", help="default: the recording's room")
+    replay.add_argument("--monitor-id", help="default: the recording's monitor id")
+    _token_arg(replay)
+
+    imp = sub.add_parser("import", help="convert a recording from another format")
+    isub = imp.add_subparsers(dest="format", required=True)
+    iwfdb = isub.add_parser("wfdb", help="a PhysioNet WFDB record (path without extension)")
+    iwfdb.add_argument("record")
+    iwfdb.add_argument("--out", type=Path, required=True)
+    icsv = isub.add_parser("csv", help="a CSV whose header names the parameters")
+    icsv.add_argument("file", type=Path)
+    icsv.add_argument("--out", type=Path, required=True)
+    ivital = isub.add_parser("vital", help="a VitalDB .vital file")
+    ivital.add_argument("file", type=Path)
+    ivital.add_argument("--out", type=Path, required=True)
 
     monitor = sub.add_parser("monitor", help="run a monitor adapter")
     msub = monitor.add_subparsers(dest="source", required=True)
@@ -112,11 +141,24 @@ def main(argv: list[str] | None = None) -> int:
         from app.evaluate import run
 
         try:
-            rules = load(args.rules)
+            rulesets = [load(p) for p in (args.rules or [None])]
         except RulesError as e:
             print(f"vitalwatch evaluate: the rules file has problems:\n{e}", file=sys.stderr)
             return 2
-        return run([str(f) for f in args.files], rules)
+        return run([str(f) for f in args.files], rulesets, report=args.report)
+    if args.command == "export":
+        from app.export import export_session
+
+        return export_session(args.session, args.out, args.data_dir)
+    if args.command == "replay":
+        from monitors.replay import replay
+
+        return asyncio.run(replay(args.file, args.server, speed=args.speed, skip_s=mmss(args.skip),
+                                  room=args.room, monitor_id=args.monitor_id, token=args.token))
+    if args.command == "import":
+        from monitors.importers import run_import
+
+        return run_import(args.format, getattr(args, "record", None) or str(args.file), args.out)
     if args.command == "demo":
         from app.demo import run_demo
 

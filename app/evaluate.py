@@ -117,7 +117,11 @@ def quality(results: Iterable[SessionResult], rules: RuleSet) -> dict[str, Any]:
     return out
 
 
-def run(paths: list[str], rules: RuleSet, out: IO[str] = sys.stdout, err: IO[str] = sys.stderr) -> int:
+def run(paths: list[str], rulesets: list[RuleSet], out: IO[str] = sys.stdout,
+        err: IO[str] = sys.stderr, report: Path | None = None) -> int:
+    """Print the first rule set's alarm changes as JSON lines and each rule set's summary.
+    (The side-by-side HTML report of several rule sets is ``report``.)"""
+    rules = rulesets[0]
     results = []
     for path in paths:
         try:
