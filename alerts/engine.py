@@ -11,6 +11,9 @@ edge out of it (``cleared``) are reported, as ``Transition`` values. The engine 
 does no I/O: every call takes the time it happens at, so feeding it the same readings at the same
 times gives the same transitions, live or offline.
 
+A session's dose time and pre-dose baseline, once given (``dose``, ``set_baseline``), switch the
+pre-dose gates off, the post-dose rules on, and give baseline-relative limits their values.
+
 Continuous parameters (HR, SpO2 …) persist by time: a rule's condition must hold on every reading
 for ``delay_s``. Cuff pressures come as single readings minutes apart, so cuff rules persist by
 count (``confirm_readings``). A reading without a value for a rule's parameters says nothing
@@ -24,7 +27,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from alerts.expression import Term
-from alerts.rules import PREFIX, PRIORITY_RANK, SIGNAL_STATUS_CODES, Rule, RuleSet
+from alerts.rules import PREFIX, PRIORITY_RANK, SIGNAL_STATUS_CODES, Escalation, Rule, RuleSet
+
+
+def _negate(holds: bool | None) -> bool | None:
+    return None if holds is None else not holds
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class _State:
     readings: list[float] = field(default_factory=list)  # cuff readings confirming `when`
     clear_since: float | None = None
     clear_count: int = 0
+    count: int = 0  # how many times running a signal has come on (e.g. failed cuff readings)
     priority: str = ""
     message: str = ""
     value: float | None = None
@@ -67,33 +75,64 @@ class AlarmEngine:
 
     def __init__(self, rules: RuleSet, only: set[str] | None = None) -> None:
         self.rules = [r for r in rules.active() if only is None or r.id in only]
+        self.schedule = rules.schedule
         self._state = {r.id: _State() for r in self.rules}
+        self.dose_t: float | None = None
+        self.baseline: dict[str, float | None] | None = None
+        self._last_cuff_ok: float | None = None
+        self._codes: set[str] = set()  # device status codes active now
+        self._required_checked = False
+
+    def dose(self, t: float) -> list[Transition]:
+        """The dose is given at ``t``: pre-dose gates stop being evaluated, post-dose rules and
+        the NIBP schedule start."""
+        self.dose_t = t
+        return self.tick(t)
+
+    def set_baseline(self, values: Mapping[str, float | None]) -> None:
+        """The session's pre-dose baseline (``BL.*`` in the rules)."""
+        self.baseline = dict(values)
+
+    def _applies(self, rule: Rule) -> bool:
+        if rule.phase == "pre_dose":
+            return self.dose_t is None
+        if rule.phase == "post_dose":
+            return self.dose_t is not None
+        return True
 
     # Inputs ------------------------------------------------------------------------------
 
     def numerics(self, t: float, values: Mapping[str, float | None]) -> list[Transition]:
         out: list[Transition] = []
         for rule in self.rules:
-            if rule.when is not None and not rule.on_cuff:
+            if rule.when is not None and not rule.on_cuff and self._applies(rule):
                 self._continuous(rule, t, values, out)
+        self._schedule(t, out)
         self._escalate(t, out)
         return out
 
     def nibp(self, t: float, ok: bool, values: Mapping[str, float | None]) -> list[Transition]:
         out: list[Transition] = []
         if ok:
+            self._last_cuff_ok = t
             for rule in self.rules:
-                if rule.on_cuff:
+                if rule.on_cuff and self._applies(rule):
                     self._cuff(rule, t, values, out)
+            self._level(t, "nibp_overdue", False, out)
         self._level(t, "nibp_failed", not ok, out)
         self._escalate(t, out)
         return out
 
     def status(self, t: float, code: str, active: bool) -> list[Transition]:
         out: list[Transition] = []
+        if active:
+            self._codes.add(code)
+        else:
+            self._codes.discard(code)
         for signal, codes in SIGNAL_STATUS_CODES.items():
             if code in codes:
-                self._level(t, signal, active, out)
+                # A signal fed by several codes (probe off, no signal) is on while any of them is.
+                self._level(t, signal, bool(self._codes & codes), out)
         self._escalate(t, out)
         return out
 
@@ -111,8 +150,29 @@ class AlarmEngine:
             st = self._state[rule.id]
             if rule.signal is not None and st.phase == "pending" and t - st.onset >= rule.delay_s:
                 self._raise(rule, st, t, out)
+        self._schedule(t, out)
         self._escalate(t, out)
         return out
+
+    def _schedule(self, t: float, out: list[Transition]) -> None:
+        """NIBP overdue (T3): no valid reading for the schedule's interval plus grace since the
+        last one (or the dose), or no valid reading in the window around the required one."""
+        if self.dose_t is None or t < self.dose_t:
+            return
+        since = max(self._last_cuff_ok or self.dose_t, self.dose_t)
+        sched = self.schedule
+        due = self.schedule.interval_s((since - self.dose_t) / 60) + sched.overdue_grace_min * 60
+        overdue = t - since > due
+        req = sched.required_reading
+        if req is not None and not self._required_checked:
+            window_end = self.dose_t + (req.at_min + req.window_min) * 60
+            if t >= window_end:
+                self._required_checked = True
+                window_start = self.dose_t + (req.at_min - req.window_min) * 60
+                if self._last_cuff_ok is None or self._last_cuff_ok < window_start:
+                    overdue = True
+        if overdue:
+            self._level(t, "nibp_overdue", True, out)
 
     def restore(self, rule_id: str, *, onset: float, priority: str, message: str,
                 value: float | None = None, limit: float | None = None) -> None:
@@ -137,8 +197,8 @@ class AlarmEngine:
     def _continuous(self, rule: Rule, t: float, values: Mapping, out: list[Transition]) -> None:
         st = self._state[rule.id]
         assert rule.when is not None
-        holds, term = rule.when.evaluate(values)
-        if holds is None:
+        holds, term = rule.when.evaluate(values, self.baseline)
+        if holds is None and st.phase != "active":
             if st.phase == "pending":
                 st.phase = "idle"
             return
@@ -152,7 +212,7 @@ class AlarmEngine:
                 self._raise(rule, st, t, out)
             return
         if st.phase == "active":
-            cleared = rule.clear.evaluate(values)[0] if rule.clear else (not holds)
+            cleared = rule.clear.evaluate(values, self.baseline)[0] if rule.clear else _negate(holds)
             if cleared is None:
                 return
             if not cleared:
@@ -166,8 +226,8 @@ class AlarmEngine:
     def _cuff(self, rule: Rule, t: float, values: Mapping, out: list[Transition]) -> None:
         st = self._state[rule.id]
         assert rule.when is not None
-        holds, term = rule.when.evaluate(values)
-        if holds is None:
+        holds, term = rule.when.evaluate(values, self.baseline)
+        if holds is None and st.phase != "active":
             return
         if st.phase in ("idle", "pending"):
             if not holds:
@@ -176,7 +236,7 @@ class AlarmEngine:
             if st.phase == "idle":
                 st.phase, st.onset = "pending", t
             st.readings.append(t)
-            single = rule.confirm_unless is not None and rule.confirm_unless.evaluate(values)[0]
+            single = rule.confirm_unless is not None and rule.confirm_unless.evaluate(values, self.baseline)[0]
             confirmed = len(st.readings) >= rule.confirm_readings and (
                 t - st.readings[0] >= rule.confirm_min_apart_s
             )
@@ -184,7 +244,7 @@ class AlarmEngine:
                 self._describe(rule, st, term, values)
                 self._raise(rule, st, t, out)
             return
-        cleared = rule.clear.evaluate(values)[0] if rule.clear else (not holds)
+        cleared = rule.clear.evaluate(values, self.baseline)[0] if rule.clear else _negate(holds)
         if cleared is None:
             return
         st.clear_count = st.clear_count + 1 if cleared else 0
@@ -196,6 +256,7 @@ class AlarmEngine:
             if rule.signal != signal:
                 continue
             st = self._state[rule.id]
+            st.count = st.count + 1 if on else 0
             if on and st.phase == "idle":
                 st.phase, st.onset = "pending", t
                 st.message = f"{rule.title}" + (f": {rule.message}" if rule.message else "")
@@ -209,13 +270,12 @@ class AlarmEngine:
 
     # Bookkeeping -------------------------------------------------------------------------
 
-    @staticmethod
-    def _describe(rule: Rule, st: _State, term: Term | None, values: Mapping) -> None:
+    def _describe(self, rule: Rule, st: _State, term: Term | None, values: Mapping) -> None:
         if term is None:
             st.message, st.value, st.limit = rule.title, None, None
             return
-        st.value, st.limit = values[term.param], term.limit
-        st.message = term.describe(values[term.param])
+        st.value, st.limit = values[term.param], term.threshold(self.baseline)
+        st.message = term.describe(values[term.param], self.baseline)
         if rule.message:
             st.message += f": {rule.message}"
 
@@ -235,10 +295,21 @@ class AlarmEngine:
             if (
                 esc is not None and st.phase == "active"
                 and PRIORITY_RANK[st.priority] < PRIORITY_RANK[esc.to]
-                and t - st.onset >= esc.after_s
+                and self._escalation_due(esc, st, t)
             ):
                 st.priority = esc.to
                 out.append(self._transition(rule, st, t, "escalated"))
+
+    def _escalation_due(self, esc: Escalation, st: _State, t: float) -> bool:
+        if esc.after_count is not None:
+            return st.count >= esc.after_count
+        if t - st.onset < esc.after_s:
+            return False
+        if esc.after_dose_s is not None and (self.dose_t is None or t - self.dose_t < esc.after_dose_s):
+            return False
+        if esc.within_dose_s is not None and (self.dose_t is None or st.onset - self.dose_t > esc.within_dose_s):
+            return False
+        return True
 
     @staticmethod
     def _transition(rule: Rule, st: _State, t: float, event: str) -> Transition:

@@ -31,6 +31,7 @@ SIGNALS = {
     "lead_off": "ECG lead off",
     "nibp_failed": "NIBP measurement failed",
     "sensor_fault": "sensor fault reported by the device",
+    "nibp_overdue": "no valid NIBP reading within the schedule (or the required one missed)",
 }
 SIGNAL_STATUS_CODES = {
     "probe_off": {"probe_off", "no_signal"},
@@ -44,9 +45,14 @@ class RulesError(ValueError):
 
 
 class Escalation(BaseModel):
+    """Raise an active alarm's priority when all the given conditions are met."""
+
     model_config = ConfigDict(extra="forbid")
-    after_s: float = Field(gt=0)
     to: Priority
+    after_s: float = Field(default=0, ge=0)  # the condition has lasted this long
+    after_dose_s: float | None = Field(default=None, ge=0)  # ... and it is this long after the dose
+    within_dose_s: float | None = Field(default=None, gt=0)  # ... and it began within this of the dose
+    after_count: int | None = Field(default=None, ge=2)  # ... or a signal came on this many times running
 
 
 class UnacknowledgedEscalation(BaseModel):
@@ -61,6 +67,33 @@ class UnacknowledgedEscalation(BaseModel):
         if self.high_after_s <= self.nurse_after_s:
             raise ValueError("high_after_s must come after nurse_after_s")
         return self
+
+
+class Cycle(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    every_min: float = Field(gt=0)
+    until_min: float | None = Field(default=None, gt=0)  # minutes after the dose; None: for ever
+
+
+class RequiredReading(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    at_min: float = Field(gt=0)
+    window_min: float = Field(gt=0)
+
+
+class Schedule(BaseModel):
+    """The NIBP cycle a session is held to once the dose is given (rule T3 watches it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    nibp: list[Cycle] = Field(min_length=1)
+    overdue_grace_min: float = Field(ge=0)
+    required_reading: RequiredReading | None = None
+
+    def interval_s(self, minutes_after_dose: float) -> float:
+        for cycle in self.nibp:
+            if cycle.until_min is None or minutes_after_dose < cycle.until_min:
+                return cycle.every_min * 60
+        return self.nibp[-1].every_min * 60
 
 
 class SignalPolicy(BaseModel):
@@ -98,6 +131,8 @@ class Rule(BaseModel):
     clear_readings: int = Field(default=1, ge=1)
     escalate: Escalation | None = None
     latching: bool | None = None  # None: as signals.latching_priorities says for its priority
+    # pre_dose: the gates before dosing (evaluated until the dose is marked); post_dose: after it
+    phase: Literal["any", "pre_dose", "post_dose"] = "any"
     # Ground-truth labels (from a simulator or an annotator) of the events this rule is meant to
     # catch: how `vitalwatch evaluate` tells a true alarm from a non-actionable one.
     detects: list[str] = Field(default_factory=list)
@@ -131,6 +166,7 @@ class RuleSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: Literal[1]
     signals: SignalPolicy
+    schedule: Schedule
     rules: dict[str, Rule]
     source: str = ""
 

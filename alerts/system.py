@@ -78,6 +78,13 @@ class AlarmSystem:
     def tick(self, t: float) -> list[Change]:
         return self._run(t, self.engine.tick(t))
 
+    def dose(self, t: float) -> list[Change]:
+        """The dose was given at ``t`` (pre-dose gates end, the NIBP schedule starts)."""
+        return self._run(t, self.engine.dose(t))
+
+    def set_baseline(self, values: Mapping[str, float | None]) -> None:
+        self.engine.set_baseline(values)
+
     def act(self, t: float, rule: str, action: str, by: str) -> list[Change]:
         """A person acts on an alarm: ``acknowledge``, ``pause_audio`` or ``reset`` (a latch).
         Raises IllegalTransition if the alarm's state does not allow it, KeyError if no alarm

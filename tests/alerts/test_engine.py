@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.engine import AlarmEngine, Transition
-from alerts.rules import load
+from alerts.rules import Cycle, load
 
 RULES = load()
 T0 = 1_000_000.0
@@ -114,14 +114,17 @@ def test_failed_cuff_reading_is_a_technical_alarm_until_a_valid_one() -> None:
 def test_probe_off_raises_after_delay_and_escalates() -> None:
     """T1: probe off for 10 s raises a low technical alarm, medium after 60 s, clear on return."""
     engine = AlarmEngine(RULES)
-    assert engine.status(T0, "probe_off", True) == []
-    assert engine.tick(T0 + 9) == []
-    raised = engine.tick(T0 + 10)
+    engine.dose(T0 - 600)  # T1 escalates only within 120 min of the dose
+    assert only("T1", engine.status(T0, "probe_off", True)) == []
+    assert only("T1", engine.tick(T0 + 9)) == []
+    raised = only("T1", engine.tick(T0 + 10))
     assert [(t.rule, t.event, t.priority) for t in raised] == [("T1", "raised", "low")]
-    esc = engine.tick(T0 + 60)
+    esc = only("T1", engine.tick(T0 + 60))
     assert [(t.rule, t.event, t.priority) for t in esc] == [("T1", "escalated", "medium")]
     assert esc[0].message.startswith("** ")
-    assert [t.event for t in engine.status(T0 + 70, "probe_off", False)] == ["cleared"]
+    assert only("T1", engine.status(T0 + 65, "no_signal", True)) == []
+    assert only("T1", engine.status(T0 + 70, "probe_off", False)) == []  # no signal still on
+    assert [t.event for t in only("T1", engine.status(T0 + 75, "no_signal", False))] == ["cleared"]
 
 
 def test_feed_lost_is_medium_then_high() -> None:
@@ -161,3 +164,111 @@ def test_no_alarm_unless_its_condition_held_for_its_delay(spo2: list[int | None]
 def test_evaluation_is_deterministic(hr: list[int | None]) -> None:
     """Property: the same readings at the same times give the same transitions."""
     assert run(AlarmEngine(RULES), "HR", hr) == run(AlarmEngine(RULES), "HR", hr)
+
+
+BL = {"SBP": 125.0, "DBP": 80.0, "MAP": 95.0, "HR": 72.0, "SpO2": 98.0, "RR": 14.0, "EtCO2": 38.0}
+
+
+def with_baseline() -> AlarmEngine:
+    engine = AlarmEngine(RULES)
+    engine.set_baseline(BL)
+    engine.dose(T0 - 60)
+    return engine
+
+
+@pytest.mark.parametrize(
+    "rule, readings, events",
+    [
+        ("B2", [(0, 166, 85), (300, 150, 85)], ["raised", "cleared"]),  # +41 over BL, then +25
+        ("B2", [(0, 160, 85)], []),  # +35: below the rise limit
+        ("B6", [(0, 85, 60)], ["raised"]),  # 85 < 0.7 x 125 = 87.5, though not below 80
+    ],
+)
+def test_baseline_relative_cuff_rules(rule: str, readings: list, events: list[str]) -> None:
+    """Limits relative to the baseline take their value from it (B2 rise, B6 fall of 30 %)."""
+    assert [t.event for t in only(rule, nibp(with_baseline(), readings))] == events
+
+
+def test_relative_limit_names_its_baseline() -> None:
+    """An alarm on a relative limit names the value, the computed limit and its origin."""
+    raised = only("B2", nibp(with_baseline(), [(0, 166, 85)]))
+    assert raised[0].message == "* SBP 166 >= 165 (BL+40)" and raised[0].limit == 165
+
+
+def test_b2_escalates_to_medium_90_minutes_after_the_dose() -> None:
+    """B2 is low, and medium if the rise is still present more than 90 min after the dose."""
+    engine = with_baseline()
+    nibp(engine, [(0, 170, 85)])
+    assert only("B2", engine.tick(T0 + 5000)) == []
+    esc = only("B2", engine.tick(T0 - 60 + 5400))
+    assert [(t.event, t.priority) for t in esc] == [("escalated", "medium")]
+
+
+@pytest.mark.parametrize(
+    "rule, param, values, raised",
+    [
+        ("O1", "SpO2", [94] * 35, True),  # 94 <= 98 - 4, though not below 93
+        ("O1", "SpO2", [95] * 35, False),
+        ("C1", "EtCO2", [48] * 35, True),  # 48 >= 38 + 10, though not 50
+        ("R2", "RR", [0] * 2, True),  # no breath: the capnograph already waited its timeout
+    ],
+)
+def test_baseline_relative_and_breathing_rules(rule, param, values, raised) -> None:
+    """O1 and C1 use the baseline; R2 raises at once on "no breath" (RR 0)."""
+    out = only(rule, run(with_baseline(), param, values))
+    assert [t.event for t in out] == (["raised"] if raised else [])
+
+
+def test_cannula_displaced_needs_breathing_and_low_etco2() -> None:
+    """C2: EtCO2 below 15 while RR is still detected is a low technical alarm after 30 s."""
+    engine = with_baseline()
+    out = []
+    for i in range(32):
+        out += engine.numerics(T0 + i, {"EtCO2": 10, "RR": 14})
+    assert [(t.rule, t.kind, t.priority) for t in only("C2", out)] == [("C2", "technical", "low")]
+    quiet = AlarmEngine(RULES)
+    assert only("C2", [t for i in range(32) for t in quiet.numerics(T0 + i, {"EtCO2": 10, "RR": 0})]) == []
+
+
+def test_pre_dose_gates_stop_at_the_dose() -> None:
+    """G1 and G2 judge pre-dose readings (2 confirming readings); after the dose they are off."""
+    engine = AlarmEngine(RULES)
+    out = nibp(engine, [(0, 185, 95), (120, 186, 96)])
+    assert {t.rule for t in out if t.event == "raised"} >= {"G1", "G2"}
+    after = AlarmEngine(RULES)
+    after.dose(T0 - 1)
+    assert not {t.rule for t in nibp(after, [(0, 185, 95), (120, 186, 96)])} & {"G1", "G2"}
+
+
+def test_two_failed_cuff_readings_escalate_t2() -> None:
+    """T2: one failed reading is low; the second failure in a row makes it medium."""
+    engine = AlarmEngine(RULES)
+    first = only("T2", engine.nibp(T0, False, {}))
+    second = only("T2", engine.nibp(T0 + 30, False, {}))
+    assert [(t.event, t.priority) for t in first + second] == [("raised", "low"), ("escalated", "medium")]
+
+
+def test_nibp_overdue_against_the_schedule() -> None:
+    """T3: after the dose a reading is due every 5 min; 5 + 3 min without one raises T3, and a
+    valid reading clears it."""
+    engine = AlarmEngine(RULES)
+    engine.dose(T0)
+    nibp(engine, [(60, 120, 80)])
+    assert only("T3", engine.tick(T0 + 60 + 480)) == []
+    raised = only("T3", engine.tick(T0 + 60 + 481))
+    assert [(t.event, t.priority, t.kind) for t in raised] == [("raised", "medium", "technical")]
+    assert [t.event for t in only("T3", nibp(engine, [(600, 120, 80)]))] == ["cleared"]
+
+
+def test_missed_40_minute_reading_raises_t3() -> None:
+    """T3: no valid reading within 35-45 min after the dose raises T3 at 45 min, even when the
+    clinic's cycle (here every 15 min) would not yet call the next reading overdue."""
+    slow = RULES.model_copy(update={"schedule": RULES.schedule.model_copy(
+        update={"nibp": [Cycle(every_min=15)]})})
+    engine = AlarmEngine(slow)
+    engine.dose(T0)
+    out = nibp(engine, [(0, 120, 80), (15 * 60, 120, 80), (30 * 60, 120, 80)])
+    for second in range(30 * 60, 45 * 60 + 1):
+        out += engine.tick(T0 + second)
+    raised = only("T3", out)
+    assert [(t.event, t.t - T0) for t in raised] == [("raised", 45 * 60)]
