@@ -23,11 +23,15 @@ signal is a rule of its own).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from alerts.expression import Term
+from alerts.expression import NIBP_PARAMS, PARAMS, Term
 from alerts.rules import PREFIX, PRIORITY_RANK, SIGNAL_STATUS_CODES, Escalation, Rule, RuleSet
+
+
+CONTINUOUS = tuple(p for p in PARAMS if p not in NIBP_PARAMS)
 
 
 def _negate(holds: bool | None) -> bool | None:
@@ -74,6 +78,7 @@ class AlarmEngine:
     """
 
     def __init__(self, rules: RuleSet, only: set[str] | None = None) -> None:
+        self._only = only
         self.rules = [r for r in rules.active() if only is None or r.id in only]
         self.schedule = rules.schedule
         self._state = {r.id: _State() for r in self.rules}
@@ -81,17 +86,59 @@ class AlarmEngine:
         self.baseline: dict[str, float | None] | None = None
         self._last_cuff_ok: float | None = None
         self._codes: set[str] = set()  # device status codes active now
+        self.baseline_policy = rules.baseline
+        self._cuffs: list[tuple[float, dict]] = []
+        self._recent: deque[tuple[float, dict]] = deque()
         self._required_checked = False
 
+    def replace_rules(self, rules: RuleSet) -> None:
+        """Use changed rules from now on (a session's limits edited by a clinician). Conditions
+        keep their state; a rule switched off loses its state (its alarm is the caller's to end)."""
+        self.rules = [r for r in rules.active() if self._only is None or r.id in self._only]
+        self._state = {r.id: self._state.get(r.id, _State()) for r in self.rules}
+        self.schedule = rules.schedule
+
     def dose(self, t: float) -> list[Transition]:
-        """The dose is given at ``t``: pre-dose gates stop being evaluated, post-dose rules and
-        the NIBP schedule start."""
+        """The dose is given at ``t`` (later doses of the same session, such as the second
+        nasal device, change nothing): pre-dose gates stop, post-dose rules and the NIBP schedule
+        start, and the baseline is captured from what came before, unless it was set already."""
+        if self.dose_t is not None:
+            return []
         self.dose_t = t
+        if self.baseline is None:
+            self.baseline = self.capture_baseline(t)
         return self.tick(t)
 
     def set_baseline(self, values: Mapping[str, float | None]) -> None:
         """The session's pre-dose baseline (``BL.*`` in the rules)."""
         self.baseline = dict(values)
+
+    def capture_baseline(self, t: float) -> dict[str, float | None]:
+        """The baseline as the rules file defines it, from the readings seen up to ``t``: the
+        mean of the last cuff readings and of each continuous value over the window."""
+        policy = self.baseline_policy
+        cuffs = [v for (ct, v) in self._cuffs if ct <= t][-policy.nibp_readings:]
+        recent = [v for (vt, v) in self._recent if t - policy.window_min * 60 <= vt <= t]
+        out: dict[str, float | None] = {}
+        for params, rows in ((("SBP", "DBP", "MAP"), cuffs), (CONTINUOUS, recent)):
+            for p in params:
+                xs = [r[p] for r in rows if r.get(p) is not None]
+                out[p] = round(sum(xs) / len(xs), 1) if xs else None
+        return out
+
+    def _remember(self, t: float, values: Mapping[str, float | None], cuff: bool) -> None:
+        # Only what a baseline may need: cuff readings and the last window of numerics, and
+        # only until the dose (after it, the baseline is fixed).
+        if self.dose_t is not None:
+            return
+        if cuff:
+            self._cuffs.append((t, dict(values)))
+            del self._cuffs[:-self.baseline_policy.nibp_readings]
+        else:
+            self._recent.append((t, dict(values)))
+            horizon = t - self.baseline_policy.window_min * 60
+            while self._recent and self._recent[0][0] < horizon:
+                self._recent.popleft()
 
     def _applies(self, rule: Rule) -> bool:
         if rule.phase == "pre_dose":
@@ -104,6 +151,7 @@ class AlarmEngine:
 
     def numerics(self, t: float, values: Mapping[str, float | None]) -> list[Transition]:
         out: list[Transition] = []
+        self._remember(t, values, cuff=False)
         for rule in self.rules:
             if rule.when is not None and not rule.on_cuff and self._applies(rule):
                 self._continuous(rule, t, values, out)
@@ -115,6 +163,7 @@ class AlarmEngine:
         out: list[Transition] = []
         if ok:
             self._last_cuff_ok = t
+            self._remember(t, values, cuff=True)
             for rule in self.rules:
                 if rule.on_cuff and self._applies(rule):
                     self._cuff(rule, t, values, out)

@@ -96,6 +96,15 @@ class Schedule(BaseModel):
         return self.nibp[-1].every_min * 60
 
 
+class BaselinePolicy(BaseModel):
+    """How the pre-dose baseline (``BL.*``) is captured when the dose is marked: the mean of the
+    last cuff readings, and the mean of each continuous value over the last minutes."""
+
+    model_config = ConfigDict(extra="forbid")
+    window_min: float = Field(gt=0)
+    nibp_readings: int = Field(ge=1)
+
+
 class SignalPolicy(BaseModel):
     """How alarm signals behave once raised (IEC 60601-1-8 inactivation states); the
     responsible organisation's settings, not the user's."""
@@ -167,6 +176,7 @@ class RuleSet(BaseModel):
     version: Literal[1]
     signals: SignalPolicy
     schedule: Schedule
+    baseline: BaselinePolicy
     rules: dict[str, Rule]
     source: str = ""
 
@@ -183,6 +193,30 @@ class RuleSet(BaseModel):
 
     def active(self) -> list[Rule]:
         return [r for r in self.rules.values() if r.enabled]
+
+    def with_overrides(self, overrides: dict[str, dict[str, Any]]) -> RuleSet:
+        """This rule set with some rules' fields changed (a session's own limits). Raises
+        RulesError naming the rule and field of a change that is not valid."""
+        data = self.model_dump(mode="python", exclude={"source"})
+        for rule_id, change in overrides.items():
+            if rule_id not in data["rules"]:
+                raise RulesError(f"no rule {rule_id!r} to change")
+            bad = set(change) & {"id", "kind", "signal"}
+            if bad:
+                raise RulesError(f"rule {rule_id}: {', '.join(sorted(bad))} cannot be changed per session")
+            data["rules"][rule_id].update(change)
+        for rule in data["rules"].values():
+            for key in ("when", "clear", "confirm_unless"):
+                if rule.get(key) is not None and not isinstance(rule[key], str):
+                    rule[key] = rule[key]["text"] if isinstance(rule[key], dict) else rule[key].text
+        try:
+            out = RuleSet.model_validate(data)
+        except ValidationError as e:
+            err = e.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"][1:] if not str(p).startswith("function-"))
+            raise RulesError(f"rule {loc}: {err['msg'].removeprefix('Value error, ')}") from None
+        out.source = f"{self.source} + session changes"
+        return out
 
     def latches(self, rule: Rule, priority: str) -> bool:
         return rule.latching if rule.latching is not None else priority in self.signals.latching_priorities

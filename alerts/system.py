@@ -85,6 +85,17 @@ class AlarmSystem:
     def set_baseline(self, values: Mapping[str, float | None]) -> None:
         self.engine.set_baseline(values)
 
+    def replace_rules(self, rules: RuleSet, t: float) -> list[Change]:
+        """Apply changed rules (a session's own limits). An alarm of a rule now switched off
+        ends as if its condition had."""
+        self.rules, self.policy = rules, rules.signals
+        self.engine.replace_rules(rules)
+        out = []
+        for rule_id, sig in list(self.signals.items()):
+            if rule_id not in {r.id for r in self.engine.rules} and sig.state.value != "latched":
+                out.append(self._apply(sig, Event.CONDITION_END, t))
+        return out
+
     def act(self, t: float, rule: str, action: str, by: str) -> list[Change]:
         """A person acts on an alarm: ``acknowledge``, ``pause_audio`` or ``reset`` (a latch).
         Raises IllegalTransition if the alarm's state does not allow it, KeyError if no alarm

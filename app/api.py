@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
+from alerts.rules import RulesError
 from alerts.system import IllegalTransition
 from app.accounts import Login
 from app.pipeline import Pipeline
@@ -160,10 +162,10 @@ ACTIONS = {"acknowledge": "acknowledge", "pause-audio": "pause_audio", "reset": 
 
 
 def _act(action: str):  # noqa: ANN202 - a route factory, one route per action
-    permission = ACTIONS[action]
+    needs = require(ACTIONS[action])  # outside the annotation: annotations are strings here
 
     async def act(alarm_id: int, request: Request, pipeline: PipelineDep,
-                  who: Annotated[Login, Depends(require(permission))]) -> dict[str, Any]:
+                  who: Login = Depends(needs)) -> dict[str, Any]:  # noqa: B008
         before = pipeline.alarm_log.alarm(alarm_id)
         try:
             alarm = pipeline.act(alarm_id, action.replace("-", "_"), who.user.name, time.time())
@@ -183,3 +185,103 @@ def _act(action: str):  # noqa: ANN202 - a route factory, one route per action
 
 for _action in ACTIONS:
     router.post(f"/alarms/{{alarm_id}}/{_action}", name=f"alarm_{_action}")(_act(_action))
+
+
+class MarkIn(BaseModel):
+    what: Literal["dose", "infusion end", "treatment", "intervention", "note"]
+    text: str = Field(default="", max_length=500)
+
+
+MarkEvent = Annotated[Login, Depends(require("mark_event"))]
+ChangeLimits = Annotated[Login, Depends(require("change_limits"))]
+
+
+def _active(pipeline: Pipeline, session_id: int) -> None:
+    _session(pipeline, session_id)
+    if session_id not in pipeline.sessions:
+        raise HTTPException(409, f"session {session_id} has ended")
+
+
+@router.post("/sessions/{session_id}/marks", status_code=201)
+async def add_mark(session_id: int, body: MarkIn, request: Request, pipeline: PipelineDep,
+                   who: MarkEvent) -> dict[str, Any]:
+    """Mark an event now: the dose (starts the post-dose rules and captures the baseline), the
+    end of an infusion, a treatment, an intervention, a note."""
+    _active(pipeline, session_id)
+    mark = pipeline.mark(session_id, body.what, body.text, who.user.name, time.time())
+    _audit(request).audit.record(time.time(), who.user.name, "mark_added", f"session {session_id}",
+                                 new={"what": body.what, "text": body.text})
+    return mark
+
+
+@router.get("/sessions/{session_id}/marks")
+async def marks(session_id: int, pipeline: PipelineDep, who: ViewHistory) -> list[dict[str, Any]]:
+    _session(pipeline, session_id)
+    return pipeline.store.marks(session_id)
+
+
+@router.post("/sessions/{session_id}/baseline")
+async def capture_baseline(session_id: int, request: Request, pipeline: PipelineDep,
+                           who: MarkEvent) -> dict[str, Any]:
+    """Capture the pre-dose baseline now (it is captured at the dose mark otherwise)."""
+    _active(pipeline, session_id)
+    baseline = pipeline.capture_baseline(session_id, time.time())
+    _audit(request).audit.record(time.time(), who.user.name, "baseline_captured", f"session {session_id}",
+                                 new=baseline)
+    return baseline
+
+
+@router.get("/sessions/{session_id}/rules")
+async def session_rules(session_id: int, pipeline: PipelineDep, who: ViewHistory) -> dict[str, Any]:
+    """The rules in effect for this session (the clinic's, with the session's own changes), its
+    dose time and baseline, and the history of changes."""
+    row = _session(pipeline, session_id)
+    state = pipeline.sessions.get(session_id)
+    rules = pipeline.rules.with_overrides(state.overrides) if state and state.overrides else pipeline.rules
+    return {
+        "rules": {rid: _rule_json(r) for rid, r in rules.rules.items()},
+        "dose": row["dose"], "baseline": json.loads(row["baseline"]) if row["baseline"] else None,
+        "changes": pipeline.store.rule_changes(session_id),
+    }
+
+
+def _rule_json(rule: Any) -> dict[str, Any]:
+    out = rule.model_dump(mode="python", exclude={"when", "clear", "confirm_unless"})
+    for key in ("when", "clear", "confirm_unless"):
+        expr = getattr(rule, key)
+        out[key] = expr.text if expr is not None else None
+    return out
+
+
+class RuleChange(BaseModel):
+    model_config = {"extra": "forbid"}
+    when: str | None = None
+    clear: str | None = None
+    delay_s: float | None = None
+    clear_for_s: float | None = None
+    priority: Literal["low", "medium", "high"] | None = None
+    enabled: bool | None = None
+    reason: str = Field(min_length=1, max_length=500, description="why: kept in the audit trail")
+
+
+@router.patch("/sessions/{session_id}/rules/{rule_id}")
+async def change_rule(session_id: int, rule_id: str, body: RuleChange, request: Request,
+                      pipeline: PipelineDep, who: ChangeLimits) -> dict[str, Any]:
+    """Change one rule's limits for this session only; audited with old → new and the reason."""
+    _active(pipeline, session_id)
+    change = body.model_dump(exclude_none=True, exclude={"reason"})
+    if not change:
+        raise HTTPException(422, "nothing to change")
+    state = pipeline.sessions[session_id]
+    before = pipeline.rules.with_overrides(state.overrides) if state.overrides else pipeline.rules
+    if rule_id not in before.rules:
+        raise HTTPException(404, f"no rule {rule_id!r}")
+    old = {k: v for k, v in _rule_json(before.rules[rule_id]).items() if k in change}
+    try:
+        rules = pipeline.change_rule(session_id, rule_id, change, who.user.name, time.time())
+    except RulesError as e:
+        raise HTTPException(422, str(e)) from None
+    _audit(request).audit.record(time.time(), who.user.name, "limits_changed",
+                                 f"session {session_id} rule {rule_id}", old=old,
+                                 new={**change, "reason": body.reason})
+    return _rule_json(rules.rules[rule_id])

@@ -23,6 +23,15 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 """
 
 FIELDS = ("id", "t", "user", "action", "target", "old", "new", "source")
+# A cell starting with one of these is a formula to a spreadsheet. The name of a failed login is
+# whatever an anonymous visitor typed, so the export must never hand one over as a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
 
 
 class Audit:
@@ -48,9 +57,11 @@ class Audit:
         return self.db.execute(q + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
 
     def csv(self) -> str:
+        """The whole trail as CSV, oldest first; text that a spreadsheet would run as a formula
+        is prefixed with an apostrophe."""
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(FIELDS)
         for row in self.db.execute("SELECT * FROM audit ORDER BY id"):
-            writer.writerow([row[f] for f in FIELDS])
+            writer.writerow([_cell(row[f]) for f in FIELDS])
         return out.getvalue()

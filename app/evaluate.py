@@ -12,7 +12,7 @@ import json
 import statistics
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -33,6 +33,8 @@ def feed(system: AlarmSystem, rec: dict[str, Any]) -> list[Change]:
         return system.nibp(rec["t"], rec["status"] == "ok", values)
     if kind == "status":
         return system.status(rec["t"], rec["code"], rec.get("active", True))
+    if kind == "mark" and rec.get("what") == "dose":
+        return system.dose(rec["t"])
     return []
 
 
@@ -50,21 +52,37 @@ class SessionResult:
 
 
 def evaluate_file(path: str | Path, rules: RuleSet) -> SessionResult:
+    return evaluate_many(path, [rules])[0]
+
+
+def evaluate_many(path: str | Path, rulesets: list[RuleSet],
+                  observe: Callable[[dict[str, Any]], None] | None = None) -> list[SessionResult]:
+    """One recording through one alarm system per rule set, in a single pass; ``observe`` sees
+    every record (the workbench collects the trends with it)."""
     _, records = recording.read(path)
-    system = AlarmSystem(rules)
-    result = SessionResult(str(path))
+    systems = [AlarmSystem(rules) for rules in rulesets]
+    results = [SessionResult(str(path)) for _ in rulesets]
     first = True
+    start = end = 0.0
+    truth: list[dict[str, Any]] = []
     for rec in records:
+        if observe is not None:
+            observe(rec)
         t = rec.get("t", rec.get("start"))
         if rec.get("type") == "truth":
-            result.truth.append(rec)
+            truth.append(rec)
+            continue
+        if rec.get("type") == "alarm":  # the alarms of an export: history, not input
             continue
         if isinstance(t, (int, float)):
             if first:
-                result.start, first = t, False
-            result.end = max(result.end, t)
-        result.changes += feed(system, rec)
-    return result
+                start, first = t, False
+            end = max(end, t)
+        for system, result in zip(systems, results):
+            result.changes += feed(system, rec)
+    for result in results:
+        result.start, result.end, result.truth = start, end, truth
+    return results
 
 
 def quality(results: Iterable[SessionResult], rules: RuleSet) -> dict[str, Any]:
@@ -133,6 +151,16 @@ def run(paths: list[str], rulesets: list[RuleSet], out: IO[str] = sys.stdout,
             out.write(json.dumps({"file": path, **c.to_json()}, separators=(",", ":")) + "\n")
         results.append(result)
     print(json.dumps(quality(results, rules), indent=2), file=err)
+    if report is not None:
+        from app.workbench import write_report
+
+        try:
+            write_report(paths, rulesets, report)
+        except OSError as e:
+            print(f"vitalwatch evaluate: cannot write the report: {e}", file=err)
+            return 2
+        print(f"vitalwatch evaluate: wrote the report of {len(rulesets)} rule set(s) over "
+              f"{len(paths)} recording(s) to {report}", file=err)
     return 0
 
 

@@ -38,10 +38,13 @@ async def login(body: Credentials, request: Request) -> JSONResponse:
         sec.audit.record(now, body.name, "login_refused", source=client, new={"reason": "rate limit"})
         raise HTTPException(429, f"too many failed logins; try again in {wait:.0f} s",
                             headers={"Retry-After": str(int(wait) + 1)})
+    # Count the attempt as failed before the password check, which runs off the event loop:
+    # counted only afterwards, any number of attempts sent at once would all pass the limit
+    # above before the first of them had failed. A success clears the count again.
+    sec.limiter.failed(keys, now)
     record = sec.accounts.password_record(body.name)
     user = await asyncio.to_thread(sec.accounts.check_password, record, body.password, sec.demo)
     if user is None:
-        sec.limiter.failed(keys, now)
         sec.audit.record(now, body.name, "login_failed", source=client)
         raise HTTPException(401, "wrong name or password")
     sec.limiter.succeeded(keys)

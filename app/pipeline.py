@@ -11,6 +11,7 @@ task calls ``supervise`` every second. Every method takes the server time it run
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ class SessionState:
     device_time_at: float = 0.0
     feed_silent: bool = False
     statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # the session's own limits
 
     def device_clock(self, now: float) -> float:
         """Now on the device's clock, for actions (an acknowledgement) that come from people."""
@@ -104,7 +106,18 @@ class Pipeline:
             target = feed if alarm["rule"] in FEED_RULES else alarms
             target.restore({**alarm, "limit": alarm["limit_value"]}, alarm["state"],
                            alarm["acknowledged_by"])
+        # The session's own limits, its dose and its baseline, as they were.
+        overrides: dict[str, dict[str, Any]] = {}
+        for change in self.store.rule_changes(row["id"]):
+            overrides.setdefault(change["rule"], {}).update(change["change"])
+        if overrides:
+            alarms.replace_rules(self.rules.with_overrides(overrides), now)
+        if row.get("baseline"):
+            alarms.set_baseline(json.loads(row["baseline"]))
+        if row.get("dose") is not None:
+            alarms.engine.dose_t = row["dose"]
         state = SessionState(row["id"], row["room"], row["mode"], row["started"], alarms, feed)
+        state.overrides = overrides
         # A session loaded at start-up expects its monitor back: if it stays away, that is a
         # lost feed like any other (the clock starts now, when the server could first hear it).
         state.monitor_id = self.store.session_monitor(row["id"])
@@ -214,6 +227,8 @@ class Pipeline:
         elif msg.type == "waveform":
             self.hub.publish({"type": "waveform", **base, "t": msg.t, "wave": msg.wave.value,
                               "rate": msg.rate, "samples": msg.samples})
+        elif msg.type == "mark":
+            self._marked(session, msg.t, msg.what, msg.text, f"monitor:{monitor_id}", now, stored=True)
         elif msg.type == "status":
             entry = {"code": msg.code, "active": msg.active, "text": msg.text, "t": msg.t}
             if msg.active:
@@ -236,6 +251,42 @@ class Pipeline:
             alarm, log_id = self.alarm_log.record(session.id, change, decided=now)
             self.hub.publish({"type": "alarm", "event": change.event, "log_id": log_id,
                               "room": session.room, "by": change.by, "alarm": alarm})
+
+    def mark(self, session_id: int, what: str, text: str, by: str, now: float) -> dict[str, Any]:
+        """A clinician marks an event (the dose, a treatment, a note) at the session's now."""
+        session = self.sessions[session_id]
+        return self._marked(session, session.device_clock(now), what, text, by, now, stored=False)
+
+    def _marked(self, session: SessionState, t: float, what: str, text: str, by: str, now: float,
+                stored: bool) -> dict[str, Any]:
+        mark = {"session_id": session.id, "t": t, "what": what, "text": text, "by": by}
+        if not stored:
+            mark = self.store.add_mark(session.id, t, what, text, by)
+        self.hub.publish({"type": "mark", "room": session.room, "mark": mark})
+        if what == "dose" and session.alarms.engine.dose_t is None:
+            changes = session.alarms.dose(t)
+            self.store.set_dose(session.id, t, session.alarms.engine.baseline or {})
+            self._alarms(session, changes, now)
+        return mark
+
+    def capture_baseline(self, session_id: int, now: float) -> dict[str, float | None]:
+        """Capture the pre-dose baseline now, from the readings so far (before the dose)."""
+        session = self.sessions[session_id]
+        baseline = session.alarms.engine.capture_baseline(session.device_clock(now))
+        session.alarms.set_baseline(baseline)
+        self.store.set_baseline(session_id, baseline)
+        return baseline
+
+    def change_rule(self, session_id: int, rule_id: str, change: dict[str, Any], by: str,
+                    now: float) -> RuleSet:
+        """Change one rule for this session only. Raises RulesError if the change is invalid."""
+        session = self.sessions[session_id]
+        merged = {**session.overrides, rule_id: {**session.overrides.get(rule_id, {}), **change}}
+        rules = self.rules.with_overrides(merged)
+        self.store.add_rule_change(session_id, rule_id, change, by, now)
+        session.overrides = merged
+        self._alarms(session, session.alarms.replace_rules(rules, session.device_clock(now)), now)
+        return rules
 
     def act(self, alarm_id: int, action: str, by: str, now: float) -> dict[str, Any]:
         """A person acknowledges, pauses the audio of, or resets an alarm. Raises KeyError if
@@ -262,6 +313,10 @@ class Pipeline:
                 self.hub.publish({"type": "room", "room": self.room_state(session)})
                 self._alarms(session, session.feed.signal(session.last_heard, "feed_lost", True), now)
             self._alarms(session, session.feed.tick(now), now)
+            # Technical delays, the NIBP schedule and escalations must progress while a device
+            # sends only statuses (or nothing): tick on the device's clock too.
+            if session.device_time is not None and not session.feed_silent:
+                self._alarms(session, session.alarms.tick(session.device_clock(now)), now)
         self.hub.publish({"type": "heartbeat", "server_time": now})
 
     # Views -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ every route of the app to prove that nothing else answers an anonymous or wrong-
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
@@ -125,12 +126,20 @@ def require(permission: str) -> Callable[[Request], Awaitable[Login]]:
         if request.method not in SAFE_METHODS:
             if not sec.origin_ok(request.headers.get("origin"), request.headers.get("host")):
                 raise HTTPException(403, "cross-origin request refused")
-            if request.headers.get(CSRF_HEADER) != login.csrf:
+            if not csrf_ok(request.headers.get(CSRF_HEADER), login.csrf):
                 raise HTTPException(403, "missing or wrong CSRF token")
         return login
 
     dependency.permission = permission  # type: ignore[attr-defined]
     return dependency
+
+
+def csrf_ok(given: str | None, expected: str) -> bool:
+    """The request's CSRF token is the login's, compared in constant time."""
+    if not given:
+        return False
+    # Header values arrive decoded as latin-1, so they always encode back to it.
+    return hmac.compare_digest(given.encode("latin-1"), expected.encode())
 
 
 def page(permission: str) -> Callable[[Request], Awaitable[Login]]:

@@ -11,6 +11,7 @@ reconnect safe: a message is either stored with its seq or not at all.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -23,7 +24,8 @@ import numpy as np
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     id INTEGER PRIMARY KEY, room TEXT NOT NULL, mode TEXT NOT NULL,
-    started REAL NOT NULL, ended REAL, label TEXT NOT NULL DEFAULT '');
+    started REAL NOT NULL, ended REAL, label TEXT NOT NULL DEFAULT '',
+    dose REAL, baseline TEXT);
 CREATE INDEX IF NOT EXISTS sessions_room ON sessions(room, ended);
 CREATE TABLE IF NOT EXISTS streams (
     monitor_id TEXT NOT NULL, stream TEXT NOT NULL, session_id INTEGER NOT NULL,
@@ -44,6 +46,13 @@ CREATE INDEX IF NOT EXISTS waveforms_session_t ON waveforms(session_id, wave, t)
 CREATE TABLE IF NOT EXISTS statuses (
     session_id INTEGER NOT NULL, t REAL NOT NULL, received REAL NOT NULL, code TEXT NOT NULL,
     active INTEGER NOT NULL, text TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS marks (
+    id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL, t REAL NOT NULL, what TEXT NOT NULL,
+    text TEXT NOT NULL DEFAULT '', by TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS marks_session ON marks(session_id, t);
+CREATE TABLE IF NOT EXISTS session_rules (
+    id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL, rule TEXT NOT NULL, change TEXT NOT NULL,
+    by TEXT NOT NULL, t REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS rejects (
     id INTEGER PRIMARY KEY, monitor_id TEXT NOT NULL, received REAL NOT NULL, seq INTEGER,
     field TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL);
@@ -126,6 +135,32 @@ class Store:
         )
         return 0
 
+    def add_mark(self, session_id: int, t: float, what: str, text: str, by: str) -> dict:
+        cur = self.db.execute("INSERT INTO marks(session_id, t, what, text, by) VALUES (?,?,?,?,?)",
+                              (session_id, t, what, text, by))
+        return self.db.execute("SELECT * FROM marks WHERE id=?", (cur.lastrowid,)).fetchone()
+
+    def marks(self, session_id: int) -> list[dict]:
+        return self.db.execute("SELECT * FROM marks WHERE session_id=? ORDER BY t, id", (session_id,)).fetchall()
+
+    def set_dose(self, session_id: int, t: float, baseline: dict) -> None:
+        self.db.execute("UPDATE sessions SET dose=?, baseline=? WHERE id=?",
+                        (t, json.dumps(baseline), session_id))
+
+    def set_baseline(self, session_id: int, baseline: dict) -> None:
+        self.db.execute("UPDATE sessions SET baseline=? WHERE id=?", (json.dumps(baseline), session_id))
+
+    def add_rule_change(self, session_id: int, rule: str, change: dict, by: str, t: float) -> None:
+        self.db.execute("INSERT INTO session_rules(session_id, rule, change, by, t) VALUES (?,?,?,?,?)",
+                        (session_id, rule, json.dumps(change), by, t))
+
+    def rule_changes(self, session_id: int) -> list[dict]:
+        rows = self.db.execute("SELECT * FROM session_rules WHERE session_id=? ORDER BY id",
+                               (session_id,)).fetchall()
+        for r in rows:
+            r["change"] = json.loads(r["change"])
+        return rows
+
     def session_monitor(self, session_id: int) -> str | None:
         row = self.db.execute(
             "SELECT monitor_id FROM streams WHERE session_id=? ORDER BY rowid DESC LIMIT 1",
@@ -156,6 +191,9 @@ class Store:
                     "INSERT INTO waveforms VALUES (?,?,?,?,?)",
                     (session_id, msg.t, msg.wave.value, msg.rate, samples.tobytes()),
                 )
+            elif kind == "mark":
+                db.execute("INSERT INTO marks(session_id, t, what, text, by) VALUES (?,?,?,?,?)",
+                           (session_id, msg.t, msg.what, msg.text, f"monitor:{monitor_id}"))
             elif kind == "status":
                 db.execute(
                     "INSERT INTO statuses VALUES (?,?,?,?,?,?)",

@@ -43,10 +43,10 @@ class Paced:
 
     Timestamps are moved so the first record happens now, and advance ``speed`` times faster
     than the wall clock: device time is simulated time, so alarm delays keep their meaning at any
-    speed. Records that are not wire messages (ground truth, marks) are skipped.
+    speed. Records that are not wire messages (ground truth, exported alarms) are skipped.
     """
 
-    WIRE = {"numerics", "nibp", "waveform", "status", "heartbeat"}
+    WIRE = {"numerics", "nibp", "waveform", "status", "mark", "heartbeat"}
 
     def __init__(self, identity: Identity, records: Iterable[dict[str, Any]], speed: float = 1.0,
                  clock: Callable[[], float] = time.time, skip_s: float = 0.0) -> None:

@@ -192,10 +192,22 @@ class Status(_Msg):
     t: float
     code: Literal[
         "probe_off", "no_signal", "sensor_fault", "lead_off", "cuff_error", "motion",
-        "low_perfusion", "low_battery", "device_alarm", "other",
+        "low_perfusion", "low_battery", "device_alarm", "device_lost", "other",
     ]
     active: bool = True
     text: str = Field(default="", max_length=200)
+
+
+class Mark(_Msg):
+    """A clinical event at ``t``: the dose (which starts the post-dose rules and captures the
+    pre-dose baseline), the end of an infusion, a treatment, a note. Clinicians add them from the
+    dashboard; a monitor with an event button, a simulator or a replay may send them too."""
+
+    type: Literal["mark"]
+    seq: int = Field(ge=0)
+    t: float
+    what: Literal["dose", "infusion end", "treatment", "intervention", "note"]
+    text: str = Field(default="", max_length=500)
 
 
 class Heartbeat(_Msg):
@@ -205,7 +217,7 @@ class Heartbeat(_Msg):
 
 
 MonitorMessage = Annotated[
-    Union[Hello, Numerics, Nibp, Waveform, Status, Heartbeat], Field(discriminator="type")
+    Union[Hello, Numerics, Nibp, Waveform, Status, Mark, Heartbeat], Field(discriminator="type")
 ]
 monitor_message = TypeAdapter(MonitorMessage)
 

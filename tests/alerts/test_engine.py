@@ -272,3 +272,18 @@ def test_missed_40_minute_reading_raises_t3() -> None:
         out += engine.tick(T0 + second)
     raised = only("T3", out)
     assert [(t.event, t.t - T0) for t in raised] == [("raised", 45 * 60)]
+
+
+def test_baseline_is_captured_at_the_dose_from_what_came_before() -> None:
+    """At the dose the baseline is the mean of the last two cuff readings and of each continuous
+    value over the last 5 min; a second dose mark changes nothing."""
+    engine = AlarmEngine(RULES)
+    nibp(engine, [(-900, 150, 95), (-400, 130, 84), (-100, 126, 80)])
+    for i in range(-600, 0):
+        engine.numerics(T0 + i, {"HR": 70 if i < -300 else 80, "SpO2": 97})
+    engine.dose(T0)
+    assert engine.baseline["SBP"] == 128 and engine.baseline["DBP"] == 82
+    assert engine.baseline["HR"] == 80 and engine.baseline["SpO2"] == 97 and engine.baseline["EtCO2"] is None
+    engine.numerics(T0 + 1, {"HR": 150})
+    engine.dose(T0 + 300)
+    assert engine.dose_t == T0 and engine.baseline["HR"] == 80
