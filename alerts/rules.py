@@ -32,11 +32,13 @@ SIGNALS = {
     "nibp_failed": "NIBP measurement failed",
     "sensor_fault": "sensor fault reported by the device",
     "nibp_overdue": "no valid NIBP reading within the schedule (or the required one missed)",
+    "device_lost": "the adapter has lost its device (unplugged, silent, unreadable)",
 }
 SIGNAL_STATUS_CODES = {
     "probe_off": {"probe_off", "no_signal"},
     "lead_off": {"lead_off"},
     "sensor_fault": {"sensor_fault"},
+    "device_lost": {"device_lost"},
 }
 
 

@@ -21,12 +21,12 @@ the uplink's heartbeats) never wait on the port, the code is the same on every O
 state stays on the event loop's thread: the executor only ever touches the port object.
 
 Why statuses are repeated. A device that stops talking behind a live adapter is not a lost feed
-(the uplink keeps sending heartbeats), so the link reports it itself: ``no_signal`` active after
-``SILENT_S`` without valid data, at once when the port disappears, inactive on recovery. The
-server's technical rule for it (T1, "probe_off/no_signal", 10 s delay in the default rules)
-judges the delay when a later status message arrives, so every active condition is re-sent every
-``STATUS_REPEAT_S`` for as long as it lasts: the alarm is raised on time whatever the server does
-between messages.
+(the uplink keeps sending heartbeats), so the link reports it itself: ``device_lost`` active after
+``SILENT_S`` without valid data, at once when the port disappears, inactive on recovery (the
+server's technical rule T5, "monitor device lost", raises it within seconds). The device's own
+conditions (probe off, pulse search) keep their own codes. Every active condition is re-sent
+every ``STATUS_REPEAT_S`` for as long as it lasts, so the server's record of it stays current
+even across a reconnect.
 """
 
 from __future__ import annotations
@@ -96,6 +96,10 @@ def nibp_message(event: Nibp, t: float) -> dict[str, Any]:
         return {"type": "nibp", "t": t, "status": "failed", "reason": "reported by the device"}
     return {"type": "nibp", "t": t, "status": "ok", "sys": event.sys, "dia": event.dia,
             "map": event.map}
+
+
+# The status code of the link's own condition: the device is gone, silent or unreadable.
+LINK = "device_lost"
 
 
 def status_message(code: str, active: bool, text: str, t: float) -> dict[str, Any]:
@@ -296,7 +300,7 @@ class SerialLink:
             if self._clock() - max(self._last_valid, self._opened_at) >= REOPEN_SILENT_S:
                 log.warning("nothing valid from %s for %.0f s: reopening the port", self.path,
                             REOPEN_SILENT_S)
-                self._closed_for(self._link.get("no_signal", "the device fell silent"),
+                self._closed_for(self._link.get(LINK, "the device fell silent"),
                                  now=self._clock())
         except Exception:  # a bug here must not take the adapter down: start the port over
             log.exception("serial link failed; reopening %s", self.path)
@@ -439,25 +443,25 @@ class SerialLink:
 
     def link_condition(self, now: float) -> dict[str, str]:
         """The link's own condition now: {} while valid data flows, else {code: text}.
-        ``no_signal`` holds until valid data arrives again (a port that reopens is no news)."""
+        ``device_lost`` holds until valid data arrives again (a port that reopens is no news)."""
         if self.port is None:
-            return {"no_signal": self._down} if self._down is not None else {}
-        waiting = "no_signal" in self._link and self._last_valid <= self._link_onset
+            return {LINK: self._down} if self._down is not None else {}
+        waiting = LINK in self._link and self._last_valid <= self._link_onset
         if now - self._last_valid >= SILENT_S or waiting:
             share, received = self._garbage_share(now, since=self._last_valid)
             unreadable = received >= GARBAGE_MIN_BYTES and share >= GARBAGE_SHARE
             if unreadable:
-                return {"no_signal": (
+                return {LINK: (
                     f"only unreadable data from {self.path} ({self._last_garbage}): wrong baud "
                     f"rate? {self.protocol} expects {self.line_settings}; check the device's "
                     f"serial settings")}
             if received:
-                return {"no_signal": (
+                return {LINK: (
                     f"no valid data from {self.path}: the device talks but sends no readings "
                     f"{self.protocol} can use; check the protocol and the device's output mode")}
             if waiting and now - self._last_valid < SILENT_S:
                 return dict(self._link)
-            return {"no_signal": (
+            return {LINK: (
                 f"no data from the device on {self.path}: is it switched on, its serial output "
                 f"enabled, and the cable plugged in?")}
         share, received = self._garbage_share(now)

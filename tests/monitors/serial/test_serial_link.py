@@ -149,7 +149,7 @@ def masimo(port: FakePort, exc: int = 0x800, spo2: float | None = 97) -> Callabl
     return every(1.0, line)
 
 
-def statuses(messages: list[dict], code: str = "no_signal") -> list[dict]:
+def statuses(messages: list[dict], code: str = "device_lost") -> list[dict]:
     return [m for m in messages if m["type"] == "status" and m["code"] == code]
 
 
@@ -311,23 +311,24 @@ def test_garbage_only_suggests_a_wrong_baud_rate():
     assert "wrong baud rate" in sent[0]["text"] and "9600 8N1" in sent[0]["text"]
 
 
-def test_device_no_signal_and_link_no_signal_are_one_status_that_does_not_flap():
-    """The device's own no_signal (pulse search) and the link's merge into one code: losing and
-    regaining the port changes its text but never clears it while either holds."""
+def test_device_condition_and_lost_link_are_separate_statuses():
+    """The device's own no_signal (pulse search) stays as it is while the link reports losing and
+    regaining the device under its own code; each ends on its own."""
     clock = Clock()
     first, second = FakePort(clock), FakePort(clock)
     bench = Bench("masimo", [first, second])
     first.clock = second.clock = bench.clock
     out = bench.run(2.0, masimo(first, exc=0x008, spo2=None))
-    assert statuses(out)[0]["text"] == "pulse search"
+    assert statuses(out, "no_signal")[0]["text"] == "pulse search" and not statuses(out)
     first.fail = serial.SerialException("read failed: [Errno 5] Input/output error")
     out += bench.run(1.0)
-    merged = statuses(out)[-1]
-    assert merged["active"] and "lost the device" in merged["text"] and "pulse search" in merged["text"]
+    assert statuses(out)[-1]["active"] and "lost the device" in statuses(out)[-1]["text"]
+    assert all(m["active"] for m in statuses(out, "no_signal"))
     out += bench.run(2.0, masimo(second, exc=0x008, spo2=None))
-    assert statuses(out)[-1]["text"] == "pulse search"
+    assert statuses(out)[-1]["active"] is False
+    assert statuses(out, "no_signal")[-1]["active"] and statuses(out, "no_signal")[-1]["text"] == "pulse search"
     out += bench.run(2.0, masimo(second))
-    assert all(m["active"] for m in statuses(out)[:-1]) and statuses(out)[-1]["active"] is False
+    assert statuses(out, "no_signal")[-1]["active"] is False
 
 
 def test_impossible_value_is_dropped_not_the_whole_message():

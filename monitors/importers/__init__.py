@@ -1,0 +1,58 @@
+"""Importers: recordings of other formats as vitalwatch recordings (docs/recording-format.md).
+
+Each importer is a module with ``read(path, report) -> (Header, records)``: the header, and the
+records lazily in time order, in the recording format; ``report`` hears about everything that
+was not imported as it was. They share the signal-name map (``names.py``), the value rules
+(``build.py``) and the report (``report.py``). The importer is chosen by name and imported only
+when used, so a missing optional package breaks only its own format.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from collections.abc import Iterable
+from typing import IO, Any
+
+from monitors import recording
+from monitors.importers.report import Report, Unreadable
+
+FORMATS = {"wfdb": "monitors.importers.wfdb", "csv": "monitors.importers.csvfile",
+           "vital": "monitors.importers.vital"}
+
+
+def write(out: str | Path, header: recording.Header, records: Iterable[dict[str, Any]]) -> int:
+    """``recording.write`` to a partial file renamed into place at the end, so a failed import
+    leaves no file that looks complete."""
+    out = Path(out)
+    partial = out.with_name(f".partial-{out.name}")
+    try:
+        n = recording.write(partial, header, records)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(out)
+    return n
+
+
+def run_import(format: str, path: str, out: str | Path, err: IO[str] = sys.stderr) -> int:  # noqa: A002
+    """Convert ``path`` (format ``format``) into the recording ``out``. Returns 0, or 2 with the
+    reason on ``err``. What was changed or left out is reported on ``err`` either way."""
+    what = f"import {format}"
+    if format not in FORMATS:
+        print(f"vitalwatch {what}: unknown format (known: {', '.join(FORMATS)})", file=err)
+        return 2
+    report = Report(err=err, what=what)
+    try:
+        module = importlib.import_module(FORMATS[format])
+        header, records = module.read(path, report)
+        n = write(out, header, records)
+    except Unreadable as e:
+        print(f"vitalwatch {what}: {e}", file=err)
+        return 2
+    except (OSError, ValueError) as e:
+        print(f"vitalwatch {what}: cannot read {path}: {e}", file=err)
+        return 2
+    report.summary(n, str(out))
+    return 0
