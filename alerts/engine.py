@@ -23,6 +23,7 @@ signal is a rule of its own).
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,11 @@ from alerts.rules import PREFIX, PRIORITY_RANK, SIGNAL_STATUS_CODES, Escalation,
 
 
 CONTINUOUS = tuple(p for p in PARAMS if p not in NIBP_PARAMS)
+
+
+def _pulse_mismatch(values: Mapping[str, float | None], within: float) -> bool:
+    hr, pr = values.get("HR"), values.get("PR")
+    return hr is not None and pr is not None and abs(hr - pr) > within
 
 
 def _negate(holds: bool | None) -> bool | None:
@@ -86,6 +92,7 @@ class AlarmEngine:
         self.baseline: dict[str, float | None] | None = None
         self._last_cuff_ok: float | None = None
         self._codes: set[str] = set()  # device status codes active now
+        self._mismatch: dict[str, float] = {}  # rule id -> last time PR and HR disagreed
         self.baseline_policy = rules.baseline
         self._cuffs: list[tuple[float, dict]] = []
         self._recent: deque[tuple[float, dict]] = deque()
@@ -155,8 +162,7 @@ class AlarmEngine:
         for rule in self.rules:
             if rule.when is not None and not rule.on_cuff and self._applies(rule):
                 self._continuous(rule, t, values, out)
-        self._schedule(t, out)
-        self._escalate(t, out)
+        self._progress(t, out)
         return out
 
     def nibp(self, t: float, ok: bool, values: Mapping[str, float | None]) -> list[Transition]:
@@ -169,7 +175,7 @@ class AlarmEngine:
                     self._cuff(rule, t, values, out)
             self._level(t, "nibp_overdue", False, out)
         self._level(t, "nibp_failed", not ok, out)
-        self._escalate(t, out)
+        self._progress(t, out)
         return out
 
     def status(self, t: float, code: str, active: bool) -> list[Transition]:
@@ -182,26 +188,30 @@ class AlarmEngine:
             if code in codes:
                 # A signal fed by several codes (probe off, no signal) is on while any of them is.
                 self._level(t, signal, bool(self._codes & codes), out)
-        self._escalate(t, out)
+        self._progress(t, out)
         return out
 
     def signal(self, t: float, name: str, on: bool) -> list[Transition]:
         """Set a technical signal (e.g. ``feed_lost``) that no device message carries."""
         out: list[Transition] = []
         self._level(t, name, on, out)
-        self._escalate(t, out)
+        self._progress(t, out)
         return out
 
     def tick(self, t: float) -> list[Transition]:
-        """Let time pass: technical delays and escalations need no new reading to progress."""
+        """Let time pass with no new reading (every input does this too)."""
         out: list[Transition] = []
+        self._progress(t, out)
+        return out
+
+    def _progress(self, t: float, out: list[Transition]) -> None:
+        """What time alone moves on: technical delays, the NIBP schedule, escalations."""
         for rule in self.rules:
             st = self._state[rule.id]
             if rule.signal is not None and st.phase == "pending" and t - st.onset >= rule.delay_s:
                 self._raise(rule, st, t, out)
         self._schedule(t, out)
         self._escalate(t, out)
-        return out
 
     def _schedule(self, t: float, out: list[Transition]) -> None:
         """NIBP overdue (T3): no valid reading for the schedule's interval plus grace since the
@@ -246,6 +256,13 @@ class AlarmEngine:
     def _continuous(self, rule: Rule, t: float, values: Mapping, out: list[Transition]) -> None:
         st = self._state[rule.id]
         assert rule.when is not None
+        guard = rule.pulse_guard
+        if guard is not None:
+            if _pulse_mismatch(values, guard.within):
+                self._mismatch[rule.id] = t
+            if t - self._mismatch.get(rule.id, -math.inf) < guard.hold_s:
+                # An artifact, most likely motion: this reading is no evidence either way.
+                values = {p: None for p in values}
         holds, term = rule.when.evaluate(values, self.baseline)
         if holds is None and st.phase != "active":
             if st.phase == "pending":

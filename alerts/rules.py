@@ -118,6 +118,16 @@ class SignalPolicy(BaseModel):
     escalation: UnacknowledgedEscalation
 
 
+class PulseGuard(BaseModel):
+    """Pulse-oximetry artifact guard: a reading counts for the rule only while the oximeter's
+    pulse rate has agreed with the ECG heart rate (within ``within`` /min) for ``hold_s``: motion
+    makes the two part, and the SpO2 stays falsely low for the oximeter's averaging time after."""
+
+    model_config = ConfigDict(extra="forbid")
+    within: float = Field(gt=0)
+    hold_s: float = Field(ge=0)
+
+
 class Rule(BaseModel):
     """One alarm rule. Either ``when`` (a value condition) or ``signal`` (a technical one)."""
 
@@ -142,6 +152,7 @@ class Rule(BaseModel):
     clear_readings: int = Field(default=1, ge=1)
     escalate: Escalation | None = None
     latching: bool | None = None  # None: as signals.latching_priorities says for its priority
+    pulse_guard: PulseGuard | None = None
     # pre_dose: the gates before dosing (evaluated until the dose is marked); post_dose: after it
     phase: Literal["any", "pre_dose", "post_dose"] = "any"
     # Ground-truth labels (from a simulator or an annotator) of the events this rule is meant to

@@ -287,3 +287,19 @@ def test_baseline_is_captured_at_the_dose_from_what_came_before() -> None:
     engine.numerics(T0 + 1, {"HR": 150})
     engine.dose(T0 + 300)
     assert engine.dose_t == T0 and engine.baseline["HR"] == 80
+
+
+def test_pulse_guard_holds_spo2_alarms_while_pulse_disagrees_with_heart_rate() -> None:
+    """A falsely low SpO2 while the oximeter's pulse rate disagrees with the ECG (motion) raises
+    nothing, until the pulse has agreed for the guard's hold time; a real desaturation with
+    matching pulse alarms on its normal delay, and without an ECG heart rate the guard is off."""
+    guard = RULES.rules["O3"].pulse_guard
+    motion = [{"SpO2": 80, "HR": 75, "PR": 110}] * 20
+    engine = AlarmEngine(RULES)
+    assert only("O3", [t for i, v in enumerate(motion) for t in engine.numerics(T0 + i, v)]) == []
+    after = [{"SpO2": 80, "HR": 75, "PR": 76}] * 40  # the averaging tail, then a true low
+    out = only("O3", [t for i, v in enumerate(after) for t in engine.numerics(T0 + 20 + i, v)])
+    assert [t.event for t in out] == ["raised"] and out[0].onset >= T0 + 19 + guard.hold_s
+    no_ecg = AlarmEngine(RULES)
+    out = only("O3", [t for i in range(8) for t in no_ecg.numerics(T0 + i, {"SpO2": 80, "PR": 110})])
+    assert [t.event for t in out] == ["raised"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 
 from pathlib import Path
 
@@ -102,3 +103,10 @@ def test_expression_evaluation() -> None:
     assert both.evaluate({"SBP": 150, "DBP": 90})[0] is True
     assert both.evaluate({"SBP": 150, "DBP": None})[0] is None
     assert both.evaluate({"SBP": 160, "DBP": None})[0] is False
+
+
+def test_every_rule_is_disclosed_in_docs_alarms_md() -> None:
+    """docs/alarms.md names exactly the rules of the default rules file."""
+    doc = (Path(rules.__file__).parent.parent / "docs" / "alarms.md").read_text()
+    documented = set(re.findall(r"^\| ([A-Z]\d+V?) \|", doc, re.M))
+    assert documented == set(rules.load().rules)
