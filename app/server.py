@@ -65,7 +65,9 @@ def create_app(settings: Settings) -> FastAPI:
                 await task
             store.close()
 
-    app = FastAPI(title="vitalwatch", lifespan=lifespan)
+    # No public OpenAPI pages: every route needs a login, and the API is documented in docs/.
+    app = FastAPI(title="vitalwatch", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
     app.add_middleware(SecurityHeaders, tls=settings.tls)
     app.state.pipeline = pipeline
     app.state.security = security
@@ -95,6 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.get("/", include_in_schema=False)(html("index.html", "view_live"))
     app.get("/room/{session_id}", include_in_schema=False)(html("room.html", "view_history"))
+    app.get("/replay/{session_id}", include_in_schema=False)(html("replay.html", "view_history"))
     app.get("/admin", include_in_schema=False)(html("admin.html", "manage_users"))
     app.get("/sessions", include_in_schema=False)(html("sessions.html", "view_history"))
 
