@@ -135,9 +135,11 @@ class Accounts:
         self.db.execute("INSERT INTO logins VALUES (?,?,?,?,?)", (digest(token), user.name, csrf, now, now))
         return token, csrf
 
-    def session(self, token: str | None, now: float, idle_timeout_s: float) -> Login | None:
+    def session(self, token: str | None, now: float, idle_timeout_s: float,
+                touch: bool = True) -> Login | None:
         """The login behind a session token, if it exists and has not been idle too long; a
-        successful look-up counts as activity."""
+        successful look-up counts as activity unless ``touch`` is false (an open dashboard
+        re-checking its login is watching, not acting)."""
         if not token or not token.startswith(LOGIN_PREFIX):
             return None
         h = digest(token)
@@ -149,7 +151,8 @@ class Accounts:
         if row["role"] != "kiosk" and now - row["last_seen"] > idle_timeout_s:
             self.db.execute("DELETE FROM logins WHERE token_hash=?", (h,))
             return None
-        self.db.execute("UPDATE logins SET last_seen=? WHERE token_hash=?", (now, h))
+        if touch:
+            self.db.execute("UPDATE logins SET last_seen=? WHERE token_hash=?", (now, h))
         return Login(User(row["name"], row["role"], bool(row["demo"])), row["csrf"], h)
 
     def logout(self, token_hash: str) -> None:
@@ -176,14 +179,17 @@ class Accounts:
     def devices(self) -> list[dict]:
         return self.db.execute("SELECT name, created, revoked, demo FROM devices ORDER BY name").fetchall()
 
-    def device(self, token: str | None) -> tuple[str | None, str]:
-        """``(monitor id, "")`` for a valid device token, else ``(None, why not)``."""
+    def device(self, token: str | None, demo_mode: bool) -> tuple[str | None, str]:
+        """``(monitor id, "")`` for a valid device token, else ``(None, why not)``. Like demo
+        users, the demo's own device tokens are valid only in demo mode."""
         if not token:
             return None, "no device token (send 'Authorization: Bearer <token>')"
-        row = self.db.execute("SELECT name, revoked FROM devices WHERE token_hash=?",
+        row = self.db.execute("SELECT name, revoked, demo FROM devices WHERE token_hash=?",
                               (digest(token),)).fetchone()
         if row is None:
             return None, "unknown device token"
         if row["revoked"] is not None:
             return None, f"the token of device {row['name']!r} has been revoked"
+        if row["demo"] and not demo_mode:
+            return None, f"device {row['name']!r} is a demo device; this server is not in demo mode"
         return row["name"], ""

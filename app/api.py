@@ -152,9 +152,10 @@ async def monitors(pipeline: PipelineDep, who: ViewMonitors) -> list[dict[str, A
 
 
 @router.get("/monitors/{monitor_id}/errors")
-async def monitor_errors(monitor_id: str, pipeline: PipelineDep, who: ViewMonitors,
+async def monitor_errors(monitor_id: str, pipeline: PipelineDep, who: ViewHistory,
                          limit: int = 100) -> list[dict[str, Any]]:
-    """The refused messages of a monitor, newest first, as they arrived (cut at 4 KiB)."""
+    """The refused messages of a monitor, newest first, as they arrived (cut at 4 KiB). They
+    may hold vital signs, so clinical roles only (an admin sees the counts in /api/monitors)."""
     return pipeline.store.rejects(monitor_id, min(limit, 1000))
 
 
@@ -209,8 +210,10 @@ async def add_mark(session_id: int, body: MarkIn, request: Request, pipeline: Pi
     end of an infusion, a treatment, an intervention, a note."""
     _active(pipeline, session_id)
     mark = pipeline.mark(session_id, body.what, body.text, who.user.name, time.time())
+    # The audit says who marked what, not the note's text: the trail is an admin's, and notes
+    # are health data (they stay with the session).
     _audit(request).audit.record(time.time(), who.user.name, "mark_added", f"session {session_id}",
-                                 new={"what": body.what, "text": body.text})
+                                 new={"what": body.what})
     return mark
 
 
@@ -226,8 +229,7 @@ async def capture_baseline(session_id: int, request: Request, pipeline: Pipeline
     """Capture the pre-dose baseline now (it is captured at the dose mark otherwise)."""
     _active(pipeline, session_id)
     baseline = pipeline.capture_baseline(session_id, time.time())
-    _audit(request).audit.record(time.time(), who.user.name, "baseline_captured", f"session {session_id}",
-                                 new=baseline)
+    _audit(request).audit.record(time.time(), who.user.name, "baseline_captured", f"session {session_id}")
     return baseline
 
 

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     replay.add_argument("--speed", type=float, default=1.0)
     replay.add_argument("--from", dest="skip", default="0:00", help="start this far in (MM:SS)")
     replay.add_argument("--room", help="default: the recording's room")
-    replay.add_argument("--monitor-id", help="default: the recording's monitor id")
+    replay.add_argument("--monitor-id", help="default: replay-<the recording's monitor id>")
     _token_arg(replay)
 
     imp = sub.add_parser("import", help="convert a recording from another format")

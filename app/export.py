@@ -13,6 +13,7 @@ Everything is streamed: a long session with waveforms never sits in memory whole
 from __future__ import annotations
 
 import heapq
+import json
 import sqlite3
 import sys
 import time
@@ -108,7 +109,7 @@ def _marks(db: sqlite3.Connection, sid: int) -> Iterator[tuple[float, int, dict[
     if not _has_table(db, "marks"):
         return
     for r in db.execute("SELECT * FROM marks WHERE session_id=? ORDER BY t, rowid", (sid,)):
-        rec = {k: r[k] for k in r.keys() if k not in ("id", "session_id", "type")}
+        rec = {k: r[k] for k in r.keys() if k not in ("id", "session_id", "type")}  # noqa: SIM118 - a Row iterates values
         yield r["t"], _MARK, {"type": "mark", **rec}
 
 
@@ -135,13 +136,24 @@ def header(db: sqlite3.Connection, session: sqlite3.Row) -> recording.Header:
     streams = [dict(r) for r in db.execute(
         "SELECT monitor_id, vendor, model, serial, mode FROM streams WHERE session_id=? ORDER BY rowid", (sid,))]
     monitor = streams[-1]["monitor_id"] if streams else f"session-{sid}"
+    meta: dict[str, Any] = {
+        "session_id": sid, "label": session["label"], "started": session["started"],
+        "ended": session["ended"], "exported": round(time.time(), 3),
+        "monitors": [dict(s) for s in {s["monitor_id"]: s for s in streams}.values()]}
+    # The session's own clinical context, where this database keeps it: a replay's server does
+    # not know it, so its alarms may differ from these (the export's alarm records are the truth).
+    columns = session.keys()
+    if "dose" in columns:
+        meta["dose"] = session["dose"]
+    if "baseline" in columns and session["baseline"]:
+        meta["baseline"] = json.loads(session["baseline"])
+    if _has_table(db, "session_rules"):
+        meta["rule_changes"] = [
+            {"t": r["t"], "rule": r["rule"], "change": json.loads(r["change"]), "by": r["by"]}
+            for r in db.execute("SELECT * FROM session_rules WHERE session_id=? ORDER BY id", (sid,))]
     return recording.Header(
         room=session["room"], monitor_id=monitor, mode=session["mode"], start=session["started"],
-        source=f"vitalwatch session {sid}",
-        meta={"session_id": sid, "label": session["label"], "started": session["started"],
-              "ended": session["ended"], "exported": round(time.time(), 3),
-              "monitors": [dict(s) for s in {s["monitor_id"]: s for s in streams}.values()]},
-    )
+        source=f"vitalwatch session {sid}", meta=meta)
 
 
 def records(db: sqlite3.Connection, sid: int) -> Iterator[dict[str, Any]]:

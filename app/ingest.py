@@ -30,6 +30,7 @@ HELLO_TIMEOUT_S = 10.0
 RATE_PER_S = 200.0  # a monitor with three waveforms sends ~20 messages a second
 RATE_BURST = 400.0
 ERROR_WINDOW_S = 10.0
+RECHECK_S = 2.0  # how often an open connection's token is checked again
 MAX_ERRORS_IN_WINDOW = 50
 
 
@@ -96,7 +97,7 @@ async def ingest(ws: WebSocket, pipeline: Pipeline, security: Security) -> None:
     # revoked token is refused with HTTP 401 and the reason, and nothing is accepted.
     auth = ws.headers.get("authorization", "")
     token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
-    device, why = security.accounts.device(token)
+    device, why = security.accounts.device(token, security.demo)
     if device is None:
         await deny(ws, 401, why)
         return
@@ -130,12 +131,19 @@ async def ingest(ws: WebSocket, pipeline: Pipeline, security: Security) -> None:
     log.info("monitor %s connected (stream %s, session %s)", monitor_id, hello.stream, session_id)
     bucket = _RateLimit(RATE_PER_S, RATE_BURST, time.monotonic())
     errors: deque[float] = deque()
+    checked = time.monotonic()
     try:
         while True:
             message = await ws.receive()
             if message["type"] == "websocket.disconnect":
                 break
             now = time.time()
+            if time.monotonic() - checked > RECHECK_S:
+                # A token revoked while its monitor is connected stops working within seconds.
+                checked = time.monotonic()
+                if security.accounts.device(token, security.demo)[0] != device:
+                    await _close(ws, 1008, "the device token is no longer valid")
+                    break
             raw = message.get("text")
             try:
                 if raw is None:

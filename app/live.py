@@ -15,12 +15,14 @@ import time
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.pipeline import Pipeline
+from app.security import Security
 
 CLOSE_TIMEOUT_S = 2.0
+RECHECK_S = 2.0  # how often an open dashboard's login is checked again
 ALARM_PREFIX = '{"type":"alarm"'
 
 
-async def serve(ws: WebSocket, pipeline: Pipeline) -> None:
+async def serve(ws: WebSocket, pipeline: Pipeline, security: Security) -> None:
     await ws.accept()
     client = pipeline.hub.connect()  # before the snapshot, so nothing falls between the two
     try:
@@ -28,13 +30,19 @@ async def serve(ws: WebSocket, pipeline: Pipeline) -> None:
         sender = asyncio.create_task(_send(ws, client.queue, pipeline))
         receiver = asyncio.create_task(_drain(ws))
         overflow = asyncio.create_task(client.overflow_event.wait())
+        login = asyncio.create_task(_login_ends(ws, security))
         done, pending = await asyncio.wait(
-            {sender, receiver, overflow}, return_when=asyncio.FIRST_COMPLETED
+            {sender, receiver, overflow, login}, return_when=asyncio.FIRST_COMPLETED
         )
         for task in pending:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
                 await task
+        if login in done:
+            pipeline.hub.disconnect(client)
+            # 4401: the page asks /api/me, finds the login gone and goes to the login page.
+            with contextlib.suppress(RuntimeError, asyncio.TimeoutError):
+                await asyncio.wait_for(ws.close(code=4401, reason="login ended"), CLOSE_TIMEOUT_S)
         if overflow in done:
             pipeline.hub.disconnect(client)
             # 1013 "try again later": the dashboard reconnects and gets a fresh snapshot. A
@@ -57,6 +65,15 @@ async def _send(ws: WebSocket, queue: asyncio.Queue[str], pipeline: Pipeline) ->
             # The first delivery of an alarm change to any dashboard ends its signal-generation
             # delay (device time -> server decision -> on a screen), which is logged to disclose it.
             pipeline.alarm_log.delivered(json.loads(text)["log_id"], time.time())
+
+
+async def _login_ends(ws: WebSocket, security: Security) -> None:
+    """Returns when the stream's login has ended (logout, idle timeout, user disabled or role
+    changed): a dashboard must not keep showing patient data to someone no longer allowed."""
+    while True:
+        await asyncio.sleep(RECHECK_S)
+        if not security.still_allowed(ws.cookies, "view_live"):
+            return
 
 
 async def _drain(ws: WebSocket) -> None:

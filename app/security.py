@@ -76,8 +76,14 @@ class Security:
     allowed_origins: tuple[str, ...] = ()
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
 
-    def login_of(self, cookies: dict[str, str]) -> Login | None:
-        return self.accounts.session(cookies.get(SESSION_COOKIE), time.time(), self.idle_timeout_s)
+    def login_of(self, cookies: dict[str, str], touch: bool = True) -> Login | None:
+        return self.accounts.session(cookies.get(SESSION_COOKIE), time.time(), self.idle_timeout_s,
+                                     touch=touch)
+
+    def still_allowed(self, cookies: dict[str, str], permission: str) -> bool:
+        """For an open stream: does its login still exist, unexpired, with ``permission``?"""
+        login = self.login_of(cookies, touch=False)
+        return login is not None and login.user.can(permission)
 
     def origin_ok(self, origin: str | None, host: str | None) -> bool:
         """A browser request must come from a page of this server (or a configured origin).

@@ -68,7 +68,6 @@ def create_app(settings: Settings) -> FastAPI:
     # No public OpenAPI pages: every route needs a login, and the API is documented in docs/.
     app = FastAPI(title="vitalwatch", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
-    app.add_middleware(SecurityHeaders, tls=settings.tls)
     app.state.pipeline = pipeline
     app.state.security = security
     app.state.settings = settings
@@ -81,7 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.websocket("/ws/live")
     async def ws_live(ws: WebSocket) -> None:
         if await security.websocket_login(ws, "view_live") is not None:
-            await live.serve(ws, pipeline)
+            await live.serve(ws, pipeline, security)
 
     app.include_router(api.router)
     app.include_router(login.router)
@@ -96,6 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
         return serve_page
 
     app.get("/", include_in_schema=False)(html("index.html", "view_live"))
+    app.get("/nurse", include_in_schema=False)(html("nurse.html", "view_live"))
     app.get("/room/{session_id}", include_in_schema=False)(html("room.html", "view_history"))
     app.get("/replay/{session_id}", include_in_schema=False)(html("replay.html", "view_history"))
     app.get("/admin", include_in_schema=False)(html("admin.html", "manage_users"))
@@ -135,7 +135,9 @@ async def run(app: FastAPI, host: str, port: int, certfile: str | None = None,
     itself (close code 1009); ingest refuses anything above its own, smaller limit politely."""
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, ws_max_size=2**20, log_level="warning",
+    # The security headers wrap the whole application, so that even an error page (answered by
+    # Starlette's outermost error handler) carries them.
+    config = uvicorn.Config(SecurityHeaders(app, tls=bool(certfile)), host=host, port=port, ws_max_size=2**20, log_level="warning",
                             ws_ping_interval=5, ws_ping_timeout=10,
                             ssl_certfile=certfile, ssl_keyfile=keyfile,
                             # A stuck dashboard must not hold up a restart.

@@ -4,8 +4,15 @@ const error = document.getElementById("login-error");
 
 function target() {
   const next = new URLSearchParams(location.search).get("next") || "/";
-  // Only paths of this server: never an open redirect to another site.
-  return next.startsWith("/") && !next.startsWith("//") ? next : "/";
+  // Only paths of this server: never an open redirect to another site. Resolve it as the browser
+  // would ("/\evil.example" is "//evil.example" to a browser) and keep it only if it stays here.
+  if (!next.startsWith("/")) return "/";
+  try {
+    const url = new URL(next, location.origin);
+    return url.origin === location.origin ? url.pathname + url.search + url.hash : "/";
+  } catch {
+    return "/";
+  }
 }
 
 form.addEventListener("submit", async (event) => {

@@ -13,6 +13,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from tests.browser.conftest import browser, page  # noqa: F401 - the browser fixtures, for this folder
 from tests.conftest import Server, free_port, password, seconds
 
 

@@ -148,13 +148,3 @@ def endpoints() -> tuple[Endpoint, ...]:
         finally:
             app.state.pipeline.store.close()
 
-
-# FastAPI serves its API documentation to anyone unless told not to. Known, reported, and to be
-# switched off in app/server.py (FastAPI(docs_url=None, redoc_url=None, openapi_url=None)); once
-# it is, these routes are gone from the walk and the expected failures with them.
-KNOWN_UNPROTECTED = {
-    "/openapi.json": "FastAPI's OpenAPI schema is public",
-    "/docs": "FastAPI's Swagger UI is public",
-    "/docs/oauth2-redirect": "FastAPI's Swagger UI is public",
-    "/redoc": "FastAPI's ReDoc is public",
-}

@@ -40,7 +40,7 @@ def test_logins_sessions_users_and_devices_are_audited(shared: Server) -> None:
     each leave one entry with the user, the time, the action, its target and old → new."""
     t0 = time.time()
     clinician = fresh_login(shared, "clinician")
-    login = [e for e in entries(shared, action="login") if e["user"] == "user-clinician"][0]
+    login = next(e for e in entries(shared, action="login") if e["user"] == "user-clinician")
     assert login["source"] == "127.0.0.1" and t0 - 1 <= login["t"] <= time.time() + 1
 
     r = httpx.post(f"{shared.http}/api/sessions", json={"room": "Room Audit", "mode": "test"},
@@ -89,9 +89,10 @@ def test_cli_user_and_device_changes_are_audited(shared: Server) -> None:
     assert "a-cli-password" not in json.dumps(entries(shared))
 
 
-def test_acknowledgements_and_audio_pauses_are_audited(shared: Server) -> None:
+def test_alarm_actions_limit_changes_and_marks_are_audited(shared: Server) -> None:
     """A nurse's acknowledgement and a clinician's audio pause are each recorded with the user,
-    the alarm, its state before and after, its rule and its session."""
+    the alarm, its state before and after, its rule and its session; so are a limit change (old →
+    new and the reason) and a marked event."""
     mon = RawMonitor(shared, monitor_id="mon-ack", room="Room Ack")
     mon.send({"type": "nibp", "seq": 1, "t": T0, "status": "ok", "sys": 210, "dia": 100, "map": 137})
     alarms = [a for a in shared.get("/api/alarms", active="true")  # type: ignore[union-attr]
@@ -109,6 +110,16 @@ def test_acknowledgements_and_audio_pauses_are_audited(shared: Server) -> None:
     assert new["rule"] == first["rule"] and new["session"] == mon.welcome["session_id"]
     pause = one(shared, "alarm_pause_audio", f"alarm {second['id']}")
     assert pause["user"] == "user-clinician" and loads(pause["new"])["rule"] == second["rule"]
+
+    sid = mon.welcome["session_id"]
+    r = httpx.patch(f"{shared.http}/api/sessions/{sid}/rules/H1", headers=shared.headers("clinician"),
+                    json={"delay_s": 20, "reason": "audit test"}, timeout=seconds(10))
+    assert r.status_code == 200, r.text
+    change = one(shared, "limits_changed", f"session {sid} rule H1")
+    assert change["user"] == "user-clinician"
+    assert loads(change["old"]) == {"delay_s": 10} and loads(change["new"]) == {"delay_s": 20, "reason": "audit test"}
+    assert shared.post(f"/api/sessions/{sid}/marks", json={"what": "dose"}).status_code == 201
+    assert loads(one(shared, "mark_added", f"session {sid}")["new"])["what"] == "dose"
     mon.close()
 
 

@@ -3,17 +3,20 @@ users and demo accounts outside demo mode."""
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from app.accounts import Accounts
 from app.store import Store
+from tests.app.helpers import RawMonitor, numerics
 from tests.conftest import Server, free_port, password, seconds
 from tests.security.conftest import fresh_login, handshake, server_db
 
@@ -183,3 +186,36 @@ def test_unknown_and_known_names_fail_alike(shared: Server) -> None:
     known, unknown = timed("user-clinician"), timed("nobody-at-all")
     assert known[:2] == unknown[:2] == (401, '{"detail":"wrong name or password"}')
     assert unknown[2] > 0.5 * known[2]
+
+
+def test_open_streams_end_with_their_login_or_token(shared: Server) -> None:
+    """A dashboard stream whose login is logged out or whose user is disabled, and a monitor
+    connection whose token is revoked, are closed by the server within a few seconds."""
+    _add_user(shared, "gap-nurse", "nurse", "gap-password")
+    r = attempt(shared, "gap-nurse", "gap-password")
+    disabled_cookie = f"vw_session={r.cookies['vw_session']}"
+    logged_out = fresh_login(shared, "nurse")
+    streams = [connect(f"{shared.ws}/ws/live", additional_headers={"Cookie": c}, proxy=None).__enter__()
+               for c in (logged_out["Cookie"], disabled_cookie)]
+    mon = RawMonitor(shared, monitor_id="mon-gap", room="Room Gap")
+    assert httpx.post(f"{shared.http}/api/logout", headers=logged_out, timeout=seconds(10)).status_code == 200
+    assert shared.post("/api/users/gap-nurse/disable", role="admin").status_code == 200
+    assert shared.post("/api/devices/mon-gap/revoke", role="admin").status_code == 200
+    deadline = time.monotonic() + seconds(4)
+    open_ = {"logged-out dashboard": streams[0], "disabled user's dashboard": streams[1], "revoked monitor": mon.ws}
+    seq = 1
+    while open_ and time.monotonic() < deadline:
+        for name, ws in list(open_.items()):
+            try:
+                if ws is mon.ws:
+                    seq += 1
+                    ws.send(json.dumps(numerics(seq, 1_800_000_000.0 + seq, HR=70)))
+                ws.recv(timeout=0.2)
+            except TimeoutError:
+                pass
+            except ConnectionClosed:
+                del open_[name]
+    for ws in streams:
+        ws.close()
+    mon.close()
+    assert not open_, f"still open: {sorted(open_)}"

@@ -14,7 +14,7 @@ from app.server import FRONTEND
 from tests.app.helpers import RawMonitor
 from tests.conftest import Server, seconds
 from tests.security.conftest import fresh_login, handshake
-from tests.security.routes import DEVICE, KNOWN_UNPROTECTED, WEBSOCKETS, Endpoint, endpoints
+from tests.security.routes import DEVICE, WEBSOCKETS, Endpoint, endpoints
 
 ENDPOINTS = endpoints()
 SAFE = {"GET", "HEAD", "OPTIONS"}
@@ -22,18 +22,8 @@ SOURCE_SUFFIXES = {".html", ".js", ".mjs", ".css", ".svg", ".ico", ".png", ".wof
 MARKER_ROOM = "Room-Qx7-Marker"
 
 
-def _known_bug(e: Endpoint) -> str | None:
-    """Why ``e`` is expected to fail today, while its bug is still there (see the report)."""
-    return KNOWN_UNPROTECTED.get(e.template)
-
-
 def params(selection: list[Endpoint]) -> list:
-    out = []
-    for e in selection:
-        bug = _known_bug(e)
-        marks = [pytest.mark.xfail(strict=True, reason=bug)] if bug else []
-        out.append(pytest.param(e, id=e.id, marks=marks))
-    return out
+    return [pytest.param(e, id=e.id) for e in selection]
 
 
 def request(server: Server, e: Endpoint, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -95,8 +85,9 @@ def test_anonymous_is_refused_everywhere_but_public_paths(shared: Server, e: End
 
 
 def test_anonymous_unknown_paths_and_traversal_get_nothing(shared: Server) -> None:
-    """Paths outside the routes, and attempts to climb out of /static, answer 404."""
-    for path in ("/api/nothing", "/data/vitalwatch.sqlite3", "/static/../app/security.py",
+    """Paths outside the routes (FastAPI's API documentation among them), and attempts to climb
+    out of /static, answer 404."""
+    for path in ("/api/nothing", "/docs", "/redoc", "/openapi.json", "/data/vitalwatch.sqlite3", "/static/../app/security.py",
                  "/static/%2e%2e/app/security.py", "/static/..%2fpyproject.toml"):
         r = httpx.get(f"{shared.http}{path}", timeout=seconds(10))
         assert r.status_code == 404, path
