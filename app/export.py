@@ -180,7 +180,7 @@ def export_session(session_id: int, out: str | Path, data_dir: str | Path = "dat
             return 2
         head = header(db, session)
         try:
-            n = recording.write(out, head, records(db, session_id))
+            n = recording.write_whole(out, head, records(db, session_id))
         except OSError as e:
             print(f"vitalwatch export: {e}", file=stderr)
             return 2

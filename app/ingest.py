@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.pipeline import Pipeline
 from app.security import Security, deny
+from monitors.uplink import END_OF_STREAM
 from monitors.protocol import PROTOCOL_VERSION, Ack, Error, Hello, Welcome, monitor_message
 
 log = logging.getLogger("vitalwatch.ingest")
@@ -136,6 +137,10 @@ async def ingest(ws: WebSocket, pipeline: Pipeline, security: Security) -> None:
         while True:
             message = await ws.receive()
             if message["type"] == "websocket.disconnect":
+                if hello.mode == "replay" and message.get("reason") == END_OF_STREAM:
+                    # A replay that played to its end leaves no patient behind: no "feed lost"
+                    # for it. Its session stays open for review until someone ends it.
+                    pipeline.finished(monitor_id, time.time())
                 break
             now = time.time()
             if time.monotonic() - checked > RECHECK_S:

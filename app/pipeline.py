@@ -31,6 +31,7 @@ log = logging.getLogger("vitalwatch.pipeline")
 # second when they have nothing else to send.
 SILENCE_S = 3.0
 FEED_RULES = {"T4"}
+DEVICE_QUIET_S = 2.0
 
 
 @dataclass
@@ -179,6 +180,14 @@ class Pipeline:
         if session is not None:
             self.hub.publish({"type": "room", "room": self.room_state(session)})
 
+    def finished(self, monitor_id: str, now: float) -> None:
+        """A replay has played to its end: its session no longer expects a monitor."""
+        m = self.monitor(monitor_id)
+        session = self.sessions.get(m.session_id) if m.session_id else None
+        if session is not None and session.monitor_id == monitor_id:
+            session.monitor_id = None
+            self.hub.publish({"type": "room", "room": self.room_state(session)})
+
     def refuse(self, monitor_id: str, seq: int | None, field_: str, reason: str, raw: str) -> None:
         m = self.monitor(monitor_id)
         m.refused += 1
@@ -314,8 +323,10 @@ class Pipeline:
                 self._alarms(session, session.feed.signal(session.last_heard, "feed_lost", True), now)
             self._alarms(session, session.feed.tick(now), now)
             # Technical delays, the NIBP schedule and escalations must progress while a device
-            # sends only statuses (or nothing): tick on the device's clock too.
-            if session.device_time is not None and not session.feed_silent:
+            # sends only statuses (or nothing): then tick on an estimate of the device's clock.
+            # While readings flow they move time on themselves, exactly as offline evaluation.
+            if (session.device_time is not None and not session.feed_silent
+                    and now - session.device_time_at > DEVICE_QUIET_S):
                 self._alarms(session, session.alarms.tick(session.device_clock(now)), now)
         self.hub.publish({"type": "heartbeat", "server_time": now})
 

@@ -63,6 +63,20 @@ def write(path: str | Path, header: Header, records: Iterable[dict[str, Any]]) -
     return n
 
 
+def write_whole(path: str | Path, header: Header, records: Iterable[dict[str, Any]]) -> int:
+    """``write`` to a hidden partial file beside ``path``, renamed into place once complete, so a
+    writer that fails half-way (a bad source, a full disk) leaves no file that looks whole."""
+    path = Path(path)
+    partial = path.with_name(f".partial-{path.name}")  # keeps the .gz suffix
+    try:
+        n = write(partial, header, records)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(path)
+    return n
+
+
 def read(path: str | Path) -> tuple[Header, Iterator[dict[str, Any]]]:
     """Open a recording: its header now, its records lazily. Raises RecordingError."""
     path = Path(path)

@@ -181,7 +181,7 @@ async def check_server(url: str, identity: Identity, stream: str, token: str | N
     except websockets.InvalidStatus as e:
         body = e.response.body.decode("utf-8", "replace").strip() if e.response.body else ""
         return f"the server refused the connection (HTTP {e.response.status_code}: {body or 'no reason'})"
-    except (OSError, asyncio.TimeoutError, websockets.WebSocketException) as e:
+    except (TimeoutError, OSError, websockets.WebSocketException) as e:
         return f"cannot reach the server at {url}: {e or type(e).__name__}"
     if reply.get("type") != "welcome":
         return f"the server refused the monitor: {reply.get('field')}: {reply.get('reason')}"

@@ -27,6 +27,9 @@ from monitors.protocol import PROTOCOL_VERSION
 log = logging.getLogger("vitalwatch.uplink")
 
 HEARTBEAT_S = 1.0
+# The close reason of an uplink whose source has ended and whose every message is settled: a
+# replay that has played to its end (the server then ends a replay's session).
+END_OF_STREAM = "end of stream"
 BACKOFF_MIN_S = 0.2
 BACKOFF_MAX_S = 5.0
 # While the server is away, messages wait here. Past this many the oldest are given up, and
@@ -150,7 +153,7 @@ class Uplink:
                     if reply.get("seq") is not None:
                         self.pending.pop(reply["seq"], None)
                 if self._source_done.is_set() and not self.pending:
-                    await ws.close()
+                    await ws.close(1000, END_OF_STREAM)
                     return
         finally:
             beat.cancel()

@@ -12,8 +12,7 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
-from collections.abc import Iterable
-from typing import IO, Any
+from typing import IO
 
 from monitors import recording
 from monitors.importers.report import Report, Unreadable
@@ -22,21 +21,7 @@ FORMATS = {"wfdb": "monitors.importers.wfdb", "csv": "monitors.importers.csvfile
            "vital": "monitors.importers.vital"}
 
 
-def write(out: str | Path, header: recording.Header, records: Iterable[dict[str, Any]]) -> int:
-    """``recording.write`` to a partial file renamed into place at the end, so a failed import
-    leaves no file that looks complete."""
-    out = Path(out)
-    partial = out.with_name(f".partial-{out.name}")
-    try:
-        n = recording.write(partial, header, records)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    partial.replace(out)
-    return n
-
-
-def run_import(format: str, path: str, out: str | Path, err: IO[str] = sys.stderr) -> int:  # noqa: A002
+def run_import(format: str, path: str, out: str | Path, err: IO[str] = sys.stderr) -> int:
     """Convert ``path`` (format ``format``) into the recording ``out``. Returns 0, or 2 with the
     reason on ``err``. What was changed or left out is reported on ``err`` either way."""
     what = f"import {format}"
@@ -47,7 +32,7 @@ def run_import(format: str, path: str, out: str | Path, err: IO[str] = sys.stder
     try:
         module = importlib.import_module(FORMATS[format])
         header, records = module.read(path, report)
-        n = write(out, header, records)
+        n = recording.write_whole(out, header, records)
     except Unreadable as e:
         print(f"vitalwatch {what}: {e}", file=err)
         return 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -32,7 +32,7 @@ NIBP_PARAM = {"sys": "SBP", "dia": "DBP", "map": "MAP"}
 def epoch(when: datetime) -> float:
     """Seconds since the epoch; a time without a zone is taken as UTC (documented)."""
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return when.timestamp()
 
 

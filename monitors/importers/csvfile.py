@@ -19,6 +19,7 @@ import csv
 import math
 from collections.abc import Iterator
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,7 @@ def read(path: str, report: Report) -> tuple[Header, Iterator[dict[str, Any]]]:
         if tcol >= len(row) or not row[tcol].strip():
             raise Unreadable(f"{file}: row {n}: no time")
         timed.append((_time(row[tcol], n), n, row))
-    if any(a[0] > b[0] for a, b in zip(timed, timed[1:])):
+    if any(a[0] > b[0] for a, b in pairwise(timed)):
         report.note("rows are not in time order: sorted")
         timed.sort(key=lambda x: x[0])
     start = timed[0][0] if timed else 0.0

@@ -38,7 +38,7 @@ def _open(path: str) -> Any:
         raise Unreadable(f"no file {path}")
     try:
         return vitaldb.VitalFile(str(path))
-    except Exception as e:  # the package raises anything on a damaged file
+    except Exception as e:  # noqa: BLE001 - the package raises anything on a damaged file
         raise Unreadable(f"{path} is not a readable .vital file ({type(e).__name__}: {e})") from None
 
 

@@ -22,7 +22,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import wfdb
 
 from monitors.importers import build
@@ -45,22 +44,27 @@ def _start(hdr: Any) -> tuple[float, bool]:
     return build.epoch(datetime.combine(day, hdr.base_time)), hdr.base_date is not None
 
 
-def _targets(names: list[str], waveform: bool, report: Report) -> dict[int, Target]:
-    """Signal index -> target; a parameter claimed twice goes to the preferred signal."""
+def _targets(names: list[str], waveform: bool, report: Report | None = None) -> dict[int, Target]:
+    """Signal index -> target; a parameter claimed twice goes to the preferred signal. What is
+    left out is told to ``report`` (once: ``read`` asks with it, the readers without)."""
+    def left_out(name: str, why: str) -> None:
+        if report is not None:
+            report.unmapped_signal(name, why)
+
     chosen: dict[tuple[str, str], tuple[int, Target]] = {}
     for i, name in enumerate(names):
         target = classify(name, waveform)
         if target.kind in ("unsupported", "unknown"):
-            report.unmapped_signal(name, target.name)
+            left_out(name, target.name)
             continue
         key = (target.kind, target.name)
         if key in chosen:
             j, other = chosen[key]
             if target.preference < other.preference:
-                report.unmapped_signal(names[j], f"{names[i]} is preferred for {target.name}")
+                left_out(names[j], f"{name} is preferred for {target.name}")
                 chosen[key] = (i, target)
             else:
-                report.unmapped_signal(name, f"{names[j]} is preferred for {target.name}")
+                left_out(name, f"{names[j]} is preferred for {target.name}")
             continue
         chosen[key] = (i, target)
     return {i: t for i, t in chosen.values()}
@@ -112,7 +116,7 @@ def read(path: str, report: Report) -> tuple[Header, Iterator[dict[str, Any]]]:
 
 
 def _numerics(rec: Any, start: float, report: Report) -> Iterator[dict[str, Any]]:
-    targets = _targets(rec.sig_name, False, Report(err=_Null()))  # reported once, by read()
+    targets = _targets(rec.sig_name, False)
     signal = rec.p_signal
     columns = []
     for i, target in targets.items():
@@ -138,7 +142,7 @@ def _numerics(rec: Any, start: float, report: Report) -> Iterator[dict[str, Any]
 def _segment(name: str, hdr: Any, t0: float, report: Report, index: int,
              count: int) -> Iterator[dict[str, Any]]:
     """The waveform chunks of one single-segment record starting at ``t0``."""
-    targets = _targets(hdr.sig_name, True, Report(err=_Null()))
+    targets = _targets(hdr.sig_name, True)
     waves = []
     for i, target in targets.items():
         if (why := build.wave_ok(target.name, hdr.fs)) is not None:
@@ -177,12 +181,3 @@ def _multi(folder: Path, segments: list[tuple[str, int]], fs: float, start: floa
             done += 1
         offset += n
 
-
-class _Null:
-    """A stream that forgets: for re-deriving targets already reported once."""
-
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        pass

@@ -130,3 +130,19 @@ def test_bad_rules_file_stops_start_up(tmp_path: Path) -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert f"{bad}: line 7: rule H1: when: 'HR >> 120' is not a comparison" in result.stderr
+
+
+def test_replay_that_ends_raises_no_feed_lost(server: Server) -> None:
+    """A replay-mode monitor that closes with "end of stream" leaves its session open for review
+    without raising T4, while a live monitor that goes away does raise it."""
+    replay = RawMonitor(server, monitor_id="rep-1", room="Room R", mode="replay")
+    replay.send(numerics(1, T0, HR=70))
+    live = RawMonitor(server, monitor_id="live-1", room="Room L", mode="live")
+    live.send(numerics(1, T0, HR=70))
+    replay.ws.close(1000, "end of stream")
+    live.close()
+    alarms = wait_for(lambda: server.get("/api/alarms", active="true"), timeout=20, what="T4")
+    time.sleep(1)
+    rooms = {a["session_id"] for a in server.get("/api/alarms", active="true") if a["rule"] == "T4"}
+    assert rooms == {live.welcome["session_id"]}, alarms
+    assert replay.welcome["session_id"] in {s["id"] for s in server.get("/api/sessions", active="true")}
