@@ -303,3 +303,24 @@ def test_pulse_guard_holds_spo2_alarms_while_pulse_disagrees_with_heart_rate() -
     no_ecg = AlarmEngine(RULES)
     out = only("O3", [t for i in range(8) for t in no_ecg.numerics(T0 + i, {"SpO2": 80, "PR": 110})])
     assert [t.event for t in out] == ["raised"]
+
+
+def test_pre_dose_vital_sign_gate_g2v() -> None:
+    """G2V: before the dose, HR above 120 for 30 s says "do not dose"; after the dose it is off."""
+    before = only("G2V", run(AlarmEngine(RULES), "HR", [125] * 32))
+    assert [(t.event, t.priority) for t in before] == [("raised", "medium")]
+    assert "do not dose" in before[0].message
+    after = AlarmEngine(RULES)
+    after.dose(T0 - 1)
+    assert only("G2V", run(after, "HR", [125] * 32)) == []
+
+
+def test_device_lost_raises_t5_within_seconds() -> None:
+    """T5: an adapter's device_lost status raises a medium technical alarm after 2 s, high after
+    60 s, and clears when the device is back."""
+    engine = AlarmEngine(RULES)
+    assert only("T5", engine.status(T0, "device_lost", True)) == []
+    assert [(t.event, t.priority, t.kind) for t in only("T5", engine.tick(T0 + 2))] == [
+        ("raised", "medium", "technical")]
+    assert [t.priority for t in only("T5", engine.tick(T0 + 60))] == ["high"]
+    assert [t.event for t in only("T5", engine.status(T0 + 61, "device_lost", False))] == ["cleared"]
