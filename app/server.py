@@ -56,6 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store.start_checkpointer()
         task = asyncio.create_task(_supervise(pipeline))
         try:
             yield

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -79,7 +80,31 @@ class Store:
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)
 
+    def start_checkpointer(self, every_s: float = 1.0) -> None:
+        """Checkpoint the write-ahead log from a thread of its own, with its own connection.
+
+        SQLite otherwise checkpoints inside whichever commit crosses its threshold, and that
+        checkpoint (with its fsync) would stall the event loop, and with it ingest and every
+        dashboard, for up to tens of milliseconds. A passive checkpoint never blocks the writer.
+        """
+        self.db.execute("PRAGMA wal_autocheckpoint=0")
+        self._stop = threading.Event()
+
+        def run() -> None:
+            conn = sqlite3.connect(self.path, isolation_level=None)
+            try:
+                while not self._stop.wait(every_s):
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                conn.close()
+
+        self._checkpointer = threading.Thread(target=run, name="wal-checkpoint", daemon=True)
+        self._checkpointer.start()
+
     def close(self) -> None:
+        if getattr(self, "_checkpointer", None) is not None:
+            self._stop.set()
+            self._checkpointer.join(timeout=5)
         self.db.close()
 
     @contextmanager
