@@ -1,31 +1,51 @@
 // The central station: one tile per room with an active session, live.
 //
-// State is kept per session, replaced whole by every snapshot and changed by each message after
-// it; tiles are built once per session and then only have their text and data attributes updated,
+// State is kept per session, replaced by every snapshot and changed by each message after it;
+// tiles are built once per session and then only have their text and data attributes updated,
 // so flashing animations run undisturbed. Tests and styles key on the data attributes:
-// data-room, data-session-id, data-priority (none|low|medium|high), data-kind, data-live, data-mode.
+// data-room, data-session-id, data-priority (none|low|medium|high), data-kind, data-state
+// (the top alarm's signal state), data-live, data-mode, data-phase.
+//
+// After a reconnect the snapshot brings the current values and alarms; what happened while this
+// screen was not live is backfilled from the REST API (readings since the last one seen, and the
+// session's marks), so the sparklines have no holes.
 
+import { me } from "./account.js";
+import { alarmBand } from "./alarm-band.js";
 import { clock, connectLive, notLiveBanner } from "./live.js";
+import { DEFAULT_SCHEDULE, DeviceClock, doseFromMarks, nibpDue, phaseAt } from "./session.js";
+import { soundButton, sound, soundingPriority } from "./sound.js";
+import { BucketSeries, WINDOW_S, sparkline } from "./sparkline.js";
 import {
-  PRIORITY_RANK, STALE_S, WATERMARK, alarmParam, byRoom, el, nibpBox, num, paramBox, renderNibp, syncFlash,
-  topAlarm,
+  PRIORITY_RANK, STALE_S, WATERMARK, alarmParam, byRoom, el, nibpBox, num, paramBox, renderNibp, setAttr, setData,
+  setHidden, setText, sortAlarms, syncFlash,
 } from "./vitals.js";
 
 const TILE_PARAMS = ["HR", "SpO2", "RR", "EtCO2"];
+const TREND_PARAMS = ["HR", "SpO2"];
 
 const rooms = new Map(); // session_id -> room
 const grid = document.getElementById("grid");
 const empty = document.getElementById("empty");
 const summary = document.getElementById("summary");
 const serverClock = document.getElementById("server-clock");
+document.getElementById("server-clock").before(soundButton());
 
 let conn = null;
+let permissions = [];
+const permitted = me.then((who) => {
+  permissions = who.permissions;
+}).catch(() => {});
 const now = () => (conn ? conn.serverNow() : Date.now() / 1000);
 
 // State ---------------------------------------------------------------------------------------
 
 function roomFrom(info) {
-  return { info, values: {}, nibp: null, attempt: null, alarms: new Map(), tile: null };
+  return {
+    info, values: {}, nibp: null, attempt: null, alarms: new Map(), tile: null,
+    clock: new DeviceClock(), dose: null, infusionEnd: null, lastT: -Infinity,
+    trend: Object.fromEntries(TREND_PARAMS.map((p) => [p, new BucketSeries()])),
+  };
 }
 
 function applySnapshot(msg) {
@@ -35,13 +55,19 @@ function applySnapshot(msg) {
     const room = rooms.get(r.session_id) ?? roomFrom(r);
     room.info = r;
     room.values = {};
+    let newest = -Infinity;
     for (const [param, v] of Object.entries(r.values || {})) {
       room.values[param] = { value: v.value, seen: v.t };
+      if (v.t > newest) newest = v.t;
     }
+    // A live room's newest value is recent: it gives the device clock until messages arrive.
+    if (r.live && Number.isFinite(newest) && room.clock.offset === null) room.clock.observe(newest, msg.server_time);
+    if (r.dose !== undefined) room.dose = r.dose; // when the server sends it with the room
     room.nibp = r.nibp;
     room.attempt = r.nibp_last_attempt;
     room.alarms = new Map((r.alarms || []).map((a) => [a.id, a]));
     rooms.set(r.session_id, room);
+    backfill(room);
   }
   for (const [id, room] of rooms) {
     if (!seen.has(id)) {
@@ -50,6 +76,42 @@ function applySnapshot(msg) {
     }
   }
   renderAll();
+}
+
+/**
+ * Fill in what this screen missed: readings since the newest one it has (the last 30 min on
+ * first load) for the sparklines, and the marks (dose, end of infusion) for the phase. Roles
+ * without the history permission (a kiosk) see live data only.
+ */
+async function backfill(room) {
+  await permitted;
+  if (!permissions.includes("view_history")) return;
+  const id = room.info.session_id;
+  const deviceNow = room.clock.now(now());
+  const start = Number.isFinite(room.lastT) ? room.lastT : deviceNow - WINDOW_S;
+  const params = TREND_PARAMS.map((p) => `params=${p}`).join("&");
+  try {
+    const [readings, marks] = await Promise.all([
+      fetch(`/api/sessions/${id}/readings?start=${start}&${params}`, { cache: "no-store" }).then((r) => r.json()),
+      fetch(`/api/sessions/${id}/marks`, { cache: "no-store" }).then((r) => r.json()),
+    ]);
+    if (rooms.get(id) !== room) return; // the session ended meanwhile
+    for (const r of readings.numerics || []) addTrend(room, r.t, r.param, r.value);
+    if (Array.isArray(marks)) {
+      const { dose, infusionEnd } = doseFromMarks(marks);
+      if (dose !== null) room.dose = dose;
+      if (infusionEnd !== null) room.infusionEnd = infusionEnd;
+    }
+    room.sparkAt = -Infinity; // draw the backfilled points now
+    render(room);
+  } catch (err) {
+    console.warn(`backfill of session ${id} failed`, err);
+  }
+}
+
+function addTrend(room, t, param, value) {
+  if (room.trend[param]) room.trend[param].add(t, value);
+  if (t > room.lastT) room.lastT = t;
 }
 
 function roomFor(msg) {
@@ -68,17 +130,22 @@ function handle(msg) {
       const room = roomFor(msg);
       if (!room) break;
       const seen = now();
-      for (const [param, value] of Object.entries(msg.values)) room.values[param] = { value, seen };
-      render(room);
+      room.clock.observe(msg.t, seen);
+      for (const [param, value] of Object.entries(msg.values)) {
+        room.values[param] = { value, seen };
+        addTrend(room, msg.t, param, value);
+      }
+      schedule(room);
       break;
     }
     case "nibp": {
       const room = roomFor(msg);
       if (!room) break;
+      room.clock.observe(msg.t, now());
       const reading = { t: msg.t, status: msg.status, sys: msg.sys, dia: msg.dia, map: msg.map, reason: msg.reason };
       room.attempt = reading;
       if (msg.status === "ok") room.nibp = reading;
-      render(room);
+      schedule(room);
       break;
     }
     case "status": {
@@ -87,7 +154,7 @@ function handle(msg) {
       const statuses = (room.info.statuses || []).filter((s) => s.code !== msg.code);
       if (msg.active) statuses.push({ code: msg.code, active: true, text: msg.text, t: msg.t });
       room.info.statuses = statuses;
-      render(room);
+      schedule(room);
       break;
     }
     case "alarm": {
@@ -95,15 +162,24 @@ function handle(msg) {
       if (!room) break;
       if (msg.event === "cleared") room.alarms.delete(msg.alarm.id);
       else room.alarms.set(msg.alarm.id, msg.alarm);
-      render(room);
+      schedule(room);
+      updateSound();
+      break;
+    }
+    case "mark": {
+      const room = rooms.get(msg.mark?.session_id);
+      if (!room) break;
+      if (msg.mark.what === "dose" && room.dose === null) room.dose = msg.mark.t;
+      if (msg.mark.what === "infusion end" && room.infusionEnd === null) room.infusionEnd = msg.mark.t;
+      schedule(room);
       break;
     }
     case "room": {
       const room = roomFor(msg.room);
       if (!room) break;
       if (room.info.live && !msg.room.live) room.values = {}; // never show pre-dropout values as current
-      room.info = msg.room;
-      render(room);
+      room.info = { ...room.info, ...msg.room };
+      schedule(room);
       break;
     }
     case "session": {
@@ -128,23 +204,35 @@ function handle(msg) {
 
 // Tiles ---------------------------------------------------------------------------------------
 
+// Messages mark their room's tile for redrawing at the next animation frame, so a burst of
+// readings (a monitor resending, or many rooms at once) costs one redraw per tile per frame.
+const dirty = new Set();
+let frameRequested = false;
+
+function schedule(room) {
+  dirty.add(room);
+  if (frameRequested) return;
+  frameRequested = true;
+  requestAnimationFrame(() => {
+    frameRequested = false;
+    for (const r of dirty) if (rooms.get(r.info.session_id) === r) render(r);
+    dirty.clear();
+  });
+}
+
 function buildTile(room) {
   const tile = el("a", "tile");
   const parts = {};
   parts.watermark = el("div", "watermark");
   const head = el("header", "tile-head");
   parts.name = el("span", "room-name");
+  parts.phase = el("span", "phase");
   parts.statuses = el("span", "statuses");
   parts.mode = el("span", "mode-badge");
   parts.link = el("span", "link-state");
-  head.append(parts.name, parts.statuses, parts.mode, parts.link);
+  head.append(parts.name, parts.phase, parts.statuses, parts.mode, parts.link);
 
-  const band = el("div", "alarm-band");
-  parts.band = band;
-  parts.tech = el("span", "tech-tag", "TECH");
-  parts.alarmText = el("span", "alarm-text");
-  parts.more = el("span", "alarm-more");
-  band.append(parts.tech, parts.alarmText, parts.more);
+  parts.band = alarmBand();
 
   const values = el("div", "values");
   parts.params = {};
@@ -154,85 +242,113 @@ function buildTile(room) {
     parts.params[p] = { box, value: box.querySelector(".value") };
   }
   parts.nibpRow = nibpBox();
+  parts.nibpDue = el("span", "nibp-due");
+  parts.nibpRow.querySelector(".nibp-line").append(parts.nibpDue);
   values.append(parts.nibpRow);
   parts.values = values;
 
+  parts.spark = sparkline();
   parts.offline = el("div", "offline");
-  tile.append(parts.watermark, head, band, values, parts.offline);
+  tile.append(parts.watermark, head, parts.band, values, parts.spark, parts.offline);
   room.tile = tile;
   room.parts = parts;
   return tile;
 }
 
-function setFlash(node, priority) {
+function setFlash(node, priority, steady = false) {
   if (node.dataset.priority !== priority) {
     node.dataset.priority = priority;
     syncFlash(node, priority);
   }
+  setData(node, "steady", steady ? "true" : "false");
 }
 
 function render(room) {
   if (!room.tile) buildTile(room);
   const { tile, parts, info } = room;
   const t = now();
-  tile.href = `/room/${info.session_id}`;
-  tile.dataset.room = info.room;
-  tile.dataset.sessionId = info.session_id;
-  tile.dataset.mode = info.mode;
-  tile.dataset.live = info.live ? "true" : "false";
-  parts.name.textContent = info.room;
+  const deviceNow = room.clock.now(t);
+  if (!tile.getAttribute("href")) tile.href = `/room/${info.session_id}`;
+  setData(tile, "room", info.room);
+  setData(tile, "sessionId", String(info.session_id));
+  setData(tile, "mode", info.mode);
+  setData(tile, "live", info.live ? "true" : "false");
+  setText(parts.name, info.room);
 
   const mark = WATERMARK[info.mode] || "";
-  parts.watermark.textContent = mark;
-  parts.mode.textContent = mark;
-  parts.watermark.hidden = parts.mode.hidden = !mark;
+  setText(parts.watermark, mark);
+  setText(parts.mode, mark);
+  setHidden(parts.watermark, !mark);
+  setHidden(parts.mode, !mark);
 
   // Link state: the monitor's, as the server judges it (heard within 3 s).
-  if (!info.monitor) parts.link.textContent = "NO MONITOR";
-  else parts.link.textContent = info.live ? "● LIVE" : "OFFLINE";
+  if (!info.monitor) setText(parts.link, "NO MONITOR");
+  else setText(parts.link, info.live ? "● LIVE" : "OFFLINE");
 
-  // Alarms: the top one in the band with its priority prefix; the tile takes its colour.
-  const alarms = [...room.alarms.values()];
-  const top = topAlarm(alarms);
-  const priority = top ? top.priority : "none";
-  tile.dataset.priority = priority;
-  tile.dataset.kind = top ? top.kind : "";
-  setFlash(parts.band, priority);
-  parts.band.dataset.kind = top ? top.kind : "";
-  parts.alarmText.textContent = top ? top.message : "";
-  parts.tech.hidden = !top || top.kind !== "technical";
-  parts.more.textContent = alarms.length > 1 ? `+${alarms.length - 1} more` : "";
-  parts.band.title = alarms.map((a) => a.message).join("\n");
+  // The session's phase and the minutes since the dose.
+  const phase = phaseAt(room.dose, room.infusionEnd, deviceNow);
+  setData(tile, "phase", phase.key);
+  setData(parts.phase, "phase", phase.key);
+  setText(parts.phase, phase.minutes === null ? phase.label : `${phase.label} · ${phase.minutes} min`);
+  setAttr(parts.phase, "title", phase.minutes === null ? "No dose marked yet" : `${phase.minutes} min since the dose`);
 
-  // The parameter each physiological alarm is about is marked with that alarm's priority.
+  // Alarms: the top one in the band with its priority prefix and state; the tile takes its colour.
+  const alarms = sortAlarms([...room.alarms.values()]);
+  const top = alarms[0] ?? null;
+  setData(tile, "priority", top ? top.priority : "none");
+  setData(tile, "kind", top ? top.kind : "");
+  setData(tile, "state", top ? top.state : "");
+  parts.band.show(top, alarms.length, deviceNow, t);
+
+  // The parameter each physiological alarm is about is marked with that alarm's priority while
+  // its condition lasts (not once latched: the value is back in range, the band says LATCHED);
+  // steady (not flashing) once every alarm on it has been acknowledged.
   const alarmed = {};
   for (const a of alarms) {
+    if (a.state === "latched") continue;
     let p = alarmParam(a);
     if (p === "SBP" || p === "DBP" || p === "MAP") p = "NIBP";
-    if (p && (!alarmed[p] || PRIORITY_RANK[a.priority] > PRIORITY_RANK[alarmed[p]])) alarmed[p] = a.priority;
+    if (!p) continue;
+    const cur = alarmed[p];
+    const silent = a.state === "acknowledged";
+    if (!cur || PRIORITY_RANK[a.priority] > PRIORITY_RANK[cur.priority]) alarmed[p] = { priority: a.priority, steady: silent };
+    else if (a.priority === cur.priority && !silent) cur.steady = false;
   }
 
   // Values: only while the monitor is live, and only values refreshed recently.
   for (const p of TILE_PARAMS) {
     const v = room.values[p];
     const fresh = info.live && v && t - v.seen <= STALE_S;
-    parts.params[p].value.textContent = fresh ? num(v.value) : "---";
-    parts.params[p].box.hidden = p === "EtCO2" && !(p in room.values);
-    setFlash(parts.params[p].box, alarmed[p] || "none");
+    setText(parts.params[p].value, fresh ? num(v.value) : "---");
+    setHidden(parts.params[p].box, p === "EtCO2" && !(p in room.values));
+    setFlash(parts.params[p].box, alarmed[p]?.priority || "none", alarmed[p]?.steady);
   }
-  setFlash(parts.nibpRow, alarmed.NIBP || "none");
-  renderNibp(parts.nibpRow, room.nibp, room.attempt, t);
+  setFlash(parts.nibpRow, alarmed.NIBP?.priority || "none", alarmed.NIBP?.steady);
+  renderNibp(parts.nibpRow, room.nibp, room.attempt, deviceNow);
+  // The cuff schedule: the age turns to OVERDUE once the interval plus the grace has passed.
+  const due = nibpDue(DEFAULT_SCHEDULE, room.dose, room.nibp?.t ?? null, deviceNow);
+  const overdue = Boolean(due && due.overdue);
+  setData(parts.nibpRow, "overdue", overdue ? "true" : "false");
+  setText(parts.nibpDue, overdue ? "OVERDUE" : "");
+  setHidden(parts.nibpDue, !overdue);
+  setAttr(parts.nibpRow, "title", due ? `cuff every ${due.intervalMin} min; next due by ${clock(due.dueAt).slice(0, 5)}` : "");
+
+  // The sparkline moves 10 s a bucket: redrawn at most once a second.
+  if (!(room.sparkAt > t - 1)) {
+    room.sparkAt = t;
+    parts.spark.update(room.trend, deviceNow);
+  }
 
   const offline = !info.live;
-  parts.offline.hidden = !offline;
+  setHidden(parts.offline, !offline);
   if (offline) {
-    parts.offline.textContent = info.monitor
+    setText(parts.offline, info.monitor
       ? `MONITOR OFFLINE — last data ${clock(info.last_heard)}`
-      : "NO MONITOR CONNECTED";
+      : "NO MONITOR CONNECTED");
   }
   const statuses = (info.statuses || []).filter((s) => s.active);
-  parts.statuses.textContent = statuses.map((s) => s.text || s.code.replace(/_/g, " ").toUpperCase()).join(" · ");
-  parts.statuses.hidden = statuses.length === 0;
+  setText(parts.statuses, statuses.map((s) => s.text || s.code.replace(/_/g, " ").toUpperCase()).join(" · "));
+  setHidden(parts.statuses, statuses.length === 0);
 }
 
 function renderAll() {
@@ -255,11 +371,22 @@ function layout(n) {
   empty.hidden = n > 0;
 }
 
+/** The sound: the highest alarm in a sounding state in any room; a lost connection sounds too. */
+function updateSound() {
+  if (conn && !conn.live) {
+    sound.set("medium", "connection to server lost");
+    return;
+  }
+  const all = [];
+  for (const room of rooms.values()) all.push(...room.alarms.values());
+  sound.set(soundingPriority(all), "alarm");
+}
+
 /** Once a second: the clock, ages, stale values and the summary line. */
 function tick() {
   const t = now();
   serverClock.textContent = clock(t);
-  let counts = { high: 0, medium: 0, low: 0 };
+  const counts = { high: 0, medium: 0, low: 0 };
   for (const room of rooms.values()) {
     render(room);
     for (const a of room.alarms.values()) counts[a.priority] += 1;
@@ -267,13 +394,18 @@ function tick() {
   const parts = [`${rooms.size} room${rooms.size === 1 ? "" : "s"}`];
   for (const p of ["high", "medium", "low"]) if (counts[p]) parts.push(`${counts[p]} ${p}`);
   summary.textContent = parts.join(" · ");
+  updateSound();
 }
 
 // Start ---------------------------------------------------------------------------------------
 
+const banner = notLiveBanner();
 conn = connectLive({
   onSnapshot: applySnapshot,
   onMessage: handle,
-  onLiveChange: notLiveBanner(),
+  onLiveChange: (live, since, never) => {
+    banner(live, since, never);
+    updateSound();
+  },
 });
 setInterval(tick, 1000); // also while not live: ages keep growing, the clock keeps running

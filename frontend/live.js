@@ -184,9 +184,14 @@ export function clock(seconds) {
 
 /** A state-changing request to the API, carrying the login's CSRF token. */
 export async function post(path, body = undefined) {
+  return request("POST", path, body);
+}
+
+/** A state-changing request with any method (POST, PATCH, DELETE), carrying the CSRF token. */
+export async function request(method, path, body = undefined) {
   const csrf = document.cookie.split("; ").find((c) => c.startsWith("vw_csrf="))?.slice(8) ?? "";
   const r = await fetch(path, {
-    method: "POST",
+    method,
     headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
     body: body === undefined ? undefined : JSON.stringify(body),
   });

@@ -20,11 +20,13 @@ export const FLASH_PERIOD_MS = { high: 500, medium: 2222 };
 // that stops altogether.
 export const STALE_S = 75;
 
-// Which alarm goes first: the highest priority; on a tie a patient (physiological) alarm before
-// an equipment (technical) one; then the most recently raised.
+// Which alarm goes first: the highest priority; on a tie one nobody has acknowledged yet before
+// an acknowledged one, a patient (physiological) alarm before an equipment (technical) one; then
+// the most recently raised.
 function alarmOrder(a, b) {
   return (
     PRIORITY_RANK[b.priority] - PRIORITY_RANK[a.priority] ||
+    (a.state === "acknowledged") - (b.state === "acknowledged") ||
     (a.kind === "technical") - (b.kind === "technical") ||
     b.raised - a.raised
   );
@@ -82,6 +84,26 @@ export function syncFlash(el, priority) {
   el.style.animationDelay = period ? `${-(performance.now() % period)}ms` : "";
 }
 
+/** Set a node's text only if it changed (a write, even of the same text, costs a relayout). */
+export function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+/** Set a data attribute only if it changed (styles key on them: a write restyles the node). */
+export function setData(node, key, value) {
+  if (node.dataset[key] !== value) node.dataset[key] = value;
+}
+
+/** Set an attribute only if it changed. */
+export function setAttr(node, name, value) {
+  if (node.getAttribute(name) !== value) node.setAttribute(name, value);
+}
+
+/** Show or hide a node only if that changes. */
+export function setHidden(node, hidden) {
+  if (node.hidden !== hidden) node.hidden = hidden;
+}
+
 /** Create an element with a class and optional text: DOM APIs only (no HTML strings). */
 export function el(tag, className = "", text = null) {
   const node = document.createElement(tag);
@@ -114,13 +136,13 @@ export function nibpBox() {
 
 /** Fill a nibpBox. `now` is the server's clock, in seconds. */
 export function renderNibp(box, nibp, attempt, now) {
-  box.querySelector(".nibp").textContent = bp(nibp);
-  box.querySelector(".map").textContent = nibp && nibp.map != null ? `(${num(nibp.map)})` : "";
-  box.querySelector(".nibp-age").textContent = nibp ? `· ${age(now - nibp.t)}` : "no measurement yet";
+  setText(box.querySelector(".nibp"), bp(nibp));
+  setText(box.querySelector(".map"), nibp && nibp.map != null ? `(${num(nibp.map)})` : "");
+  setText(box.querySelector(".nibp-age"), nibp ? `· ${age(now - nibp.t)}` : "no measurement yet");
   const failed = attempt && attempt.status === "failed" && (!nibp || attempt.t > nibp.t);
   const note = box.querySelector(".nibp-note");
-  note.textContent = failed ? `last attempt failed ${clockHM(attempt.t)}` : "";
-  note.hidden = !failed;
+  setText(note, failed ? `last attempt failed ${clockHM(attempt.t)}` : "");
+  setHidden(note, !failed);
 }
 
 function clockHM(seconds) {
