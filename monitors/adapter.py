@@ -59,15 +59,22 @@ class Paced:
         wall0 = self.clock()
         t0: float | None = None
         first: float | None = None
+        skipped_marks: list[dict[str, Any]] = []
         for rec in self.records:
             if rec.get("type") not in self.WIRE:
                 continue
             if first is None:
                 first = rec["t"]
             if rec["t"] < first + self.skip_s:
+                # Readings before the starting point are skipped, but not the clinical marks: a
+                # session joined at minute 35 still had its dose at minute 10.
+                if rec["type"] == "mark":
+                    skipped_marks.append(rec)
                 continue
             if t0 is None:
                 t0 = rec["t"]
+                for mark in skipped_marks:
+                    yield retime(mark, wall0 - t0)
             due = wall0 + (rec["t"] - t0) / self.speed
             delay = due - self.clock()
             if delay > 0:

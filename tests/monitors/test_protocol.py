@@ -64,3 +64,22 @@ def test_failed_cuff_measurement_needs_no_values() -> None:
 def test_exported_schema_matches_the_models() -> None:
     """docs/protocol.schema.json is what the models export (run `make schema` after a change)."""
     assert json.loads(SCHEMA.read_text()) == json.loads(json.dumps(json_schema()))
+
+
+def test_paced_source_starting_late_still_sends_earlier_marks() -> None:
+    """A simulated session joined part-way (--from) still tells the server about the dose given
+    before the starting point, at its own (past) time; earlier readings are skipped."""
+    import asyncio
+
+    from monitors.adapter import Identity, Paced
+
+    records = [{"type": "numerics", "t": 100.0 + i, "values": {"HR": {"value": 70, "unit": "/min"}}}
+               for i in range(10)]
+    records.insert(3, {"type": "mark", "t": 102.5, "what": "dose", "text": ""})
+
+    async def collect() -> list[dict]:
+        return [r async for r in Paced(Identity("m", "r"), records, speed=1e6, clock=lambda: 1000.0, skip_s=5)]
+
+    out = asyncio.run(collect())
+    assert out[0] == {"type": "mark", "t": 997.5, "what": "dose", "text": ""}
+    assert [r["t"] for r in out[1:]] == [1000.0 + i for i in range(5)]
