@@ -114,7 +114,15 @@ class AlarmEngine:
         self.dose_t = t
         if self.baseline is None:
             self.baseline = self.capture_baseline(t)
-        return self.tick(t)
+        out: list[Transition] = []
+        for rule in self.rules:  # the pre-dose gates have done their work: their alarms end
+            st = self._state[rule.id]
+            if rule.phase == "pre_dose" and st.phase == "active":
+                self._clear(rule, st, t, out)
+            elif rule.phase == "pre_dose":
+                st.phase, st.readings = "idle", []
+        self._progress(t, out)
+        return out
 
     def set_baseline(self, values: Mapping[str, float | None]) -> None:
         """The session's pre-dose baseline (``BL.*`` in the rules)."""

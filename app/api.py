@@ -244,6 +244,7 @@ async def session_rules(session_id: int, pipeline: PipelineDep, who: ViewHistory
         "rules": {rid: _rule_json(r) for rid, r in rules.rules.items()},
         "dose": row["dose"], "baseline": json.loads(row["baseline"]) if row["baseline"] else None,
         "changes": pipeline.store.rule_changes(session_id),
+        "signals": rules.signals.model_dump(), "schedule": rules.schedule.model_dump(),
     }
 
 
@@ -280,7 +281,8 @@ async def change_rule(session_id: int, rule_id: str, body: RuleChange, request: 
         raise HTTPException(404, f"no rule {rule_id!r}")
     old = {k: v for k, v in _rule_json(before.rules[rule_id]).items() if k in change}
     try:
-        rules = pipeline.change_rule(session_id, rule_id, change, who.user.name, time.time())
+        rules = pipeline.change_rule(session_id, rule_id, change, who.user.name, time.time(),
+                                     body.reason)
     except RulesError as e:
         raise HTTPException(422, str(e)) from None
     _audit(request).audit.record(time.time(), who.user.name, "limits_changed",

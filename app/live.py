@@ -34,6 +34,9 @@ async def serve(ws: WebSocket, pipeline: Pipeline, security: Security) -> None:
         done, pending = await asyncio.wait(
             {sender, receiver, overflow, login}, return_when=asyncio.FIRST_COMPLETED
         )
+        for task in done:  # a closed socket ends a task with an exception: nothing to report
+            if not task.cancelled():
+                task.exception()
         for task in pending:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):

@@ -287,12 +287,12 @@ class Pipeline:
         return baseline
 
     def change_rule(self, session_id: int, rule_id: str, change: dict[str, Any], by: str,
-                    now: float) -> RuleSet:
+                    now: float, reason: str = "") -> RuleSet:
         """Change one rule for this session only. Raises RulesError if the change is invalid."""
         session = self.sessions[session_id]
         merged = {**session.overrides, rule_id: {**session.overrides.get(rule_id, {}), **change}}
         rules = self.rules.with_overrides(merged)
-        self.store.add_rule_change(session_id, rule_id, change, by, now)
+        self.store.add_rule_change(session_id, rule_id, change, by, now, reason)
         session.overrides = merged
         self._alarms(session, session.alarms.replace_rules(rules, session.device_clock(now)), now)
         return rules
@@ -338,6 +338,7 @@ class Pipeline:
             "session_id": session.id, "room": session.room, "mode": session.mode,
             "started": session.started, "monitor": m.to_json() if m else None,
             "live": bool(m and m.connected and not session.feed_silent),
+            "dose": session.alarms.engine.dose_t,
             "last_heard": session.last_heard, "statuses": list(session.statuses.values()),
         }
 

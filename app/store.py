@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS marks (
 CREATE INDEX IF NOT EXISTS marks_session ON marks(session_id, t);
 CREATE TABLE IF NOT EXISTS session_rules (
     id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL, rule TEXT NOT NULL, change TEXT NOT NULL,
-    by TEXT NOT NULL, t REAL NOT NULL);
+    by TEXT NOT NULL, t REAL NOT NULL, reason TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS rejects (
     id INTEGER PRIMARY KEY, monitor_id TEXT NOT NULL, received REAL NOT NULL, seq INTEGER,
     field TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL);
@@ -175,9 +175,11 @@ class Store:
     def set_baseline(self, session_id: int, baseline: dict) -> None:
         self.db.execute("UPDATE sessions SET baseline=? WHERE id=?", (json.dumps(baseline), session_id))
 
-    def add_rule_change(self, session_id: int, rule: str, change: dict, by: str, t: float) -> None:
-        self.db.execute("INSERT INTO session_rules(session_id, rule, change, by, t) VALUES (?,?,?,?,?)",
-                        (session_id, rule, json.dumps(change), by, t))
+    def add_rule_change(self, session_id: int, rule: str, change: dict, by: str, t: float,
+                        reason: str = "") -> None:
+        self.db.execute(
+            "INSERT INTO session_rules(session_id, rule, change, by, t, reason) VALUES (?,?,?,?,?,?)",
+            (session_id, rule, json.dumps(change), by, t, reason))
 
     def rule_changes(self, session_id: int) -> list[dict]:
         rows = self.db.execute("SELECT * FROM session_rules WHERE session_id=? ORDER BY id",

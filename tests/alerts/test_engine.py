@@ -324,3 +324,10 @@ def test_device_lost_raises_t5_within_seconds() -> None:
         ("raised", "medium", "technical")]
     assert [t.priority for t in only("T5", engine.tick(T0 + 60))] == ["high"]
     assert [t.event for t in only("T5", engine.status(T0 + 61, "device_lost", False))] == ["cleared"]
+
+
+def test_pre_dose_gate_alarms_end_at_the_dose() -> None:
+    """A pre-dose gate's alarm (G2V) ends when the dose is marked: its question is answered."""
+    engine = AlarmEngine(RULES)
+    assert [t.event for t in only("G2V", run(engine, "SpO2", [88] * 32))] == ["raised"]
+    assert [t.event for t in only("G2V", engine.dose(T0 + 40))] == ["cleared"]
