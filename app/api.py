@@ -30,7 +30,7 @@ ManageSessions = Annotated[Login, Depends(require("manage_sessions"))]
 SessionDep = Annotated[Login, Depends(require("session"))]
 
 
-def _audit(request: Request) -> Security:
+def _security(request: Request) -> Security:
     return request.app.state.security  # type: ignore[no-any-return]
 
 
@@ -71,7 +71,7 @@ async def start_session(body: SessionStart, pipeline: PipelineDep, who: ManageSe
                         request: Request) -> dict[str, Any]:
     """Start a session in a room (a monitor streaming into an idle room also starts one)."""
     state = pipeline.start_session(body.room, body.mode, time.time(), body.label)
-    _audit(request).audit.record(time.time(), who.user.name, "session_started", f"session {state.id}",
+    _security(request).audit.record(time.time(), who.user.name, "session_started", f"session {state.id}",
                                  new={"room": body.room, "mode": body.mode})
     return pipeline.store.session(state.id)  # type: ignore[return-value]
 
@@ -96,7 +96,7 @@ async def end_session(session_id: int, pipeline: PipelineDep, who: ManageSession
     _session(pipeline, session_id)
     if not pipeline.end_session(session_id, time.time()):
         raise HTTPException(409, f"session {session_id} has already ended")
-    _audit(request).audit.record(time.time(), who.user.name, "session_ended", f"session {session_id}")
+    _security(request).audit.record(time.time(), who.user.name, "session_ended", f"session {session_id}")
     return _session(pipeline, session_id)
 
 
@@ -174,7 +174,7 @@ def _act(action: str):  # noqa: ANN202 - a route factory, one route per action
             raise HTTPException(404, f"alarm {alarm_id} is not signalled") from None
         except IllegalTransition as e:
             raise HTTPException(409, str(e)) from None
-        _audit(request).audit.record(
+        _security(request).audit.record(
             time.time(), who.user.name, f"alarm_{action.replace('-', '_')}", f"alarm {alarm_id}",
             old={"state": before["state"]} if before else None,
             new={"state": alarm["state"], "rule": alarm["rule"], "session": alarm["session_id"]})
@@ -212,7 +212,7 @@ async def add_mark(session_id: int, body: MarkIn, request: Request, pipeline: Pi
     mark = pipeline.mark(session_id, body.what, body.text, who.user.name, time.time())
     # The audit says who marked what, not the note's text: the trail is an admin's, and notes
     # are health data (they stay with the session).
-    _audit(request).audit.record(time.time(), who.user.name, "mark_added", f"session {session_id}",
+    _security(request).audit.record(time.time(), who.user.name, "mark_added", f"session {session_id}",
                                  new={"what": body.what})
     return mark
 
@@ -229,7 +229,7 @@ async def capture_baseline(session_id: int, request: Request, pipeline: Pipeline
     """Capture the pre-dose baseline now (it is captured at the dose mark otherwise)."""
     _active(pipeline, session_id)
     baseline = pipeline.capture_baseline(session_id, time.time())
-    _audit(request).audit.record(time.time(), who.user.name, "baseline_captured", f"session {session_id}")
+    _security(request).audit.record(time.time(), who.user.name, "baseline_captured", f"session {session_id}")
     return baseline
 
 
@@ -285,7 +285,7 @@ async def change_rule(session_id: int, rule_id: str, body: RuleChange, request: 
                                      body.reason)
     except RulesError as e:
         raise HTTPException(422, str(e)) from None
-    _audit(request).audit.record(time.time(), who.user.name, "limits_changed",
+    _security(request).audit.record(time.time(), who.user.name, "limits_changed",
                                  f"session {session_id} rule {rule_id}", old=old,
                                  new={**change, "reason": body.reason})
     return _rule_json(rules.rules[rule_id])

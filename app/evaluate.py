@@ -12,7 +12,7 @@ import json
 import statistics
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -163,7 +163,3 @@ def run(paths: list[str], rulesets: list[RuleSet], out: IO[str] = sys.stdout,
               f"{len(paths)} recording(s) to {report}", file=err)
     return 0
 
-
-def changes_of(records: Iterator[dict[str, Any]], rules: RuleSet) -> list[Change]:
-    system = AlarmSystem(rules)
-    return [c for rec in records for c in feed(system, rec)]

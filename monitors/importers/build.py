@@ -89,6 +89,16 @@ def nibp(t: float, parts: Mapping[str, float | None], report: Report) -> dict[st
     return {"type": "nibp", "t": t, "status": "ok", "sys": sys_, "dia": dia, "map": map_, "unit": "mmHg"}
 
 
+def at(t: float, values: Mapping[str, float | None], parts: Mapping[str, float | None],
+       report: Report) -> Iterator[dict[str, Any]]:
+    """The records of one time: its cuff reading (if any part of one is there), then its
+    numerics (if any value is there)."""
+    if parts and (cuff := nibp(t, parts, report)) is not None:
+        yield cuff
+    if (msg := numerics(t, values)) is not None:
+        yield msg
+
+
 def decimals_for(gain: float) -> int:
     """Decimals that keep a sampled signal's resolution (1/gain) and not the float noise."""
     if not gain or not math.isfinite(gain) or gain <= 0:

@@ -130,10 +130,7 @@ def _records(timed: list, columns: list, report: Report) -> Iterator[dict[str, A
                 values[param] = v
             else:
                 parts[target.name] = v
-        if parts and (cuff := build.nibp(t, parts, report)) is not None:
-            yield cuff
-        if (msg := build.numerics(t, values)) is not None:
-            yield msg
+        yield from build.at(t, values, parts, report)
 
 
 def _safe(text: str) -> str:

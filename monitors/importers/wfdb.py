@@ -133,10 +133,7 @@ def _numerics(rec: Any, start: float, report: Report) -> Iterator[dict[str, Any]
                 values[param] = v
             else:
                 parts[target.name] = v
-        if parts and (cuff := build.nibp(t, parts, report)) is not None:
-            yield cuff
-        if (msg := build.numerics(t, values)) is not None:
-            yield msg
+        yield from build.at(t, values, parts, report)
 
 
 def _segment(name: str, hdr: Any, t0: float, report: Report, index: int,
