@@ -6,12 +6,14 @@ Playwright never downloads a browser here: it drives the system Chromium through
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -47,12 +49,13 @@ document.addEventListener("securitypolicyviolation", (e) => console.error(
 """
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh 1920×1080 page; the test fails if the page throws an uncaught JavaScript error or
-    breaks the server's Content-Security-Policy."""
-    context = browser.new_context(viewport={"width": 1920, "height": 1080})
-    context.add_init_script(REPORT_CSP)
+@contextlib.contextmanager
+def watched_page(browser: Browser, *init_scripts: str, **context_options: Any) -> Iterator[Page]:
+    """A fresh page that fails the test if it throws an uncaught JavaScript error or breaks the
+    server's Content-Security-Policy."""
+    context = browser.new_context(**context_options)
+    for script in (REPORT_CSP, *init_scripts):
+        context.add_init_script(script)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -62,6 +65,13 @@ def page(browser: Browser) -> Iterator[Page]:
     finally:
         context.close()
     assert not errors, f"JavaScript errors: {errors}"
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh 1920×1080 watched page."""
+    with watched_page(browser, viewport={"width": 1920, "height": 1080}) as page:
+        yield page
 
 
 @pytest.fixture

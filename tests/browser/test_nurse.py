@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import REPORT_CSP, login
+from tests.browser.conftest import login, watched_page
 from tests.browser.feeder import Feeder, active_alarm
 from tests.browser.test_dashboard import ms
 from tests.conftest import Server
@@ -32,18 +32,9 @@ window.Notification = class {
 @pytest.fixture
 def phone(browser: Browser) -> Iterator[Page]:
     """A 360×740 page (a phone), failing the test on JavaScript errors or CSP violations."""
-    context = browser.new_context(viewport={"width": 360, "height": 740}, has_touch=True)
-    context.add_init_script(REPORT_CSP)
-    context.add_init_script(FAKE_NOTIFICATIONS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.text.startswith("CSP violation") else None)
-    try:
+    with watched_page(browser, FAKE_NOTIFICATIONS, viewport={"width": 360, "height": 740},
+                      has_touch=True) as page:
         yield page
-    finally:
-        context.close()
-    assert not errors, f"JavaScript errors: {errors}"
 
 
 def open_nurse(phone: Page, server: Server) -> None:
