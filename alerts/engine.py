@@ -17,8 +17,17 @@ pre-dose gates off, the post-dose rules on, and give baseline-relative limits th
 Continuous parameters (HR, SpO2 …) persist by time: a rule's condition must hold on every reading
 for ``delay_s``. Cuff pressures come as single readings minutes apart, so cuff rules persist by
 count (``confirm_readings``). A reading without a value for a rule's parameters says nothing
-about it: a pending condition starts over, an active alarm stays (the technical alarm for the lost
-signal is a rule of its own).
+about it: a pending condition stays pending (its onset unchanged) through a gap of up to
+``derived.blank_tolerance_s`` and starts over after a longer one; an active alarm stays (the
+technical alarm for the lost signal is a rule of its own).
+
+What no single reading says — how long a parameter has had no value, the best heart-rate source,
+whether anything shows a pulse — is derived in ``derived.py`` and reaches the rules as the
+``HRbest`` parameter and as technical signals (``vitals_absent``, ``asystole`` …).
+
+The engine's time never runs backwards: readings of two monitors of one room interleave, and a
+reading stamped a little earlier than one already seen is judged at the latest time seen, so no
+elapsed time is ever negative.
 """
 
 from __future__ import annotations
@@ -28,16 +37,18 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from alerts.expression import NIBP_PARAMS, PARAMS, Term
-from alerts.rules import PREFIX, PRIORITY_RANK, SIGNAL_STATUS_CODES, Escalation, Rule, RuleSet
+from alerts import derived
+from alerts.derived import Derived
+from alerts.expression import DERIVED_PARAMS, NIBP_PARAMS, PARAMS, Term
+from alerts.rules import (
+    PREFIX, PRIORITY_RANK, SIGNAL_STATUS_CODES, Escalation, PulseGuard, Rule, RuleSet,
+)
 
 
-CONTINUOUS = tuple(p for p in PARAMS if p not in NIBP_PARAMS)
-
-
-def _pulse_mismatch(values: Mapping[str, float | None], within: float) -> bool:
-    hr, pr = values.get("HR"), values.get("PR")
-    return hr is not None and pr is not None and abs(hr - pr) > within
+CONTINUOUS = tuple(p for p in PARAMS if p not in NIBP_PARAMS and p not in DERIVED_PARAMS)
+# Technical signals set from derived.py after every input, not straight from one status code.
+DERIVED_SIGNALS = frozenset(derived.SIGNALS) | {"lead_off"}
+SOURCE = {"PR": "pulse rate: no ECG heart rate", "PLETH": "from the pleth: no ECG or pulse rate"}
 
 
 def _negate(holds: bool | None) -> bool | None:
@@ -66,6 +77,8 @@ class Transition:
 class _State:
     phase: str = "idle"  # idle | pending | active
     onset: float = 0.0
+    last_held: float = 0.0  # latest reading on which the pending condition held
+    counted_since: float | None = None  # start of the unguarded stretch counting for delay_s
     readings: list[float] = field(default_factory=list)  # cuff readings confirming `when`
     clear_since: float | None = None
     clear_count: int = 0
@@ -92,7 +105,11 @@ class AlarmEngine:
         self.baseline: dict[str, float | None] | None = None
         self._last_cuff_ok: float | None = None
         self._codes: set[str] = set()  # device status codes active now
-        self._mismatch: dict[str, float] = {}  # rule id -> last time PR and HR disagreed
+        self._artifact: dict[str, float] = {}  # rule id -> last time its pulse guard saw an artifact
+        self._gaps: deque[tuple[float, float]] = deque()  # (t, HR - PR): the pulse guard's reference
+        self.derived = Derived(rules.derived)
+        self._now = -math.inf  # the latest time seen: the engine's clock never runs backwards
+        self._hr_source = ""
         self.baseline_policy = rules.baseline
         self._cuffs: list[tuple[float, dict]] = []
         self._recent: deque[tuple[float, dict]] = deque()
@@ -104,6 +121,7 @@ class AlarmEngine:
         self.rules = [r for r in rules.active() if self._only is None or r.id in self._only]
         self._state = {r.id: self._state.get(r.id, _State()) for r in self.rules}
         self.schedule = rules.schedule
+        self.derived.policy = rules.derived
 
     def dose(self, t: float) -> list[Transition]:
         """The dose is given at ``t`` (later doses of the same session, such as the second
@@ -114,6 +132,7 @@ class AlarmEngine:
         self.dose_t = t
         if self.baseline is None:
             self.baseline = self.capture_baseline(t)
+        t = self._advance(t)
         out: list[Transition] = []
         for rule in self.rules:  # the pre-dose gates have done their work: their alarms end
             st = self._state[rule.id]
@@ -164,20 +183,46 @@ class AlarmEngine:
 
     # Inputs ------------------------------------------------------------------------------
 
+    def _advance(self, t: float) -> float:
+        self._now = max(self._now, t)
+        return self._now
+
     def numerics(self, t: float, values: Mapping[str, float | None]) -> list[Transition]:
         out: list[Transition] = []
         self._remember(t, values, cuff=False)
+        t = self._advance(t)
+        self.derived.numerics(t, values)
+        hr, pr = values.get("HR"), values.get("PR")
+        if hr is not None and pr is not None:
+            self._gaps.append((t, hr - pr))
+        horizon = t - max((r.pulse_guard.reference_s for r in self.rules if r.pulse_guard), default=0)
+        while self._gaps and self._gaps[0][0] < horizon:
+            self._gaps.popleft()
+        best, self._hr_source = self.derived.best_heart_rate(t)
+        values = {**values, "HRbest": best}
         for rule in self.rules:
             if rule.when is not None and not rule.on_cuff and self._applies(rule):
                 self._continuous(rule, t, values, out)
+        self._derive(t, out)
+        self._progress(t, out)
+        return out
+
+    def waveform(self, t: float, wave: str, rate: float, samples: list[float | None]) -> list[Transition]:
+        """A chunk of a waveform, its first sample at ``t`` (the pleth is heartbeat evidence)."""
+        out: list[Transition] = []
+        t = self._advance(t)
+        self.derived.waveform(t, wave, rate, samples)
+        self._derive(t, out)
         self._progress(t, out)
         return out
 
     def nibp(self, t: float, ok: bool, values: Mapping[str, float | None]) -> list[Transition]:
         out: list[Transition] = []
         if ok:
-            self._last_cuff_ok = t
             self._remember(t, values, cuff=True)
+        t = self._advance(t)
+        if ok:
+            self._last_cuff_ok = t
             for rule in self.rules:
                 if rule.on_cuff and self._applies(rule):
                     self._cuff(rule, t, values, out)
@@ -188,20 +233,24 @@ class AlarmEngine:
 
     def status(self, t: float, code: str, active: bool) -> list[Transition]:
         out: list[Transition] = []
+        t = self._advance(t)
         if active:
             self._codes.add(code)
         else:
             self._codes.discard(code)
+        self.derived.status(code, active)
         for signal, codes in SIGNAL_STATUS_CODES.items():
-            if code in codes:
+            if code in codes and signal not in DERIVED_SIGNALS:
                 # A signal fed by several codes (probe off, no signal) is on while any of them is.
                 self._level(t, signal, bool(self._codes & codes), out)
+        self._derive(t, out)
         self._progress(t, out)
         return out
 
     def signal(self, t: float, name: str, on: bool) -> list[Transition]:
         """Set a technical signal (e.g. ``feed_lost``) that no device message carries."""
         out: list[Transition] = []
+        t = self._advance(t)
         self._level(t, name, on, out)
         self._progress(t, out)
         return out
@@ -209,8 +258,17 @@ class AlarmEngine:
     def tick(self, t: float) -> list[Transition]:
         """Let time pass with no new reading (every input does this too)."""
         out: list[Transition] = []
+        t = self._advance(t)
+        self._derive(t, out)
         self._progress(t, out)
         return out
+
+    def _derive(self, t: float, out: list[Transition]) -> None:
+        """Set the technical signals that derived.py judges (blank monitor, asystole …)."""
+        watched = {r.signal for r in self.rules}
+        for signal, (on, detail) in self.derived.levels(t).items():
+            if signal in watched:
+                self._level(t, signal, on, out, detail)
 
     def _progress(self, t: float, out: list[Transition]) -> None:
         """What time alone moves on: technical delays, the NIBP schedule, escalations."""
@@ -265,37 +323,71 @@ class AlarmEngine:
         st = self._state[rule.id]
         assert rule.when is not None
         guard = rule.pulse_guard
-        if guard is not None:
-            if _pulse_mismatch(values, guard.within):
-                self._mismatch[rule.id] = t
-            if t - self._mismatch.get(rule.id, -math.inf) < guard.hold_s:
-                # An artifact, most likely motion: this reading is no evidence either way.
-                values = {p: None for p in values}
+        suspended = guard is not None and self._artifact_suspected(rule, guard, t, values)
         holds, term = rule.when.evaluate(values, self.baseline)
-        if holds is None and st.phase != "active":
-            if st.phase == "pending":
+        if holds is None and st.phase != "active" and any(
+                values.get(p) is not None for p in rule.when.params):
+            holds = False  # some of its values are here and none holds: that is no gap
+        if holds is None:
+            # No value: no evidence either way. A brief gap (a 1-s dropout) keeps a pending
+            # condition pending with its onset; a longer one starts it over.
+            if st.phase == "pending" and t - st.last_held > self.derived.policy.blank_tolerance_s:
                 st.phase = "idle"
-            return
-        if st.phase == "idle" and holds:
-            st.phase, st.onset = "pending", t
-        if st.phase == "pending":
-            if not holds:
-                st.phase = "idle"
-            elif t - st.onset >= rule.delay_s:
-                self._describe(rule, st, term, values)
-                self._raise(rule, st, t, out)
             return
         if st.phase == "active":
-            cleared = rule.clear.evaluate(values, self.baseline)[0] if rule.clear else _negate(holds)
-            if cleared is None:
-                return
-            if not cleared:
-                st.clear_since = None
-                return
-            if st.clear_since is None:
-                st.clear_since = t
-            if t - st.clear_since >= rule.clear_for_s:
-                self._clear(rule, st, t, out)
+            if not suspended:  # an artifact says nothing about the end of a real event either
+                self._clear_continuous(rule, st, t, holds, values, out)
+            return
+        if not holds:
+            st.phase = "idle"
+            return
+        if st.phase == "idle":
+            st.phase, st.onset, st.counted_since = "pending", t, None
+        st.last_held = t
+        # A suspected artifact stops the delay counting, but only for so long: a condition that
+        # has held past the guard's cap alarms whatever the guard suspects.
+        if suspended:
+            st.counted_since = None
+        elif st.counted_since is None:
+            st.counted_since = t
+        due = st.counted_since is not None and t - st.counted_since >= rule.delay_s
+        capped = (guard is not None and guard.max_s is not None
+                  and t - st.onset >= max(rule.delay_s, guard.max_s))
+        if due or capped:
+            self._describe(rule, st, term, values)
+            self._raise(rule, st, t, out)
+
+    def _clear_continuous(self, rule: Rule, st: _State, t: float, holds: bool, values: Mapping,
+                          out: list[Transition]) -> None:
+        cleared = rule.clear.evaluate(values, self.baseline)[0] if rule.clear else _negate(holds)
+        if cleared is None:
+            return
+        if not cleared:
+            st.clear_since = None
+            return
+        if st.clear_since is None:
+            st.clear_since = t
+        if t - st.clear_since >= rule.clear_for_s:
+            self._clear(rule, st, t, out)
+
+    def _artifact_suspected(self, rule: Rule, guard: PulseGuard, t: float, values: Mapping) -> bool:
+        """Whether an SpO2 reading at ``t`` may be a motion artifact: the device reports motion,
+        or the gap between ECG heart rate and pulse rate has just jumped away from what it has
+        been (a steady gap, as in atrial fibrillation with a pulse deficit, is no artifact)."""
+        hr, pr = values.get("HR"), values.get("PR")
+        evidence = "motion" in self._codes
+        if hr is not None and pr is not None:
+            # The gap's median over the reference window, once that window is half filled (at
+            # the start of a session a gap is judged against none: the cap still bounds it).
+            ref = 0.0
+            recent = [(gt, g) for (gt, g) in self._gaps if gt >= t - guard.reference_s]
+            if guard.reference_s > 0 and recent and t - recent[0][0] >= guard.reference_s / 2:
+                gaps = sorted(g for _, g in recent)
+                ref = gaps[len(gaps) // 2]
+            evidence = evidence or abs((hr - pr) - ref) > guard.within
+        if evidence:
+            self._artifact[rule.id] = t
+        return t - self._artifact.get(rule.id, -math.inf) < guard.hold_s
 
     def _cuff(self, rule: Rule, t: float, values: Mapping, out: list[Transition]) -> None:
         st = self._state[rule.id]
@@ -325,7 +417,7 @@ class AlarmEngine:
         if st.clear_count >= rule.clear_readings:
             self._clear(rule, st, t, out)
 
-    def _level(self, t: float, signal: str, on: bool, out: list[Transition]) -> None:
+    def _level(self, t: float, signal: str, on: bool, out: list[Transition], detail: str = "") -> None:
         for rule in self.rules:
             if rule.signal != signal:
                 continue
@@ -333,8 +425,11 @@ class AlarmEngine:
             st.count = st.count + 1 if on else 0
             if on and st.phase == "idle":
                 st.phase, st.onset = "pending", t
-                st.message = f"{rule.title}" + (f": {rule.message}" if rule.message else "")
                 st.value = st.limit = None
+            if on and st.phase == "pending":
+                # What the alarm will say (which signal is absent …) as of its latest reading.
+                said = "; ".join(x for x in (detail, rule.message) if x)
+                st.message = rule.title + (f": {said}" if said else "")
             if on and st.phase == "pending" and t - st.onset >= rule.delay_s:
                 self._raise(rule, st, t, out)
             elif not on and st.phase == "pending":
@@ -350,6 +445,8 @@ class AlarmEngine:
             return
         st.value, st.limit = values[term.param], term.threshold(self.baseline)
         st.message = term.describe(values[term.param], self.baseline)
+        if term.param == "HRbest" and self._hr_source in SOURCE:
+            st.message += f" ({SOURCE[self._hr_source]})"
         if rule.message:
             st.message += f": {rule.message}"
 

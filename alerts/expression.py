@@ -13,8 +13,11 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-PARAMS = ("HR", "PR", "SpO2", "RR", "EtCO2", "SBP", "DBP", "MAP")
+PARAMS = ("HR", "PR", "SpO2", "RR", "EtCO2", "SBP", "DBP", "MAP", "HRbest")
 NIBP_PARAMS = frozenset({"SBP", "DBP", "MAP"})
+# Parameters no device sends: the alarm engine derives them (alerts/derived.py). ``HRbest`` is the
+# best heart-rate source (ECG heart rate, else the oximeter's pulse rate); alarm texts call it HR.
+DERIVED_PARAMS = {"HRbest": "HR"}
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
@@ -52,7 +55,7 @@ class Term:
         """``SpO2 84 < 85``: the value, the comparison and the limit, as alarm texts read;
         a relative limit also says where it comes from (``SBP 172 >= 165 (BL+40)``)."""
         limit = self.threshold(baseline)
-        text = f"{self.param} {value:g} {self.op} {round(limit, 1) if limit is not None else '?':g}"
+        text = f"{DERIVED_PARAMS.get(self.param, self.param)} {value:g} {self.op} {round(limit, 1) if limit is not None else '?':g}"
         if self.base is not None:
             text += f" (BL{'×' if self.how == '*' else self.how}{self.limit:g})"
         return text

@@ -15,6 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from alerts import expression
+from alerts.derived import SIGNALS as DERIVED_SIGNALS
+from alerts.derived import DerivedPolicy
 from alerts.expression import NIBP_PARAMS, Expression
 
 DEFAULT_RULES = Path(__file__).with_name("default-rules.yaml")
@@ -33,6 +35,7 @@ SIGNALS = {
     "sensor_fault": "sensor fault reported by the device",
     "nibp_overdue": "no valid NIBP reading within the schedule (or the required one missed)",
     "device_lost": "the adapter has lost its device (unplugged, silent, unreadable)",
+    **DERIVED_SIGNALS,
 }
 SIGNAL_STATUS_CODES = {
     "probe_off": {"probe_off", "no_signal"},
@@ -119,13 +122,17 @@ class SignalPolicy(BaseModel):
 
 
 class PulseGuard(BaseModel):
-    """Pulse-oximetry artifact guard: a reading counts for the rule only while the oximeter's
-    pulse rate has agreed with the ECG heart rate (within ``within`` /min) for ``hold_s``: motion
-    makes the two part, and the SpO2 stays falsely low for the oximeter's averaging time after."""
+    """Pulse-oximetry artifact guard: a reading counts towards the rule's delay only once no
+    artifact has been suspected for ``hold_s``: a ``motion`` status, or the gap between ECG heart
+    rate and pulse rate departing by more than ``within`` /min from its median over the last
+    ``reference_s`` (0: from no gap at all). Bounded: a condition that has held for ``max_s``
+    alarms whatever the guard suspects (None: unbounded)."""
 
     model_config = ConfigDict(extra="forbid")
     within: float = Field(gt=0)
     hold_s: float = Field(ge=0)
+    reference_s: float = Field(default=0, ge=0)
+    max_s: float | None = Field(default=None, gt=0)
 
 
 class Rule(BaseModel):
@@ -190,6 +197,7 @@ class RuleSet(BaseModel):
     signals: SignalPolicy
     schedule: Schedule
     baseline: BaselinePolicy
+    derived: DerivedPolicy
     rules: dict[str, Rule]
     source: str = ""
 

@@ -69,6 +69,10 @@ class AlarmSystem:
     def nibp(self, t: float, ok: bool, values: Mapping[str, float | None]) -> list[Change]:
         return self._run(t, self.engine.nibp(t, ok, values))
 
+    def waveform(self, t: float, wave: str, rate: float, samples: list[float | None]) -> list[Change]:
+        """A waveform chunk (the pleth is evidence of a pulse for the asystole cross-check)."""
+        return self._run(t, self.engine.waveform(t, wave, rate, samples))
+
     def status(self, t: float, code: str, active: bool) -> list[Change]:
         return self._run(t, self.engine.status(t, code, active))
 

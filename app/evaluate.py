@@ -33,6 +33,8 @@ def feed(system: AlarmSystem, rec: dict[str, Any]) -> list[Change]:
         return system.nibp(rec["t"], rec["status"] == "ok", values)
     if kind == "status":
         return system.status(rec["t"], rec["code"], rec.get("active", True))
+    if kind == "waveform":
+        return system.waveform(rec["t"], rec["wave"], rec["rate"], rec["samples"])
     if kind == "mark" and rec.get("what") == "dose":
         return system.dose(rec["t"])
     return []

@@ -236,6 +236,7 @@ class Pipeline:
         elif msg.type == "waveform":
             self.hub.publish({"type": "waveform", **base, "t": msg.t, "wave": msg.wave.value,
                               "rate": msg.rate, "samples": msg.samples})
+            self._alarms(session, session.alarms.waveform(msg.t, msg.wave.value, msg.rate, msg.samples), now)
         elif msg.type == "mark":
             self._marked(session, msg.t, msg.what, msg.text, f"monitor:{monitor_id}", now, stored=True)
         elif msg.type == "status":

@@ -192,7 +192,7 @@ class Status(_Msg):
     t: float
     code: Literal[
         "probe_off", "no_signal", "sensor_fault", "lead_off", "cuff_error", "motion",
-        "low_perfusion", "low_battery", "device_alarm", "device_lost", "other",
+        "low_perfusion", "low_battery", "device_alarm", "device_lost", "other", "pulse_search",
     ]
     active: bool = True
     text: str = Field(default="", max_length=200)

@@ -88,7 +88,7 @@ class _Oximeter:
         if probe_off:
             self._conditions["probe_off"] = "probe error / finger out"
         elif searching:
-            self._conditions["no_signal"] = "searching for pulse"
+            self._conditions["pulse_search"] = "searching for pulse"
         self._q.set_conditions(self._conditions)
         self._pleth.append(pleth)
         if len(self._pleth) >= PLETH_CHUNK:

@@ -21,7 +21,7 @@ from typing import Literal
 # them without building pydantic models.
 STATUS_CODES = frozenset({
     "probe_off", "no_signal", "sensor_fault", "lead_off", "cuff_error", "motion",
-    "low_perfusion", "low_battery", "device_alarm", "device_lost", "other",
+    "low_perfusion", "low_battery", "device_alarm", "device_lost", "other", "pulse_search",
 })
 
 

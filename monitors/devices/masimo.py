@@ -29,7 +29,7 @@ EXC_BITS: dict[int, tuple[str, str]] = {
     0x001: ("probe_off", "no sensor"),
     0x002: ("sensor_fault", "defective sensor"),
     0x004: ("low_perfusion", "low perfusion"),
-    0x008: ("no_signal", "pulse search"),
+    0x008: ("pulse_search", "pulse search"),
     0x010: ("other", "interference"),
     0x020: ("probe_off", "sensor off"),
     0x040: ("other", "ambient light"),

@@ -65,12 +65,18 @@ def test_a_dip_shorter_than_the_delay_raises_nothing(rule, param, bad, good, pri
     assert only(rule, run(engine, param, [bad] * delay + [good] + [bad] * delay)) == []
 
 
-def test_missing_value_restarts_a_pending_condition_but_keeps_an_active_alarm() -> None:
-    """'No value' is not evidence: a pending condition starts over, an active alarm stays."""
+def test_missing_value_restarts_a_pending_condition_only_after_a_long_gap() -> None:
+    """'No value' is not evidence: a pending condition survives a gap up to the blank tolerance
+    (onset kept), starts over after a longer one, and an active alarm stays through any gap."""
+    tol = int(RULES.derived.blank_tolerance_s)
     engine = AlarmEngine(RULES)
-    assert only("O2", run(engine, "SpO2", [88] * 10 + [None] + [88] * 10)) == []
-    assert [t.event for t in only("O2", run(engine, "SpO2", [88] * 6, start=T0 + 21))] == ["raised"]
-    assert only("O2", run(engine, "SpO2", [None] * 60, start=T0 + 40)) == []
+    out = only("O2", run(engine, "SpO2", [88] * 10 + [None] * tol + [88] * 10))
+    assert [(t.event, t.onset) for t in out] == [("raised", T0)]
+    engine = AlarmEngine(RULES)
+    assert only("O2", run(engine, "SpO2", [88] * 10 + [None] * (tol + 1) + [88] * 10)) == []
+    start = T0 + 21 + tol
+    assert [t.event for t in only("O2", run(engine, "SpO2", [88] * 6, start=start))] == ["raised"]
+    assert only("O2", run(engine, "SpO2", [None] * 60, start=start + 6)) == []
 
 
 def nibp(engine: AlarmEngine, readings: list[tuple[float, float, float]], ok: bool = True) -> list[Transition]:
@@ -150,13 +156,17 @@ def test_restored_alarm_clears_by_its_rule() -> None:
 def test_no_alarm_unless_its_condition_held_for_its_delay(spo2: list[int | None]) -> None:
     """Property: every raised SpO2 alarm's condition held on every reading for its delay."""
     engine = AlarmEngine(RULES)
+    tol = RULES.derived.blank_tolerance_s
     for tr in run(engine, "SpO2", spo2):
-        if tr.event != "raised":
-            continue
         rule = RULES.rules[tr.rule]
+        if tr.event != "raised" or rule.when is None:
+            continue
         window = spo2[int(tr.onset - T0): int(tr.t - T0) + 1]
         assert tr.t - tr.onset >= rule.delay_s
-        assert all(v is not None and rule.when.evaluate({"SpO2": v})[0] for v in window)
+        assert window[-1] is not None  # raised on a reading, never during a gap
+        assert all(v is None or rule.when.evaluate({"SpO2": v})[0] for v in window)
+        gaps = "".join("n" if v is None else "v" for v in window).split("v")
+        assert max(len(g) for g in gaps) <= tol  # no gap longer than the tolerance
 
 
 @settings(max_examples=100, deadline=None)
@@ -291,15 +301,17 @@ def test_baseline_is_captured_at_the_dose_from_what_came_before() -> None:
 
 def test_pulse_guard_holds_spo2_alarms_while_pulse_disagrees_with_heart_rate() -> None:
     """A falsely low SpO2 while the oximeter's pulse rate disagrees with the ECG (motion) raises
-    nothing, until the pulse has agreed for the guard's hold time; a real desaturation with
-    matching pulse alarms on its normal delay, and without an ECG heart rate the guard is off."""
+    nothing, until the pulse has agreed for the guard's hold time and then for the rule's delay
+    (the onset stays where the low SpO2 began); without an ECG heart rate the guard is off."""
     guard = RULES.rules["O3"].pulse_guard
     motion = [{"SpO2": 80, "HR": 75, "PR": 110}] * 20
     engine = AlarmEngine(RULES)
     assert only("O3", [t for i, v in enumerate(motion) for t in engine.numerics(T0 + i, v)]) == []
     after = [{"SpO2": 80, "HR": 75, "PR": 76}] * 40  # the averaging tail, then a true low
     out = only("O3", [t for i, v in enumerate(after) for t in engine.numerics(T0 + 20 + i, v)])
-    assert [t.event for t in out] == ["raised"] and out[0].onset >= T0 + 19 + guard.hold_s
+    delay = RULES.rules["O3"].delay_s
+    assert [t.event for t in out] == ["raised"] and out[0].onset == T0
+    assert out[0].t == T0 + 19 + guard.hold_s + delay
     no_ecg = AlarmEngine(RULES)
     out = only("O3", [t for i in range(8) for t in no_ecg.numerics(T0 + i, {"SpO2": 80, "PR": 110})])
     assert [t.event for t in out] == ["raised"]

@@ -94,11 +94,11 @@ def test_probe_error_gives_none_and_probe_off_status():
     assert DeviceStatus("probe_off", False, "probe error / finger out") in events
 
 
-def test_searching_packet_is_no_signal():
-    """The searching packet (PI unsupported) reports no_signal and no PI key at all."""
+def test_searching_packet_is_pulse_search():
+    """The searching packet (PI unsupported) reports pulse_search and no PI key at all."""
     events = events_of(ContecParser(), find("dev->host V7 real-time: searching"))
     assert events == [Numerics({"SpO2": None, "PR": None}),
-                      DeviceStatus("no_signal", True, "searching for pulse")]
+                      DeviceStatus("pulse_search", True, "searching for pulse")]
 
 
 def test_trailing_ff_ff_is_invalid_pi_not_a_delimiter():

@@ -312,23 +312,23 @@ def test_garbage_only_suggests_a_wrong_baud_rate():
 
 
 def test_device_condition_and_lost_link_are_separate_statuses():
-    """The device's own no_signal (pulse search) stays as it is while the link reports losing and
+    """The device's own pulse_search stays as it is while the link reports losing and
     regaining the device under its own code; each ends on its own."""
     clock = Clock()
     first, second = FakePort(clock), FakePort(clock)
     bench = Bench("masimo", [first, second])
     first.clock = second.clock = bench.clock
     out = bench.run(2.0, masimo(first, exc=0x008, spo2=None))
-    assert statuses(out, "no_signal")[0]["text"] == "pulse search" and not statuses(out)
+    assert statuses(out, "pulse_search")[0]["text"] == "pulse search" and not statuses(out)
     first.fail = serial.SerialException("read failed: [Errno 5] Input/output error")
     out += bench.run(1.0)
     assert statuses(out)[-1]["active"] and "lost the device" in statuses(out)[-1]["text"]
-    assert all(m["active"] for m in statuses(out, "no_signal"))
+    assert all(m["active"] for m in statuses(out, "pulse_search"))
     out += bench.run(2.0, masimo(second, exc=0x008, spo2=None))
     assert statuses(out)[-1]["active"] is False
-    assert statuses(out, "no_signal")[-1]["active"] and statuses(out, "no_signal")[-1]["text"] == "pulse search"
+    assert statuses(out, "pulse_search")[-1]["active"] and statuses(out, "pulse_search")[-1]["text"] == "pulse search"
     out += bench.run(2.0, masimo(second))
-    assert statuses(out, "no_signal")[-1]["active"] is False
+    assert statuses(out, "pulse_search")[-1]["active"] is False
 
 
 def test_impossible_value_is_dropped_not_the_whole_message():
