@@ -12,7 +12,7 @@ derive exactly the same:
   the pulse goes on is not credible (a lead problem), so it gives way to the pulse;
 - **heartbeat evidence**: whether anything shows a pulse (a pulse rate above 0, an SpO2 value,
   a pleth that pulses), and whether anything positively shows none (an ECG or pulse rate of 0, a
-  flat pleth);
+  flat pleth): asystole needs both no pulse and some positive sign of none;
 - the **technical signals** built from these, each watched by a ``signal:`` rule:
   ``vitals_absent`` (V1), ``asystole`` (H4), ``capnogram_lost`` (R3), ``signal_absent`` (T7) and
   ``lead_off`` (T6: the device's lead-off status, or an ECG rate of 0 that the pulse contradicts).
@@ -148,9 +148,11 @@ class Derived:
         # Asystole needs an ECG that shows no beat (a rate of 0, or no value without a lead-off
         # status) and no pulse anywhere; a room without an ECG cannot tell asystole from a lost
         # pulse signal, and its blank monitor is V1's.
+        # A monitor gone blank altogether shows no evidence either way: that is V1's.
         hr = self.value("HR", t)
         ecg_silent = hr == 0 or (self.blank("HR", t) and not self._explained("HR"))
-        asystole = self.seen("HR") and ecg_silent and not self.pulse_evidence(t)
+        no_beat = hr == 0 or self.value("PR", t) == 0 or self.pleth_at(t).state == "flat"
+        asystole = self.seen("HR") and ecg_silent and no_beat and not self.pulse_evidence(t)
         explained = set().union(*(EXPLAINS.get(c, set()) for c in self.codes))
         covered = (set(VITALS) if vitals_absent else set()) | (set(CAPNOGRAM) if capno else set())
         absent = [p for p in WATCHED

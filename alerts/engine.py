@@ -25,9 +25,11 @@ What no single reading says — how long a parameter has had no value, the best 
 whether anything shows a pulse — is derived in ``derived.py`` and reaches the rules as the
 ``HRbest`` parameter and as technical signals (``vitals_absent``, ``asystole`` …).
 
-The engine's time never runs backwards: readings of two monitors of one room interleave, and a
-reading stamped a little earlier than one already seen is judged at the latest time seen, so no
-elapsed time is ever negative.
+Time may run backwards: readings of two monitors of one room interleave, each stamped by its own
+clock. A reading stamped before a pending condition's onset (or before a clear condition began)
+moves that start back to its own time, so an elapsed time is never negative and a monitor whose
+clock runs ahead cannot hold an alarm back; a reading after more than the blank tolerance without
+one starts the condition over, so a stray old time stamp cannot make an alarm early either.
 """
 
 from __future__ import annotations
@@ -108,7 +110,6 @@ class AlarmEngine:
         self._artifact: dict[str, float] = {}  # rule id -> last time its pulse guard saw an artifact
         self._gaps: deque[tuple[float, float]] = deque()  # (t, HR - PR): the pulse guard's reference
         self.derived = Derived(rules.derived)
-        self._now = -math.inf  # the latest time seen: the engine's clock never runs backwards
         self._hr_source = ""
         self.baseline_policy = rules.baseline
         self._cuffs: list[tuple[float, dict]] = []
@@ -132,7 +133,6 @@ class AlarmEngine:
         self.dose_t = t
         if self.baseline is None:
             self.baseline = self.capture_baseline(t)
-        t = self._advance(t)
         out: list[Transition] = []
         for rule in self.rules:  # the pre-dose gates have done their work: their alarms end
             st = self._state[rule.id]
@@ -183,14 +183,9 @@ class AlarmEngine:
 
     # Inputs ------------------------------------------------------------------------------
 
-    def _advance(self, t: float) -> float:
-        self._now = max(self._now, t)
-        return self._now
-
     def numerics(self, t: float, values: Mapping[str, float | None]) -> list[Transition]:
         out: list[Transition] = []
         self._remember(t, values, cuff=False)
-        t = self._advance(t)
         self.derived.numerics(t, values)
         hr, pr = values.get("HR"), values.get("PR")
         if hr is not None and pr is not None:
@@ -210,7 +205,6 @@ class AlarmEngine:
     def waveform(self, t: float, wave: str, rate: float, samples: list[float | None]) -> list[Transition]:
         """A chunk of a waveform, its first sample at ``t`` (the pleth is heartbeat evidence)."""
         out: list[Transition] = []
-        t = self._advance(t)
         self.derived.waveform(t, wave, rate, samples)
         self._derive(t, out)
         self._progress(t, out)
@@ -220,7 +214,6 @@ class AlarmEngine:
         out: list[Transition] = []
         if ok:
             self._remember(t, values, cuff=True)
-        t = self._advance(t)
         if ok:
             self._last_cuff_ok = t
             for rule in self.rules:
@@ -233,7 +226,6 @@ class AlarmEngine:
 
     def status(self, t: float, code: str, active: bool) -> list[Transition]:
         out: list[Transition] = []
-        t = self._advance(t)
         if active:
             self._codes.add(code)
         else:
@@ -250,7 +242,6 @@ class AlarmEngine:
     def signal(self, t: float, name: str, on: bool) -> list[Transition]:
         """Set a technical signal (e.g. ``feed_lost``) that no device message carries."""
         out: list[Transition] = []
-        t = self._advance(t)
         self._level(t, name, on, out)
         self._progress(t, out)
         return out
@@ -258,7 +249,6 @@ class AlarmEngine:
     def tick(self, t: float) -> list[Transition]:
         """Let time pass with no new reading (every input does this too)."""
         out: list[Transition] = []
-        t = self._advance(t)
         self._derive(t, out)
         self._progress(t, out)
         return out
@@ -341,6 +331,10 @@ class AlarmEngine:
         if not holds:
             st.phase = "idle"
             return
+        policy = self.derived.policy
+        silence = t - st.last_held > policy.blank_tolerance_s + policy.stale_s  # no message at all
+        if st.phase == "pending" and (t < st.onset or silence):
+            st.phase = "idle"  # a reading from before the onset, or after a long silence: start over
         if st.phase == "idle":
             st.phase, st.onset, st.counted_since = "pending", t, None
         st.last_held = t
@@ -365,7 +359,7 @@ class AlarmEngine:
         if not cleared:
             st.clear_since = None
             return
-        if st.clear_since is None:
+        if st.clear_since is None or t < st.clear_since:
             st.clear_since = t
         if t - st.clear_since >= rule.clear_for_s:
             self._clear(rule, st, t, out)
@@ -423,7 +417,7 @@ class AlarmEngine:
                 continue
             st = self._state[rule.id]
             st.count = st.count + 1 if on else 0
-            if on and st.phase == "idle":
+            if on and (st.phase == "idle" or (st.phase == "pending" and t < st.onset)):
                 st.phase, st.onset = "pending", t
                 st.value = st.limit = None
             if on and st.phase == "pending":

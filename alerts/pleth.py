@@ -23,6 +23,7 @@ _MAX_INTERVAL_CV = 0.2  # beat-to-beat intervals this regular (coefficient of va
 _MIN_BEATS = 3  # intervals needed before a rate is believed
 _RATE_RANGE = (24.0, 300.0)  # /min: outside this a periodicity is not a pulse
 _FLAT_FRACTION = 0.15  # of the amplitude the trace had while pulsing: below it the trace is flat
+_FLAT_S = 2.5  # flatness is judged on the latest seconds: a pulse that stops shows at once
 _MIN_COVERAGE = 0.5  # of the window that must have valid samples for the trace to count at all
 
 
@@ -75,16 +76,17 @@ class Pleth:
             (points[i][0], sum(v for _, v in points[i:i + block]) / len(points[i:i + block]))
             for i in range(0, len(points), block)
         ]
-        values = sorted(v for _, v in trace)
-        lo = values[int(len(values) * _QUANTILE)]
-        hi = values[min(len(values) - 1, int(len(values) * (1 - _QUANTILE)))]
-        amplitude = hi - lo
+        lo, hi = _levels([v for _, v in trace])
+        end = trace[-1][0]
+        recent_lo, recent_hi = _levels([v for t, v in trace if t >= end - _FLAT_S])
+        if self._pulse_amplitude is not None and recent_hi - recent_lo < _FLAT_FRACTION * self._pulse_amplitude:
+            return PlethReading("flat")
         beats = self._beats(trace, lo, hi)
         if beats is not None:
-            self._pulse_amplitude = amplitude
+            self._pulse_amplitude = hi - lo
             return PlethReading("pulsing", beats)
-        if self._pulse_amplitude is None or amplitude < _FLAT_FRACTION * self._pulse_amplitude:
-            return PlethReading("flat")
+        if self._pulse_amplitude is None:
+            return PlethReading("flat")  # never seen pulsing: nothing here shows a pulse
         return PlethReading("disturbed")
 
     @staticmethod
@@ -110,3 +112,9 @@ class Pleth:
             return None
         per_min = 60.0 / mean
         return round(per_min, 1) if _RATE_RANGE[0] <= per_min <= _RATE_RANGE[1] else None
+
+
+def _levels(values: list[float]) -> tuple[float, float]:
+    """The low and high levels of a trace (its 10th and 90th percentiles)."""
+    values = sorted(values)
+    return values[int(len(values) * _QUANTILE)], values[min(len(values) - 1, int(len(values) * (1 - _QUANTILE)))]
