@@ -81,6 +81,7 @@ class _State:
     onset: float = 0.0
     last_held: float = 0.0  # latest reading on which the pending condition held
     counted_since: float | None = None  # start of the unguarded stretch counting for delay_s
+    deep_since: float | None = None  # start of the pending stretch's SpO2 below the guard's deep limit
     readings: list[float] = field(default_factory=list)  # cuff readings confirming `when`
     clear_since: float | None = None
     clear_count: int = 0
@@ -336,7 +337,7 @@ class AlarmEngine:
         if st.phase == "pending" and (t < st.onset or silence):
             st.phase = "idle"  # a reading from before the onset, or after a long silence: start over
         if st.phase == "idle":
-            st.phase, st.onset, st.counted_since = "pending", t, None
+            st.phase, st.onset, st.counted_since, st.deep_since = "pending", t, None, None
         st.last_held = t
         # A suspected artifact stops the delay counting, but only for so long: a condition that
         # has held past the guard's cap alarms whatever the guard suspects.
@@ -345,9 +346,7 @@ class AlarmEngine:
         elif st.counted_since is None:
             st.counted_since = t
         due = st.counted_since is not None and t - st.counted_since >= rule.delay_s
-        capped = (guard is not None and guard.max_s is not None
-                  and t - st.onset >= max(rule.delay_s, guard.max_s))
-        if due or capped:
+        if due or (guard is not None and self._guard_capped(guard, st, t, values, rule.delay_s)):
             self._describe(rule, st, term, values)
             self._raise(rule, st, t, out)
 
@@ -364,6 +363,20 @@ class AlarmEngine:
         if t - st.clear_since >= rule.clear_for_s:
             self._clear(rule, st, t, out)
 
+    @staticmethod
+    def _guard_capped(guard: PulseGuard, st: _State, t: float, values: Mapping, delay_s: float) -> bool:
+        """Whether the guard's bounds are past: the condition has held for ``max_s``, or the SpO2
+        has stayed below the deep limit for ``deep_max_s`` (no artifact reads that low)."""
+        spo2 = values.get("SpO2")
+        if guard.deep_below is not None and spo2 is not None and spo2 < guard.deep_below:
+            st.deep_since = t if st.deep_since is None else st.deep_since
+        elif spo2 is not None:
+            st.deep_since = None
+        if guard.max_s is not None and t - st.onset >= max(delay_s, guard.max_s):
+            return True
+        return (guard.deep_max_s is not None and st.deep_since is not None
+                and t - st.deep_since >= max(delay_s, guard.deep_max_s))
+
     def _artifact_suspected(self, rule: Rule, guard: PulseGuard, t: float, values: Mapping) -> bool:
         """Whether an SpO2 reading at ``t`` may be a motion artifact: the device reports motion,
         or the gap between ECG heart rate and pulse rate has just jumped away from what it has
@@ -371,14 +384,17 @@ class AlarmEngine:
         hr, pr = values.get("HR"), values.get("PR")
         evidence = "motion" in self._codes
         if hr is not None and pr is not None:
-            # The gap's median over the reference window, once that window is half filled (at
-            # the start of a session a gap is judged against none: the cap still bounds it).
+            # A jump: the gap departs from its median over the reference window (once that window
+            # is half filled; at the start of a session, from no gap), or from the gap of the
+            # reading before (a pulse rate jumping about, for as long as the motion goes on).
             ref = 0.0
             recent = [(gt, g) for (gt, g) in self._gaps if gt >= t - guard.reference_s]
             if guard.reference_s > 0 and recent and t - recent[0][0] >= guard.reference_s / 2:
                 gaps = sorted(g for _, g in recent)
                 ref = gaps[len(gaps) // 2]
-            evidence = evidence or abs((hr - pr) - ref) > guard.within
+            jumped = (guard.reference_s > 0 and len(recent) >= 2
+                      and abs(recent[-1][1] - recent[-2][1]) > guard.within)
+            evidence = evidence or jumped or abs((hr - pr) - ref) > guard.within
         if evidence:
             self._artifact[rule.id] = t
         return t - self._artifact.get(rule.id, -math.inf) < guard.hold_s

@@ -79,7 +79,8 @@ class Pleth:
         lo, hi = _levels([v for _, v in trace])
         end = trace[-1][0]
         recent_lo, recent_hi = _levels([v for t, v in trace if t >= end - _FLAT_S])
-        if self._pulse_amplitude is not None and recent_hi - recent_lo < _FLAT_FRACTION * self._pulse_amplitude:
+        pulsed = self._pulse_amplitude
+        if pulsed is not None and recent_hi - recent_lo < _FLAT_FRACTION * pulsed:
             return PlethReading("flat")
         beats = self._beats(trace, lo, hi)
         if beats is not None:
@@ -117,4 +118,5 @@ class Pleth:
 def _levels(values: list[float]) -> tuple[float, float]:
     """The low and high levels of a trace (its 10th and 90th percentiles)."""
     values = sorted(values)
-    return values[int(len(values) * _QUANTILE)], values[min(len(values) - 1, int(len(values) * (1 - _QUANTILE)))]
+    top = min(len(values) - 1, int(len(values) * (1 - _QUANTILE)))
+    return values[int(len(values) * _QUANTILE)], values[top]

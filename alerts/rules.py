@@ -126,13 +126,16 @@ class PulseGuard(BaseModel):
     artifact has been suspected for ``hold_s``: a ``motion`` status, or the gap between ECG heart
     rate and pulse rate departing by more than ``within`` /min from its median over the last
     ``reference_s`` (0: from no gap at all). Bounded: a condition that has held for ``max_s``
-    alarms whatever the guard suspects (None: unbounded)."""
+    alarms whatever the guard suspects, and so does an SpO2 below ``deep_below`` that has held for
+    ``deep_max_s`` (None: unbounded)."""
 
     model_config = ConfigDict(extra="forbid")
     within: float = Field(gt=0)
     hold_s: float = Field(ge=0)
     reference_s: float = Field(default=0, ge=0)
     max_s: float | None = Field(default=None, gt=0)
+    deep_below: float | None = Field(default=None, gt=0)
+    deep_max_s: float | None = Field(default=None, gt=0)
 
 
 class Rule(BaseModel):

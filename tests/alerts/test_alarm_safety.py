@@ -30,7 +30,8 @@ def _ecg_only_heart_rate(rules: RuleSet) -> RuleSet:
 
 def _guard_as_it_was(rules: RuleSet) -> RuleSet:
     """The pulse guard unbounded and keyed on any ECG-to-pulse gap."""
-    return rules.with_overrides({r: {"pulse_guard": {"within": 15, "hold_s": 20}} for r in ("O1", "O2", "O3")})
+    old = {"pulse_guard": {"within": 15, "hold_s": 20}}
+    return rules.with_overrides({r: old for r in ("O1", "O2", "O3")})
 
 
 def _no_blank_tolerance(rules: RuleSet) -> RuleSet:
@@ -174,7 +175,8 @@ CLASS_3 = [
          {"H4": ("high", 35.5)}, revert=_without("H4")),
     Case("arrest as a monitor shows it: ECG 0 at once, the oximeter holds its values 10 s: H4 "
          "within 5 s of the oximeter blanking, and no 'check leads' first",
-         Room(120, lambda s: normal(s) if s < 30 else ecg_zero(76, 97)(s) if s < 40 else ecg_zero(None, None)(s),
+         Room(120, lambda s: normal(s) if s < 30 else ecg_zero(76, 97)(s) if s < 40
+              else ecg_zero(None, None)(s),
               pleth=lambda s: 76 if s < 30 else 0),
          {"H4": ("high", 45)}, never={"T6", "H2"}),
     Case("ECG-only room, ECG 0: H4 high", Room(60, after(20, lambda s: {"HR": 80}, lambda s: {"HR": 0})),
@@ -196,8 +198,22 @@ def motion_jumps(spo2: float, hr: float = 75) -> Callable[[int], Values]:
     return lambda s: {"HR": hr, "PR": hr + (30 if (s // 3) % 2 else -30), "SpO2": spo2, "RR": 14}
 
 
-MAX_S = RULES.rules["O3"].pulse_guard.max_s
+GUARD = RULES.rules["O3"].pulse_guard
+MAX_S, DEEP_S = GUARD.max_s, GUARD.deep_max_s
+
+
+def _no_deep_bound(rules: RuleSet) -> RuleSet:
+    return rules.with_overrides({r: {"pulse_guard": {**GUARD.model_dump(), "deep_below": None}}
+                                 for r in ("O1", "O2", "O3")})
+
+
 CLASS_4 = [
+    Case("SpO2 70 with pulse-rate jumps throughout: O3 high by the deep bound (60 s)",
+         Room(360, motion_jumps(70)), {"O3": ("high", DEEP_S)}, earliest={"O3": DEEP_S},
+         revert=_no_deep_bound),
+    Case("movement for 3 min (a vomiting episode) with false SpO2 82 and rate jumps: no SpO2 alarm",
+         Room(400, lambda s: motion_jumps(82)(s) if 60 <= s < 240 else {**normal(s), "EtCO2": None}),
+         {}, never={"O1", "O2", "O3"}),
     Case("SpO2 80 for 6 min, pulse-rate jumps throughout: O3 high by the guard's cap",
          Room(360, motion_jumps(80)), {"O3": ("high", MAX_S)}, revert=_guard_as_it_was),
     Case("SpO2 80 for 6 min with a motion status throughout (no rate jump): O3 high by the cap",
@@ -357,3 +373,29 @@ def test_signal_conditions_follow_a_clock_running_ahead_back() -> None:
     for s in range(0, 12):
         out += engine.tick(T0 + s)
     assert raised(out)["T8"].t == T0 + RULES.rules["T8"].delay_s
+
+
+def test_evaluate_feeds_the_pleth_to_the_alarm_system() -> None:
+    """`vitalwatch evaluate` passes waveform records to the alarm system, as the live pipeline
+    does: an ECG rate of 0 under a pulsing pleth raises no asystole when the pleth is fed, and
+    does when it is left out (so the pleth is what prevents it)."""
+    from alerts.system import AlarmSystem
+    from app.evaluate import feed
+    from tests.alerts.safety import pleth_chunk
+
+    records = []
+    for k in range(150):  # 60 s
+        t = T0 + k * 0.4
+        if k % 5 == 0:
+            values = {"HR": 0, "PR": None, "SpO2": None} if t >= T0 + 20 else normal(0)
+            records.append({"type": "numerics", "t": t,
+                            "values": {p: {"value": v} for p, v in values.items()}})
+        records.append({"type": "waveform", "t": t, "wave": "PLETH", "rate": 125.0,
+                        "samples": pleth_chunk(t, 76)})
+
+    def rules_raised(recs: list[dict]) -> set[str]:
+        system = AlarmSystem(RULES)
+        return {c.rule for rec in recs for c in feed(system, rec) if c.event == "raised"}
+
+    assert "H4" not in rules_raised(records)
+    assert "H4" in rules_raised([r for r in records if r["type"] != "waveform"])
