@@ -11,7 +11,8 @@ export const LIMIT_RULES = ["H1", "H2", "H3", "O1", "O2", "O3", "R1", "B1", "B3"
 // Rules whose only limits are relative to the baseline (drawn once a baseline exists).
 export const RELATIVE_RULES = ["B2", "B6"];
 
-const TERM = /^\s*(HR|PR|SpO2|RR|EtCO2|SBP|DBP|MAP)\s*(<=|>=|<|>)\s*(.+?)\s*$/;
+// HRbest (the engine's best heart-rate source: ECG, else pulse rate) is drawn on the HR trend.
+const TERM = /^\s*(HRbest|HR|PR|SpO2|RR|EtCO2|SBP|DBP|MAP)\s*(<=|>=|<|>)\s*(.+?)\s*$/;
 const RELATIVE = /^BL\.(\w+)\s*(?:([+\-*])\s*(\d+(?:\.\d+)?))?$/;
 const PREFIX = { high: "***", medium: "**", low: "*" };
 const OP_TEXT = { "<=": "≤", ">=": "≥", "<": "<", ">": ">" };
@@ -23,7 +24,8 @@ export function parseLimits(when, baseline) {
   for (const part of when.split(/\s+(?:or|and)\s+/)) {
     const m = TERM.exec(part);
     if (!m) continue;
-    const [, param, op, rhs] = m;
+    const [, name, op, rhs] = m;
+    const param = name === "HRbest" ? "HR" : name;
     if (/^\d+(\.\d+)?$/.test(rhs)) {
       out.push({ param, op, value: Number(rhs), relative: false, text: `${param} ${OP_TEXT[op]} ${rhs}` });
       continue;
