@@ -104,12 +104,14 @@ class AlarmEngine:
         self.rules = [r for r in rules.active() if only is None or r.id in only]
         self.schedule = rules.schedule
         self._state = {r.id: _State() for r in self.rules}
+        self._by_signal = self._signal_rules()
         self.dose_t: float | None = None
         self.baseline: dict[str, float | None] | None = None
         self._last_cuff_ok: float | None = None
         self._codes: set[str] = set()  # device status codes active now
         self._artifact: dict[str, float] = {}  # rule id -> last time its pulse guard saw an artifact
         self._gaps: deque[tuple[float, float]] = deque()  # (t, HR - PR): the pulse guard's reference
+        self._gap_refs: dict[float, tuple[float, bool]] = {}  # reference_s -> (median gap, jumped), this reading
         self.derived = Derived(rules.derived)
         self._hr_source = ""
         self.baseline_policy = rules.baseline
@@ -122,8 +124,16 @@ class AlarmEngine:
         keep their state; a rule switched off loses its state (its alarm is the caller's to end)."""
         self.rules = [r for r in rules.active() if self._only is None or r.id in self._only]
         self._state = {r.id: self._state.get(r.id, _State()) for r in self.rules}
+        self._by_signal = self._signal_rules()
         self.schedule = rules.schedule
         self.derived.policy = rules.derived
+
+    def _signal_rules(self) -> dict[str, list[Rule]]:
+        out: dict[str, list[Rule]] = {}
+        for rule in self.rules:
+            if rule.signal is not None:
+                out.setdefault(rule.signal, []).append(rule)
+        return out
 
     def dose(self, t: float) -> list[Transition]:
         """The dose is given at ``t`` (later doses of the same session, such as the second
@@ -194,6 +204,7 @@ class AlarmEngine:
         horizon = t - max((r.pulse_guard.reference_s for r in self.rules if r.pulse_guard), default=0)
         while self._gaps and self._gaps[0][0] < horizon:
             self._gaps.popleft()
+        self._gap_refs = {}
         best, self._hr_source = self.derived.best_heart_rate(t)
         values = {**values, "HRbest": best}
         for rule in self.rules:
@@ -204,8 +215,11 @@ class AlarmEngine:
         return out
 
     def waveform(self, t: float, wave: str, rate: float, samples: list[float | None]) -> list[Transition]:
-        """A chunk of a waveform, its first sample at ``t`` (the pleth is heartbeat evidence)."""
+        """A chunk of a waveform, its first sample at ``t`` (the pleth is heartbeat evidence;
+        the other waves say nothing the rules use, and cost nothing)."""
         out: list[Transition] = []
+        if wave != "PLETH":
+            return out
         self.derived.waveform(t, wave, rate, samples)
         self._derive(t, out)
         self._progress(t, out)
@@ -256,9 +270,8 @@ class AlarmEngine:
 
     def _derive(self, t: float, out: list[Transition]) -> None:
         """Set the technical signals that derived.py judges (blank monitor, asystole …)."""
-        watched = {r.signal for r in self.rules}
         for signal, (on, detail) in self.derived.levels(t).items():
-            if signal in watched:
+            if signal in self._by_signal:
                 self._level(t, signal, on, out, detail)
 
     def _progress(self, t: float, out: list[Transition]) -> None:
@@ -387,17 +400,25 @@ class AlarmEngine:
             # A jump: the gap departs from its median over the reference window (once that window
             # is half filled; at the start of a session, from no gap), or from the gap of the
             # reading before (a pulse rate jumping about, for as long as the motion goes on).
-            ref = 0.0
-            recent = [(gt, g) for (gt, g) in self._gaps if gt >= t - guard.reference_s]
-            if guard.reference_s > 0 and recent and t - recent[0][0] >= guard.reference_s / 2:
-                gaps = sorted(g for _, g in recent)
-                ref = gaps[len(gaps) // 2]
-            jumped = (guard.reference_s > 0 and len(recent) >= 2
-                      and abs(recent[-1][1] - recent[-2][1]) > guard.within)
-            evidence = evidence or jumped or abs((hr - pr) - ref) > guard.within
+            ref, jump = self._gap_reference(t, guard.reference_s)
+            evidence = evidence or jump > guard.within or abs((hr - pr) - ref) > guard.within
         if evidence:
             self._artifact[rule.id] = t
         return t - self._artifact.get(rule.id, -math.inf) < guard.hold_s
+
+    def _gap_reference(self, t: float, reference_s: float) -> tuple[float, float]:
+        """The ECG-to-pulse gap's median over ``reference_s`` (0 until half of it is filled, or
+        when ``reference_s`` is 0), and how far the latest gap jumped from the one before."""
+        if reference_s not in self._gap_refs:
+            ref, jump = 0.0, 0.0
+            if reference_s > 0 and self._gaps:
+                recent = [g for (gt, g) in self._gaps if gt >= t - reference_s]
+                if recent and t - self._gaps[-len(recent)][0] >= reference_s / 2:
+                    ref = sorted(recent)[len(recent) // 2]
+                if len(recent) >= 2:
+                    jump = abs(recent[-1] - recent[-2])
+            self._gap_refs[reference_s] = (ref, jump)
+        return self._gap_refs[reference_s]
 
     def _cuff(self, rule: Rule, t: float, values: Mapping, out: list[Transition]) -> None:
         st = self._state[rule.id]
@@ -428,9 +449,7 @@ class AlarmEngine:
             self._clear(rule, st, t, out)
 
     def _level(self, t: float, signal: str, on: bool, out: list[Transition], detail: str = "") -> None:
-        for rule in self.rules:
-            if rule.signal != signal:
-                continue
+        for rule in self._by_signal.get(signal, ()):
             st = self._state[rule.id]
             st.count = st.count + 1 if on else 0
             if on and (st.phase == "idle" or (st.phase == "pending" and t < st.onset)):

@@ -25,6 +25,7 @@ _RATE_RANGE = (24.0, 300.0)  # /min: outside this a periodicity is not a pulse
 _FLAT_FRACTION = 0.15  # of the amplitude the trace had while pulsing: below it the trace is flat
 _FLAT_S = 2.5  # flatness is judged on the latest seconds: a pulse that stops shows at once
 _MIN_COVERAGE = 0.5  # of the window that must have valid samples for the trace to count at all
+_READ_EVERY_S = 1.0  # the trace is read again at most this often (chunks come every 0.4 s or so)
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Pleth:
     _samples: deque[tuple[float, float]] = field(default_factory=deque)  # (t, value), valid only
     _last_t: float | None = None  # time of the latest sample, valid or not
     _pulse_amplitude: float | None = None  # amplitude while last pulsing
+    _read_at: float | None = None  # time of the latest sample when the trace was last read
     reading: PlethReading = field(default_factory=lambda: PlethReading("absent"))
 
     def add(self, t: float, rate: float, samples: list[float | None]) -> PlethReading:
@@ -58,7 +60,8 @@ class Pleth:
         horizon = self._last_t - self.window_s
         while self._samples and self._samples[0][0] < horizon:
             self._samples.popleft()
-        self.reading = self._read(rate)
+        if self._read_at is None or not 0 <= self._last_t - self._read_at < _READ_EVERY_S:
+            self.reading, self._read_at = self._read(rate), self._last_t
         return self.reading
 
     def at(self, t: float) -> PlethReading:
@@ -71,11 +74,7 @@ class Pleth:
         if len(self._samples) < _MIN_COVERAGE * self.window_s * rate:
             return PlethReading("absent")
         block = max(1, round(rate / _DECIMATED_HZ))
-        points = list(self._samples)
-        trace = [
-            (points[i][0], sum(v for _, v in points[i:i + block]) / len(points[i:i + block]))
-            for i in range(0, len(points), block)
-        ]
+        trace = list(self._samples)[::block]
         lo, hi = _levels([v for _, v in trace])
         end = trace[-1][0]
         recent_lo, recent_hi = _levels([v for t, v in trace if t >= end - _FLAT_S])
