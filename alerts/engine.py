@@ -111,7 +111,7 @@ class AlarmEngine:
         self._codes: set[str] = set()  # device status codes active now
         self._artifact: dict[str, float] = {}  # rule id -> last time its pulse guard saw an artifact
         self._gaps: deque[tuple[float, float]] = deque()  # (t, HR - PR): the pulse guard's reference
-        self._gap_refs: dict[float, tuple[float, bool]] = {}  # reference_s -> (median gap, jumped), this reading
+        self._gap_refs: dict[float, tuple[float, float]] = {}  # reference_s -> (median, jump) now
         self.derived = Derived(rules.derived)
         self._hr_source = ""
         self.baseline_policy = rules.baseline
@@ -228,9 +228,8 @@ class AlarmEngine:
     def nibp(self, t: float, ok: bool, values: Mapping[str, float | None]) -> list[Transition]:
         out: list[Transition] = []
         if ok:
-            self._remember(t, values, cuff=True)
-        if ok:
             self._last_cuff_ok = t
+            self._remember(t, values, cuff=True)
             for rule in self.rules:
                 if rule.on_cuff and self._applies(rule):
                     self._cuff(rule, t, values, out)
