@@ -19,6 +19,15 @@ for ``delay_s``. Cuff pressures come as single readings minutes apart, so cuff r
 count (``confirm_readings``). A reading without a value for a rule's parameters says nothing
 about it: a pending condition starts over, an active alarm stays (the technical alarm for the lost
 signal is a rule of its own).
+
+Cuff confirmations have a clock. A cuff rule with ``repeat_within_s`` expects its repeat reading
+that long (plus the schedule's ``repeat_grace_s``) after the first reading of a pending
+condition, or after an alarm raised on a single reading. When the deadline passes with no valid
+reading, time alone (``tick``) raises the pending condition on the unconfirmed reading and turns
+on ``nibp_overdue`` (T3): a hypotension seen once is not left to the next scheduled reading 15 min
+later, and a "re-measure now" that is never done is noticed. Cuff times never run backwards: a
+reading stamped before the previous one is judged as if taken with it, so a reordering can
+neither make two readings look further apart than they were nor move a deadline.
 """
 
 from __future__ import annotations
@@ -74,6 +83,7 @@ class _State:
     message: str = ""
     value: float | None = None
     limit: float | None = None
+    repeat_due: float | None = None  # cuff rules: when the repeat reading asked for is overdue
 
 
 class AlarmEngine:
@@ -97,6 +107,7 @@ class AlarmEngine:
         self._cuffs: list[tuple[float, dict]] = []
         self._recent: deque[tuple[float, dict]] = deque()
         self._required_checked = False
+        self._cuff_t: float | None = None  # the latest cuff reading's time (cuff time never runs back)
 
     def replace_rules(self, rules: RuleSet) -> None:
         """Use changed rules from now on (a session's limits edited by a clinician). Conditions
@@ -118,9 +129,13 @@ class AlarmEngine:
         for rule in self.rules:  # the pre-dose gates have done their work: their alarms end
             st = self._state[rule.id]
             if rule.phase == "pre_dose" and st.phase == "active":
+                # Said in the alarm's log entry: the gate's alarm (latching by default) then keeps
+                # signalling until a person acknowledges it, instead of ending unseen.
+                st.message += " (dose marked while active)"
                 self._clear(rule, st, t, out)
+                st.repeat_due = None
             elif rule.phase == "pre_dose":
-                st.phase, st.readings = "idle", []
+                st.phase, st.readings, st.repeat_due = "idle", [], None
         self._progress(t, out)
         return out
 
@@ -175,6 +190,10 @@ class AlarmEngine:
 
     def nibp(self, t: float, ok: bool, values: Mapping[str, float | None]) -> list[Transition]:
         out: list[Transition] = []
+        # A reading stamped before the previous one (reordered, or a device clock stepped back)
+        # counts as taken with it: its values are evidence, its time is not.
+        t = t if self._cuff_t is None else max(t, self._cuff_t)
+        self._cuff_t = t
         if ok:
             self._last_cuff_ok = t
             self._remember(t, values, cuff=True)
@@ -224,6 +243,8 @@ class AlarmEngine:
     def _schedule(self, t: float, out: list[Transition]) -> None:
         """NIBP overdue (T3): no valid reading for the schedule's interval plus grace since the
         last one (or the dose), or no valid reading in the window around the required one."""
+        self._repeats(t, out)
+        self._baseline_gate(t, out)
         if self.dose_t is None or t < self.dose_t:
             return
         since = max(self._last_cuff_ok or self.dose_t, self.dose_t)
@@ -240,6 +261,38 @@ class AlarmEngine:
                     overdue = True
         if overdue:
             self._level(t, "nibp_overdue", True, out)
+
+    def _repeats(self, t: float, out: list[Transition]) -> None:
+        """A repeat reading a cuff rule asked for that has not come by its deadline: the pending
+        condition is raised on the unconfirmed reading, and T3 says the repeat is missing."""
+        missed = False
+        for rule in self.rules:
+            st = self._state[rule.id]
+            if st.repeat_due is None or t < st.repeat_due:
+                continue
+            st.repeat_due = None
+            if rule.repeat_within_s is None:  # the rule was changed since it asked
+                continue
+            missed = True
+            if st.phase == "pending" and self._applies(rule):
+                st.message += " (unconfirmed: no repeat reading)"
+                self._raise(rule, st, t, out)
+        if missed:
+            self._level(t, "nibp_overdue", True, out)
+
+    def _baseline_gate(self, t: float, out: list[Transition]) -> None:
+        """T9: dosed with no pre-dose cuff baseline, the relative cuff limits are off; said for as
+        long as it is so (a baseline set later ends it)."""
+        if self.dose_t is not None and t >= self.dose_t:
+            missing = not any((self.baseline or {}).get(p) is not None for p in NIBP_PARAMS)
+            self._level(t, "no_baseline", missing, out)
+
+    def _cuff_baseline(self) -> dict[str, float | None] | None:
+        """The baseline as relative cuff limits use it: capped by ``baseline.caps``."""
+        if self.baseline is None:
+            return None
+        caps = self.baseline_policy.caps
+        return {p: (min(v, caps[p]) if v is not None and p in caps else v) for p, v in self.baseline.items()}
 
     def restore(self, rule_id: str, *, onset: float, priority: str, message: str,
                 value: float | None = None, limit: float | None = None) -> None:
@@ -300,30 +353,43 @@ class AlarmEngine:
     def _cuff(self, rule: Rule, t: float, values: Mapping, out: list[Transition]) -> None:
         st = self._state[rule.id]
         assert rule.when is not None
-        holds, term = rule.when.evaluate(values, self.baseline)
+        baseline = self._cuff_baseline()
+        holds, term = rule.when.evaluate(values, baseline)
+        if st.phase == "active" and holds is not None:
+            st.repeat_due = None  # a valid reading after the raise is the repeat it asked for
         if holds is None and st.phase != "active":
             return
         if st.phase in ("idle", "pending"):
             if not holds:
-                st.phase, st.readings = "idle", []
+                st.phase, st.readings, st.repeat_due = "idle", [], None
                 return
             if st.phase == "idle":
                 st.phase, st.onset = "pending", t
             st.readings.append(t)
-            single = rule.confirm_unless is not None and rule.confirm_unless.evaluate(values, self.baseline)[0]
+            single = rule.confirm_unless is not None and rule.confirm_unless.evaluate(values, baseline)[0]
             confirmed = len(st.readings) >= rule.confirm_readings and (
                 t - st.readings[0] >= rule.confirm_min_apart_s
             )
+            self._describe(rule, st, term, values, baseline)
             if single or confirmed:
-                self._describe(rule, st, term, values)
+                once = len(st.readings) == 1
                 self._raise(rule, st, t, out)
+                # Raised on one reading ("re-measure now"): the repeat is still asked for.
+                st.repeat_due = self._repeat_deadline(rule, t) if once else None
+            elif st.repeat_due is None:
+                st.repeat_due = self._repeat_deadline(rule, st.readings[0])
             return
-        cleared = rule.clear.evaluate(values, self.baseline)[0] if rule.clear else _negate(holds)
+        cleared = rule.clear.evaluate(values, baseline)[0] if rule.clear else _negate(holds)
         if cleared is None:
             return
         st.clear_count = st.clear_count + 1 if cleared else 0
         if st.clear_count >= rule.clear_readings:
             self._clear(rule, st, t, out)
+
+    def _repeat_deadline(self, rule: Rule, since: float) -> float | None:
+        if rule.repeat_within_s is None:
+            return None
+        return since + rule.repeat_within_s + self.schedule.repeat_grace_s
 
     def _level(self, t: float, signal: str, on: bool, out: list[Transition]) -> None:
         for rule in self.rules:
@@ -344,12 +410,14 @@ class AlarmEngine:
 
     # Bookkeeping -------------------------------------------------------------------------
 
-    def _describe(self, rule: Rule, st: _State, term: Term | None, values: Mapping) -> None:
+    def _describe(self, rule: Rule, st: _State, term: Term | None, values: Mapping,
+                  baseline: Mapping[str, float | None] | None = None) -> None:
+        baseline = self.baseline if baseline is None else baseline
         if term is None:
             st.message, st.value, st.limit = rule.title, None, None
             return
-        st.value, st.limit = values[term.param], term.threshold(self.baseline)
-        st.message = term.describe(values[term.param], self.baseline)
+        st.value, st.limit = values[term.param], term.threshold(baseline)
+        st.message = term.describe(values[term.param], baseline)
         if rule.message:
             st.message += f": {rule.message}"
 
