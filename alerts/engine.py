@@ -108,6 +108,7 @@ class AlarmEngine:
         self._recent: deque[tuple[float, dict]] = deque()
         self._required_checked = False
         self._cuff_t: float | None = None  # the latest cuff reading's time (cuff time never runs back)
+        self._latest = -math.inf  # the latest time any input has moved the engine to
 
     def replace_rules(self, rules: RuleSet) -> None:
         """Use changed rules from now on (a session's limits edited by a clinician). Conditions
@@ -192,6 +193,7 @@ class AlarmEngine:
         out: list[Transition] = []
         # A reading stamped before the previous one (reordered, or a device clock stepped back)
         # counts as taken with it: its values are evidence, its time is not.
+        in_order = self._cuff_t is None or t >= self._cuff_t
         t = t if self._cuff_t is None else max(t, self._cuff_t)
         self._cuff_t = t
         if ok:
@@ -199,7 +201,7 @@ class AlarmEngine:
             self._remember(t, values, cuff=True)
             for rule in self.rules:
                 if rule.on_cuff and self._applies(rule):
-                    self._cuff(rule, t, values, out)
+                    self._cuff(rule, t, values, out, in_order=in_order)
             self._level(t, "nibp_overdue", False, out)
         self._level(t, "nibp_failed", not ok, out)
         self._progress(t, out)
@@ -243,6 +245,7 @@ class AlarmEngine:
     def _schedule(self, t: float, out: list[Transition]) -> None:
         """NIBP overdue (T3): no valid reading for the schedule's interval plus grace since the
         last one (or the dose), or no valid reading in the window around the required one."""
+        self._latest = max(self._latest, t)
         self._repeats(t, out)
         self._baseline_gate(t, out)
         if self.dose_t is None or t < self.dose_t:
@@ -350,7 +353,8 @@ class AlarmEngine:
             if t - st.clear_since >= rule.clear_for_s:
                 self._clear(rule, st, t, out)
 
-    def _cuff(self, rule: Rule, t: float, values: Mapping, out: list[Transition]) -> None:
+    def _cuff(self, rule: Rule, t: float, values: Mapping, out: list[Transition], *,
+              in_order: bool = True) -> None:
         st = self._state[rule.id]
         assert rule.when is not None
         baseline = self._cuff_baseline()
@@ -365,19 +369,25 @@ class AlarmEngine:
                 return
             if st.phase == "idle":
                 st.phase, st.onset = "pending", t
-            st.readings.append(t)
+            # A reordered reading counts, but its time is unknown (NaN): it can neither start nor
+            # end the spacing that confirm_min_apart_s asks for.
+            st.readings.append(t if in_order else math.nan)
+            known = [r for r in st.readings if not math.isnan(r)]
             single = rule.confirm_unless is not None and rule.confirm_unless.evaluate(values, baseline)[0]
             confirmed = len(st.readings) >= rule.confirm_readings and (
-                t - st.readings[0] >= rule.confirm_min_apart_s
+                rule.confirm_min_apart_s == 0 or (in_order and t - known[0] >= rule.confirm_min_apart_s)
             )
             self._describe(rule, st, term, values, baseline)
             if single or confirmed:
                 once = len(st.readings) == 1
                 self._raise(rule, st, t, out)
                 # Raised on one reading ("re-measure now"): the repeat is still asked for.
-                st.repeat_due = self._repeat_deadline(rule, t) if once else None
+                now = t if in_order else max(t, self._latest)
+                st.repeat_due = self._repeat_deadline(rule, now) if once else None
             elif st.repeat_due is None:
-                st.repeat_due = self._repeat_deadline(rule, st.readings[0])
+                # From the first reading; for a reordered one, from the latest time known.
+                since = known[0] if known else max(t, self._latest)
+                st.repeat_due = self._repeat_deadline(rule, since)
             return
         cleared = rule.clear.evaluate(values, baseline)[0] if rule.clear else _negate(holds)
         if cleared is None:

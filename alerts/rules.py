@@ -401,8 +401,9 @@ def loads(text: str, name: str = "<rules>") -> RuleSet:
         for err in e.errors():
             loc = tuple(err["loc"])
             line = _line_of(loc, lines)
-            rule = f" rule {loc[1]}:" if len(loc) > 1 and loc[0] == "rules" else ""
-            field = ".".join(str(p) for p in loc[2:] if not str(p).startswith("function-"))
+            in_rule = len(loc) > 1 and loc[0] == "rules"
+            rule = f" rule {loc[1]}:" if in_rule else ""
+            field = ".".join(str(p) for p in loc[2 if in_rule else 0:] if not str(p).startswith("function-"))
             msg = err["msg"].removeprefix("Value error, ")
             problems.append(f"{name}: line {line}:{rule} {field + ': ' if field else ''}{msg}")
         raise RulesError("\n".join(problems)) from None
