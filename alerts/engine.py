@@ -109,6 +109,7 @@ class AlarmEngine:
         self._required_checked = False
         self._cuff_t: float | None = None  # the latest cuff reading's time (cuff time never runs back)
         self._latest = -math.inf  # the latest time any input has moved the engine to
+        self._no_baseline: bool | None = None  # T9's signal as last set
 
     def replace_rules(self, rules: RuleSet) -> None:
         """Use changed rules from now on (a session's limits edited by a clinician). Conditions
@@ -116,6 +117,7 @@ class AlarmEngine:
         self.rules = [r for r in rules.active() if self._only is None or r.id in self._only]
         self._state = {r.id: self._state.get(r.id, _State()) for r in self.rules}
         self.schedule = rules.schedule
+        self._no_baseline = None  # a rule switched back on hears its signal again
 
     def dose(self, t: float) -> list[Transition]:
         """The dose is given at ``t`` (later doses of the same session, such as the second
@@ -288,7 +290,9 @@ class AlarmEngine:
         long as it is so (a baseline set later ends it)."""
         if self.dose_t is not None and t >= self.dose_t:
             missing = not any((self.baseline or {}).get(p) is not None for p in NIBP_PARAMS)
-            self._level(t, "no_baseline", missing, out)
+            if missing != self._no_baseline:  # a level: said once per change
+                self._no_baseline = missing
+                self._level(t, "no_baseline", missing, out)
 
     def _cuff_baseline(self) -> dict[str, float | None] | None:
         """The baseline as relative cuff limits use it: capped by ``baseline.caps``."""
