@@ -25,9 +25,9 @@ that long (plus the schedule's ``repeat_grace_s``) after the first reading of a 
 condition, or after an alarm raised on a single reading. When the deadline passes with no valid
 reading, time alone (``tick``) raises the pending condition on the unconfirmed reading and turns
 on ``nibp_overdue`` (T3): a hypotension seen once is not left to the next scheduled reading 15 min
-later, and a "re-measure now" that is never done is noticed. Cuff times never run backwards: a
-reading stamped before the previous one is judged as if taken with it, so a reordering can
-neither make two readings look further apart than they were nor move a deadline.
+later, and a "re-measure now" that is never done is noticed. Cuff time is not trusted backwards:
+a reading stamped before the previous one counts on its values, not its time, so a reordering can
+neither make two readings look further apart than they were nor move a deadline earlier.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ class AlarmEngine:
         self._cuffs: list[tuple[float, dict]] = []
         self._recent: deque[tuple[float, dict]] = deque()
         self._required_checked = False
-        self._cuff_t: float | None = None  # the latest cuff reading's time (cuff time never runs back)
+        self._cuff_t: float | None = None  # the previous cuff reading's time stamp
         self._latest = -math.inf  # the latest time any input has moved the engine to
         self._no_baseline: bool | None = None  # T9's signal as last set
 
@@ -193,13 +193,15 @@ class AlarmEngine:
 
     def nibp(self, t: float, ok: bool, values: Mapping[str, float | None]) -> list[Transition]:
         out: list[Transition] = []
-        # A reading stamped before the previous one (reordered, or a device clock stepped back)
-        # counts as taken with it: its values are evidence, its time is not.
+        # A reading stamped before the previous one (reordered, or a device clock stepped back):
+        # its values are evidence, its time is not. It cannot start or end a confirmation's
+        # spacing nor make the schedule think the last reading older than it is. Order is judged
+        # against the previous reading only, so one stray stamp decides only its neighbour's.
         in_order = self._cuff_t is None or t >= self._cuff_t
-        t = t if self._cuff_t is None else max(t, self._cuff_t)
         self._cuff_t = t
         if ok:
-            self._last_cuff_ok = t
+            if in_order or self._last_cuff_ok is None:
+                self._last_cuff_ok = t
             self._remember(t, values, cuff=True)
             for rule in self.rules:
                 if rule.on_cuff and self._applies(rule):

@@ -135,3 +135,19 @@ def test_a_reordered_reading_is_still_evidence_and_its_repeat_is_still_due() -> 
     assert "B3" in [tr.rule for tr in raised if tr.event == "raised"]
     assert engine.tick(T0 + DEADLINE - 1) == []
     assert sorted(tr.rule for tr in engine.tick(T0 + DEADLINE)) == ["B4", "T3"]
+
+
+def test_one_future_stamped_reading_decides_only_its_neighbour() -> None:
+    """A single cuff reading stamped a day ahead does not hold back later readings: the next two
+    real readings still confirm B5, and the schedule counts from the last real reading (T3 at its
+    15 + 3 min), not from the stray stamp."""
+    engine = recovery()
+    engine.nibp(T0 + 86_400, True, {"SBP": 118, "DBP": 76, "MAP": 90})
+    engine.nibp(T0 + 10, True, {"SBP": 84, "DBP": 50, "MAP": 61})
+    raised = [tr.rule for tr in engine.nibp(T0 + 100, True, {"SBP": 84, "DBP": 50, "MAP": 61})
+              if tr.event == "raised"]
+    assert "B5" in raised
+    engine.nibp(T0 + 200, True, {"SBP": 118, "DBP": 76, "MAP": 90})
+    due = T0 + 200 + RULES.schedule.interval_s(80) + RULES.schedule.overdue_grace_min * 60
+    assert [tr.rule for tr in engine.tick(due) if tr.event == "raised"] == []
+    assert [tr.rule for tr in engine.tick(due + 1) if tr.event == "raised"] == ["T3"]
