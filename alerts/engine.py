@@ -101,15 +101,15 @@ class AlarmEngine:
         self.dose_t: float | None = None
         self.baseline: dict[str, float | None] | None = None
         self._last_cuff_ok: float | None = None
+        self._cuff_t: float | None = None  # the previous cuff reading's time stamp
+        self._latest = -math.inf  # the latest time any input has moved the engine to
+        self._no_baseline: bool | None = None  # T9's signal as last set
         self._codes: set[str] = set()  # device status codes active now
         self._mismatch: dict[str, float] = {}  # rule id -> last time PR and HR disagreed
         self.baseline_policy = rules.baseline
         self._cuffs: list[tuple[float, dict]] = []
         self._recent: deque[tuple[float, dict]] = deque()
         self._required_checked = False
-        self._cuff_t: float | None = None  # the previous cuff reading's time stamp
-        self._latest = -math.inf  # the latest time any input has moved the engine to
-        self._no_baseline: bool | None = None  # T9's signal as last set
 
     def replace_rules(self, rules: RuleSet) -> None:
         """Use changed rules from now on (a session's limits edited by a clinician). Conditions

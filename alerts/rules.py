@@ -305,6 +305,10 @@ class Rule(BaseModel):
                 raise ValueError("'clear' may only name parameters that 'when' names")
         if self.escalate and PRIORITY_RANK[self.escalate.to] <= PRIORITY_RANK[self.priority]:
             raise ValueError("'escalate.to' must be a higher priority than 'priority'")
+        return self
+
+    @model_validator(mode="after")
+    def _cuff_clock(self) -> Rule:
         if self.repeat_within_s is not None:
             if not self.on_cuff:
                 raise ValueError("'repeat_within_s' applies to cuff rules (SBP, DBP, MAP) only")
