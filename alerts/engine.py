@@ -14,12 +14,6 @@ times gives the same transitions, live or offline.
 A session's dose time and pre-dose baseline, once given (``dose``, ``set_baseline``), switch the
 pre-dose gates off, the post-dose rules on, and give baseline-relative limits their values.
 
-Continuous parameters (HR, SpO2 …) persist by time: a rule's condition must hold on every reading
-for ``delay_s``. Cuff pressures come as single readings minutes apart, so cuff rules persist by
-count (``confirm_readings``). A reading without a value for a rule's parameters says nothing
-about it: a pending condition starts over, an active alarm stays (the technical alarm for the lost
-signal is a rule of its own).
-
 Cuff confirmations have a clock. A cuff rule with ``repeat_within_s`` expects its repeat reading
 that long (plus the schedule's ``repeat_grace_s``) after the first reading of a pending
 condition, or after an alarm raised on a single reading. When the deadline passes with no valid
@@ -28,6 +22,12 @@ on ``nibp_overdue`` (T3): a hypotension seen once is not left to the next schedu
 later, and a "re-measure now" that is never done is noticed. Cuff time is not trusted backwards:
 a reading stamped before the previous one counts on its values, not its time, so a reordering can
 neither make two readings look further apart than they were nor move a deadline earlier.
+
+Continuous parameters (HR, SpO2 …) persist by time: a rule's condition must hold on every reading
+for ``delay_s``. Cuff pressures come as single readings minutes apart, so cuff rules persist by
+count (``confirm_readings``). A reading without a value for a rule's parameters says nothing
+about it: a pending condition starts over, an active alarm stays (the technical alarm for the lost
+signal is a rule of its own).
 """
 
 from __future__ import annotations
@@ -114,10 +114,10 @@ class AlarmEngine:
     def replace_rules(self, rules: RuleSet) -> None:
         """Use changed rules from now on (a session's limits edited by a clinician). Conditions
         keep their state; a rule switched off loses its state (its alarm is the caller's to end)."""
+        self._no_baseline = None  # a rule switched back on hears its signal again
         self.rules = [r for r in rules.active() if self._only is None or r.id in self._only]
         self._state = {r.id: self._state.get(r.id, _State()) for r in self.rules}
         self.schedule = rules.schedule
-        self._no_baseline = None  # a rule switched back on hears its signal again
 
     def dose(self, t: float) -> list[Transition]:
         """The dose is given at ``t`` (later doses of the same session, such as the second
@@ -198,16 +198,17 @@ class AlarmEngine:
         # spacing nor make the schedule think the last reading older than it is. Order is judged
         # against the previous reading only, so one stray stamp decides only its neighbour's.
         in_order = self._cuff_t is None or t >= self._cuff_t
-        self._cuff_t = t
+        self._cuff_t, last_ok = t, self._last_cuff_ok
         if ok:
-            if in_order or self._last_cuff_ok is None:
-                self._last_cuff_ok = t
+            self._last_cuff_ok = t
             self._remember(t, values, cuff=True)
             for rule in self.rules:
                 if rule.on_cuff and self._applies(rule):
                     self._cuff(rule, t, values, out, in_order=in_order)
             self._level(t, "nibp_overdue", False, out)
         self._level(t, "nibp_failed", not ok, out)
+        if ok and not in_order and last_ok is not None:
+            self._last_cuff_ok = max(last_ok, t)  # a reordered reading does not age the last one
         self._progress(t, out)
         return out
 
@@ -287,6 +288,11 @@ class AlarmEngine:
         if missed:
             self._level(t, "nibp_overdue", True, out)
 
+    def _repeat_deadline(self, rule: Rule, since: float) -> float | None:
+        if rule.repeat_within_s is None:
+            return None
+        return since + rule.repeat_within_s + self.schedule.repeat_grace_s
+
     def _baseline_gate(self, t: float, out: list[Transition]) -> None:
         """T9: dosed with no pre-dose cuff baseline, the relative cuff limits are off; said for as
         long as it is so (a baseline set later ends it)."""
@@ -295,6 +301,16 @@ class AlarmEngine:
             if missing != self._no_baseline:  # a level: said once per change
                 self._no_baseline = missing
                 self._level(t, "no_baseline", missing, out)
+
+    def _describe_cuff(self, rule: Rule, st: _State, term: Term | None, values: Mapping,
+                       baseline: Mapping[str, float | None] | None) -> None:
+        """As ``_describe``, with the limit taken from the capped baseline the cuff rule used."""
+        self._describe(rule, st, term, values)
+        if term is not None and term.base is not None:
+            st.limit = term.threshold(baseline)
+            st.message = term.describe(values[term.param], baseline)
+            if rule.message:
+                st.message += f": {rule.message}"
 
     def _cuff_baseline(self) -> dict[str, float | None] | None:
         """The baseline as relative cuff limits use it: capped by ``baseline.caps``."""
@@ -383,7 +399,7 @@ class AlarmEngine:
             confirmed = len(st.readings) >= rule.confirm_readings and (
                 rule.confirm_min_apart_s == 0 or (in_order and t - known[0] >= rule.confirm_min_apart_s)
             )
-            self._describe(rule, st, term, values, baseline)
+            self._describe_cuff(rule, st, term, values, baseline)
             if single or confirmed:
                 once = len(st.readings) == 1
                 self._raise(rule, st, t, out)
@@ -401,11 +417,6 @@ class AlarmEngine:
         st.clear_count = st.clear_count + 1 if cleared else 0
         if st.clear_count >= rule.clear_readings:
             self._clear(rule, st, t, out)
-
-    def _repeat_deadline(self, rule: Rule, since: float) -> float | None:
-        if rule.repeat_within_s is None:
-            return None
-        return since + rule.repeat_within_s + self.schedule.repeat_grace_s
 
     def _level(self, t: float, signal: str, on: bool, out: list[Transition]) -> None:
         for rule in self.rules:
@@ -426,14 +437,12 @@ class AlarmEngine:
 
     # Bookkeeping -------------------------------------------------------------------------
 
-    def _describe(self, rule: Rule, st: _State, term: Term | None, values: Mapping,
-                  baseline: Mapping[str, float | None] | None = None) -> None:
-        baseline = self.baseline if baseline is None else baseline
+    def _describe(self, rule: Rule, st: _State, term: Term | None, values: Mapping) -> None:
         if term is None:
             st.message, st.value, st.limit = rule.title, None, None
             return
-        st.value, st.limit = values[term.param], term.threshold(baseline)
-        st.message = term.describe(values[term.param], baseline)
+        st.value, st.limit = values[term.param], term.threshold(self.baseline)
+        st.message = term.describe(values[term.param], self.baseline)
         if rule.message:
             st.message += f": {rule.message}"
 

@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from alerts import expression
-from alerts.expression import NIBP_PARAMS, Expression, Term
+from alerts.expression import NIBP_PARAMS, Expression
 
 DEFAULT_RULES = Path(__file__).with_name("default-rules.yaml")
 
@@ -60,15 +60,15 @@ class RulesError(ValueError):
 # limits compare only when both are absolute, or both relative to the same baseline value in the
 # same way (BL.SBP + 35 against BL.SBP + 40; BL.SBP * 0.7 against BL.SBP * 0.8).
 
-def _key(term: Term) -> tuple[str, str | None]:
+def _key(term: expression.Term) -> tuple[str, str | None]:
     return ("abs", None) if term.base is None else ("mul" if term.how == "*" else "add", term.base)
 
 
-def _at(term: Term) -> float:
+def _at(term: expression.Term) -> float:
     return -term.limit if term.base is not None and term.how == "-" else term.limit
 
 
-def _text(term: Term) -> str:
+def _text(term: expression.Term) -> str:
     if term.base is None:
         return f"{term.param} {term.op} {term.limit:g}"
     return f"{term.param} {term.op} BL.{term.base} {term.how} {term.limit:g}"
