@@ -14,6 +14,15 @@ times gives the same transitions, live or offline.
 A session's dose time and pre-dose baseline, once given (``dose``, ``set_baseline``), switch the
 pre-dose gates off, the post-dose rules on, and give baseline-relative limits their values.
 
+Cuff confirmations have a clock. A cuff rule with ``repeat_within_s`` expects its repeat reading
+that long (plus the schedule's ``repeat_grace_s``) after the first reading of a pending
+condition, or after an alarm raised on a single reading. When the deadline passes with no valid
+reading, time alone (``tick``) raises the pending condition on the unconfirmed reading and turns
+on ``nibp_overdue`` (T3): a hypotension seen once is not left to the next scheduled reading 15 min
+later, and a "re-measure now" that is never done is noticed. Cuff time is not trusted backwards:
+a reading stamped before the previous one counts on its values, not its time, so a reordering can
+neither make two readings look further apart than they were nor move a deadline earlier.
+
 Continuous parameters (HR, SpO2 …) persist by time: a rule's condition must hold on every reading
 for ``delay_s``. Cuff pressures come as single readings minutes apart, so cuff rules persist by
 count (``confirm_readings``). A reading without a value for a rule's parameters says nothing
@@ -90,6 +99,7 @@ class _State:
     message: str = ""
     value: float | None = None
     limit: float | None = None
+    repeat_due: float | None = None  # cuff rules: when the repeat reading asked for is overdue
 
 
 class AlarmEngine:
@@ -108,6 +118,9 @@ class AlarmEngine:
         self.dose_t: float | None = None
         self.baseline: dict[str, float | None] | None = None
         self._last_cuff_ok: float | None = None
+        self._cuff_t: float | None = None  # the previous cuff reading's time stamp
+        self._latest = -math.inf  # the latest time any input has moved the engine to
+        self._no_baseline: bool | None = None  # T9's signal as last set
         self._codes: set[str] = set()  # device status codes active now
         self._artifact: dict[str, float] = {}  # rule id -> last time its pulse guard saw an artifact
         self._gaps: deque[tuple[float, float]] = deque()  # (t, HR - PR): the pulse guard's reference
@@ -122,6 +135,7 @@ class AlarmEngine:
     def replace_rules(self, rules: RuleSet) -> None:
         """Use changed rules from now on (a session's limits edited by a clinician). Conditions
         keep their state; a rule switched off loses its state (its alarm is the caller's to end)."""
+        self._no_baseline = None  # a rule switched back on hears its signal again
         self.rules = [r for r in rules.active() if self._only is None or r.id in self._only]
         self._state = {r.id: self._state.get(r.id, _State()) for r in self.rules}
         self._by_signal = self._signal_rules()
@@ -148,9 +162,13 @@ class AlarmEngine:
         for rule in self.rules:  # the pre-dose gates have done their work: their alarms end
             st = self._state[rule.id]
             if rule.phase == "pre_dose" and st.phase == "active":
+                # Said in the alarm's log entry: the gate's alarm (latching by default) then keeps
+                # signalling until a person acknowledges it, instead of ending unseen.
+                st.message += " (dose marked while active)"
                 self._clear(rule, st, t, out)
+                st.repeat_due = None
             elif rule.phase == "pre_dose":
-                st.phase, st.readings = "idle", []
+                st.phase, st.readings, st.repeat_due = "idle", [], None
         self._progress(t, out)
         return out
 
@@ -227,14 +245,22 @@ class AlarmEngine:
 
     def nibp(self, t: float, ok: bool, values: Mapping[str, float | None]) -> list[Transition]:
         out: list[Transition] = []
+        # A reading stamped before the previous one (reordered, or a device clock stepped back):
+        # its values are evidence, its time is not. It cannot start or end a confirmation's
+        # spacing nor make the schedule think the last reading older than it is. Order is judged
+        # against the previous reading only, so one stray stamp decides only its neighbour's.
+        in_order = self._cuff_t is None or t >= self._cuff_t
+        self._cuff_t, last_ok = t, self._last_cuff_ok
         if ok:
             self._last_cuff_ok = t
             self._remember(t, values, cuff=True)
             for rule in self.rules:
                 if rule.on_cuff and self._applies(rule):
-                    self._cuff(rule, t, values, out)
+                    self._cuff(rule, t, values, out, in_order=in_order)
             self._level(t, "nibp_overdue", False, out)
         self._level(t, "nibp_failed", not ok, out)
+        if ok and not in_order and last_ok is not None:
+            self._last_cuff_ok = max(last_ok, t)  # a reordered reading does not age the last one
         self._progress(t, out)
         return out
 
@@ -285,6 +311,9 @@ class AlarmEngine:
     def _schedule(self, t: float, out: list[Transition]) -> None:
         """NIBP overdue (T3): no valid reading for the schedule's interval plus grace since the
         last one (or the dose), or no valid reading in the window around the required one."""
+        self._latest = max(self._latest, t)
+        self._repeats(t, out)
+        self._baseline_gate(t, out)
         if self.dose_t is None or t < self.dose_t:
             return
         since = max(self._last_cuff_ok or self.dose_t, self.dose_t)
@@ -301,6 +330,55 @@ class AlarmEngine:
                     overdue = True
         if overdue:
             self._level(t, "nibp_overdue", True, out)
+
+    def _repeats(self, t: float, out: list[Transition]) -> None:
+        """A repeat reading a cuff rule asked for that has not come by its deadline: the pending
+        condition is raised on the unconfirmed reading, and T3 says the repeat is missing."""
+        missed = False
+        for rule in self.rules:
+            st = self._state[rule.id]
+            if st.repeat_due is None or t < st.repeat_due:
+                continue
+            st.repeat_due = None
+            if rule.repeat_within_s is None:  # the rule was changed since it asked
+                continue
+            missed = True
+            if st.phase == "pending" and self._applies(rule):
+                st.message += " (unconfirmed: no repeat reading)"
+                self._raise(rule, st, t, out)
+        if missed:
+            self._level(t, "nibp_overdue", True, out)
+
+    def _repeat_deadline(self, rule: Rule, since: float) -> float | None:
+        if rule.repeat_within_s is None:
+            return None
+        return since + rule.repeat_within_s + self.schedule.repeat_grace_s
+
+    def _baseline_gate(self, t: float, out: list[Transition]) -> None:
+        """T9: dosed with no pre-dose cuff baseline, the relative cuff limits are off; said for as
+        long as it is so (a baseline set later ends it)."""
+        if self.dose_t is not None and t >= self.dose_t:
+            missing = not any((self.baseline or {}).get(p) is not None for p in NIBP_PARAMS)
+            if missing != self._no_baseline:  # a level: said once per change
+                self._no_baseline = missing
+                self._level(t, "no_baseline", missing, out)
+
+    def _describe_cuff(self, rule: Rule, st: _State, term: Term | None, values: Mapping,
+                       baseline: Mapping[str, float | None] | None) -> None:
+        """As ``_describe``, with the limit taken from the capped baseline the cuff rule used."""
+        self._describe(rule, st, term, values)
+        if term is not None and term.base is not None:
+            st.limit = term.threshold(baseline)
+            st.message = term.describe(values[term.param], baseline)
+            if rule.message:
+                st.message += f": {rule.message}"
+
+    def _cuff_baseline(self) -> dict[str, float | None] | None:
+        """The baseline as relative cuff limits use it: capped by ``baseline.caps``."""
+        if self.baseline is None:
+            return None
+        caps = self.baseline_policy.caps
+        return {p: (min(v, caps[p]) if v is not None and p in caps else v) for p, v in self.baseline.items()}
 
     def restore(self, rule_id: str, *, onset: float, priority: str, message: str,
                 value: float | None = None, limit: float | None = None) -> None:
@@ -419,28 +497,43 @@ class AlarmEngine:
             self._gap_refs[reference_s] = (ref, jump)
         return self._gap_refs[reference_s]
 
-    def _cuff(self, rule: Rule, t: float, values: Mapping, out: list[Transition]) -> None:
+    def _cuff(self, rule: Rule, t: float, values: Mapping, out: list[Transition], *,
+              in_order: bool = True) -> None:
         st = self._state[rule.id]
         assert rule.when is not None
-        holds, term = rule.when.evaluate(values, self.baseline)
+        baseline = self._cuff_baseline()
+        holds, term = rule.when.evaluate(values, baseline)
+        if st.phase == "active" and holds is not None:
+            st.repeat_due = None  # a valid reading after the raise is the repeat it asked for
         if holds is None and st.phase != "active":
             return
         if st.phase in ("idle", "pending"):
             if not holds:
-                st.phase, st.readings = "idle", []
+                st.phase, st.readings, st.repeat_due = "idle", [], None
                 return
             if st.phase == "idle":
                 st.phase, st.onset = "pending", t
-            st.readings.append(t)
-            single = rule.confirm_unless is not None and rule.confirm_unless.evaluate(values, self.baseline)[0]
+            # A reordered reading counts, but its time is unknown (NaN): it can neither start nor
+            # end the spacing that confirm_min_apart_s asks for.
+            st.readings.append(t if in_order else math.nan)
+            known = [r for r in st.readings if not math.isnan(r)]
+            single = rule.confirm_unless is not None and rule.confirm_unless.evaluate(values, baseline)[0]
             confirmed = len(st.readings) >= rule.confirm_readings and (
-                t - st.readings[0] >= rule.confirm_min_apart_s
+                rule.confirm_min_apart_s == 0 or (in_order and t - known[0] >= rule.confirm_min_apart_s)
             )
+            self._describe_cuff(rule, st, term, values, baseline)
             if single or confirmed:
-                self._describe(rule, st, term, values)
+                once = len(st.readings) == 1
                 self._raise(rule, st, t, out)
+                # Raised on one reading ("re-measure now"): the repeat is still asked for.
+                now = t if in_order else max(t, self._latest)
+                st.repeat_due = self._repeat_deadline(rule, now) if once else None
+            elif st.repeat_due is None:
+                # From the first reading; for a reordered one, from the latest time known.
+                since = known[0] if known else max(t, self._latest)
+                st.repeat_due = self._repeat_deadline(rule, since)
             return
-        cleared = rule.clear.evaluate(values, self.baseline)[0] if rule.clear else _negate(holds)
+        cleared = rule.clear.evaluate(values, baseline)[0] if rule.clear else _negate(holds)
         if cleared is None:
             return
         st.clear_count = st.clear_count + 1 if cleared else 0

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator,
+)
 
 from alerts import expression
 from alerts.derived import SIGNALS as DERIVED_SIGNALS
@@ -29,6 +31,7 @@ PREFIX = {"low": "*", "medium": "**", "high": "***"}
 # pipeline reports: a device status code, a failed cuff measurement, or a silent feed.
 SIGNALS = {
     "feed_lost": "no data or heartbeat from the monitor",
+    "no_baseline": "the dose was marked with no pre-dose cuff baseline (baseline-relative limits off)",
     "probe_off": "SpO2 probe off or no signal",
     "lead_off": "ECG lead off",
     "nibp_failed": "NIBP measurement failed",
@@ -45,8 +48,95 @@ SIGNAL_STATUS_CODES = {
 }
 
 
+# Supervision the server depends on: a rules file without these, or with them switched off, would
+# let a dead monitor (T4) or a device lost behind a live adapter (T5) look like a quiet patient.
+# The server runs T4 by its id, so the id is part of the requirement.
+REQUIRED = {"T4": "feed_lost", "T5": "device_lost"}
+Kind = Literal["physiological", "technical"]
+
+
 class RulesError(ValueError):
     """A rules file that was refused; ``str()`` names the file, line and reason of each problem."""
+
+
+# Contradictory limits. A term "PARAM > x" bounds PARAM from below, "PARAM < x" from above. Two
+# limits compare only when both are absolute, or both relative to the same baseline value in the
+# same way (BL.SBP + 35 against BL.SBP + 40; BL.SBP * 0.7 against BL.SBP * 0.8).
+
+def _key(term: expression.Term) -> tuple[str, str | None]:
+    return ("abs", None) if term.base is None else ("mul" if term.how == "*" else "add", term.base)
+
+
+def _at(term: expression.Term) -> float:
+    return -term.limit if term.base is not None and term.how == "-" else term.limit
+
+
+def _text(term: expression.Term) -> str:
+    if term.base is None:
+        return f"{term.param} {term.op} {term.limit:g}"
+    return f"{term.param} {term.op} BL.{term.base} {term.how} {term.limit:g}"
+
+
+def _pairs(a: Expression, b: Expression, a_ops: str, b_ops: str):
+    """Pairs of comparable terms on one parameter: one of ``a`` with an operator starting with a
+    character of ``a_ops``, one of ``b`` likewise."""
+    for x in a.terms:
+        for y in b.terms:
+            if (x.param == y.param and _key(x) == _key(y)
+                    and x.op[0] in a_ops and y.op[0] in b_ops):
+                yield x, y
+
+
+def _check_bounds(expr: Expression) -> None:
+    """An ``or`` whose low limit lies above its high limit on the same parameter holds always
+    (``HR < 130 or HR > 120``); an ``and`` whose lower bound lies above its upper one never holds
+    (``HR > 130 and HR < 120``). Either is a typing mistake that would alarm for ever, or never."""
+    if expr.joiner == "or":
+        for lo, hi in _pairs(expr, expr, "<", ">"):
+            a, b = _at(lo), _at(hi)
+            if a > b or (a == b and "=" in lo.op + hi.op):
+                raise ValueError(
+                    f"'{_text(lo)} or {_text(hi)}' holds for every {lo.param} value (the low limit is "
+                    f"not below the high limit): the condition would always hold")
+    else:
+        for floor, ceiling in _pairs(expr, expr, ">", "<"):
+            a, b = _at(floor), _at(ceiling)
+            if a > b or (a == b and not ("=" in floor.op and "=" in ceiling.op)):
+                raise ValueError(
+                    f"'{_text(floor)} and {_text(ceiling)}' holds for no {floor.param} value (the lower "
+                    f"bound is above the upper bound): the condition could never hold")
+
+
+def _check_hysteresis(when: Expression, clear: Expression) -> None:
+    """Clearing must lie on the safe side of raising: a value that meets ``when`` must not also
+    meet ``clear`` on the same limit (``when: HR > 120`` with ``clear: HR < 125`` would raise and
+    clear on every reading of 122)."""
+    for w, c in _pairs(when, clear, ">", "<"):  # alarm above w, clears below c
+        if _at(c) > _at(w) or (_at(c) == _at(w) and "=" in w.op and "=" in c.op):
+            raise ValueError(
+                f"'{_text(c)}' clears on values that '{_text(w)}' raises on: the clear limit must be "
+                f"at or below the raise limit (hysteresis, not overlap)")
+    for w, c in _pairs(when, clear, "<", ">"):  # alarm below w, clears above c
+        if _at(c) < _at(w) or (_at(c) == _at(w) and "=" in w.op and "=" in c.op):
+            raise ValueError(
+                f"'{_text(c)}' clears on values that '{_text(w)}' raises on: the clear limit must be "
+                f"at or above the raise limit (hysteresis, not overlap)")
+
+
+def _supervision(rs: RuleSet) -> list[tuple[tuple[Any, ...], str]]:
+    """The required supervision rules (``REQUIRED``) that are missing, changed or switched off,
+    each with where in the file it is and why it is refused."""
+    problems = []
+    for rule_id, signal in REQUIRED.items():
+        rule = rs.rules.get(rule_id)
+        why = f"({SIGNALS[signal]}) is required supervision"
+        if rule is None:
+            problems.append((("rules",), f"rule {rule_id} {why} and is missing"))
+        elif rule.signal != signal:
+            problems.append((("rules", rule_id), f"rule {rule_id} {why}: it must watch signal '{signal}'"))
+        elif not rule.enabled:
+            problems.append((("rules", rule_id, "enabled"), f"rule {rule_id} {why} and cannot be disabled"))
+    return problems
 
 
 class Escalation(BaseModel):
@@ -61,11 +151,14 @@ class Escalation(BaseModel):
 
 
 class UnacknowledgedEscalation(BaseModel):
-    """An unacknowledged medium alarm goes to the nurse tier, then becomes high."""
+    """An unacknowledged medium alarm goes to the nurse tier, then becomes high, if its rule is of
+    one of ``high_kinds``. Technical alarms climb only by their own rule's ``escalate``: a probe
+    off or an overdue cuff reading turning red teaches staff that red can wait."""
 
     model_config = ConfigDict(extra="forbid")
     nurse_after_s: float = Field(gt=0)
     high_after_s: float = Field(gt=0)
+    high_kinds: list[Kind] = Field(default_factory=lambda: ["physiological"])
 
     @model_validator(mode="after")
     def _order(self) -> UnacknowledgedEscalation:
@@ -93,6 +186,9 @@ class Schedule(BaseModel):
     nibp: list[Cycle] = Field(min_length=1)
     overdue_grace_min: float = Field(ge=0)
     required_reading: RequiredReading | None = None
+    # The time a repeat reading that a cuff rule asks for (``repeat_within_s``) may take beyond the
+    # rule's own interval: starting the cuff and its measurement.
+    repeat_grace_s: float = Field(default=0, ge=0)
 
     def interval_s(self, minutes_after_dose: float) -> float:
         for cycle in self.nibp:
@@ -108,6 +204,20 @@ class BaselinePolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     window_min: float = Field(gt=0)
     nibp_readings: int = Field(ge=1)
+    # Upper bounds of a usable resting cuff pressure: relative cuff limits (BL.SBP * 0.7, BL.SBP +
+    # 40) take the baseline capped at these, so a hypertensive check-in reading cannot turn normal
+    # pressures into a "fall from baseline". The captured baseline itself is kept as measured.
+    caps: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("caps")
+    @classmethod
+    def _cuff_only(cls, v: dict[str, float]) -> dict[str, float]:
+        for param, cap in v.items():
+            if param not in NIBP_PARAMS:
+                raise ValueError(f"caps apply to cuff pressures ({', '.join(sorted(NIBP_PARAMS))}), not {param!r}")
+            if not cap > 0:
+                raise ValueError(f"cap for {param} must be above 0, not {cap}")
+        return v
 
 
 class SignalPolicy(BaseModel):
@@ -160,6 +270,10 @@ class Rule(BaseModel):
     confirm_min_apart_s: float = Field(default=0, ge=0)
     confirm_unless: Expression | None = None
     clear_readings: int = Field(default=1, ge=1)
+    # Cuff rules: a repeat reading is expected this long after a reading that needs confirming (or
+    # after an alarm raised on one reading). Missed, plus the schedule's grace: an unconfirmed
+    # condition is raised on what it has, and T3 (NIBP overdue) says the repeat is missing.
+    repeat_within_s: float | None = Field(default=None, gt=0)
     escalate: Escalation | None = None
     latching: bool | None = None  # None: as signals.latching_priorities says for its priority
     pulse_guard: PulseGuard | None = None
@@ -175,6 +289,21 @@ class Rule(BaseModel):
     def _parse(cls, v: Any) -> Any:
         return expression.parse(v) if v is not None else None
 
+    @field_validator("when", "clear", "confirm_unless")
+    @classmethod
+    def _consistent(cls, v: Expression | None) -> Expression | None:
+        if v is not None:
+            _check_bounds(v)
+        return v
+
+    @field_validator("clear")
+    @classmethod
+    def _safe_side(cls, v: Expression | None, info: ValidationInfo) -> Expression | None:
+        when = info.data.get("when")
+        if v is not None and when is not None:
+            _check_hysteresis(when, v)
+        return v
+
     @model_validator(mode="after")
     def _check(self) -> Rule:
         if (self.when is None) == (self.signal is None):
@@ -186,6 +315,17 @@ class Rule(BaseModel):
                 raise ValueError("'clear' may only name parameters that 'when' names")
         if self.escalate and PRIORITY_RANK[self.escalate.to] <= PRIORITY_RANK[self.priority]:
             raise ValueError("'escalate.to' must be a higher priority than 'priority'")
+        return self
+
+    @model_validator(mode="after")
+    def _cuff_clock(self) -> Rule:
+        if self.repeat_within_s is not None:
+            if not self.on_cuff:
+                raise ValueError("'repeat_within_s' applies to cuff rules (SBP, DBP, MAP) only")
+            if self.repeat_within_s < self.confirm_min_apart_s:
+                raise ValueError(
+                    f"'repeat_within_s' ({self.repeat_within_s:g}) is shorter than 'confirm_min_apart_s' "
+                    f"({self.confirm_min_apart_s:g}): no repeat could confirm before its deadline")
         return self
 
     @property
@@ -239,6 +379,8 @@ class RuleSet(BaseModel):
             err = e.errors()[0]
             loc = ".".join(str(p) for p in err["loc"][1:] if not str(p).startswith("function-"))
             raise RulesError(f"rule {loc}: {err['msg'].removeprefix('Value error, ')}") from None
+        if problems := _supervision(out):
+            raise RulesError("; ".join(msg for _, msg in problems))
         out.source = f"{self.source} + session changes"
         return out
 
@@ -274,11 +416,14 @@ def loads(text: str, name: str = "<rules>") -> RuleSet:
         for err in e.errors():
             loc = tuple(err["loc"])
             line = _line_of(loc, lines)
-            rule = f" rule {loc[1]}:" if len(loc) > 1 and loc[0] == "rules" else ""
-            field = ".".join(str(p) for p in loc[2:] if not str(p).startswith("function-"))
+            in_rule = len(loc) > 1 and loc[0] == "rules"
+            rule = f" rule {loc[1]}:" if in_rule else ""
+            field = ".".join(str(p) for p in loc[2 if in_rule else 0:] if not str(p).startswith("function-"))
             msg = err["msg"].removeprefix("Value error, ")
             problems.append(f"{name}: line {line}:{rule} {field + ': ' if field else ''}{msg}")
         raise RulesError("\n".join(problems)) from None
+    if missing := _supervision(rules):
+        raise RulesError("\n".join(f"{name}: line {_line_of(loc, lines)}: {msg}" for loc, msg in missing))
     rules.source = name
     return rules
 

@@ -168,7 +168,10 @@ class AlarmSystem:
             if not unacknowledged or sig.priority != "medium":
                 continue
             age = t - self._unacked_since.get(sig.rule, sig.raised)
-            if age >= esc.high_after_s:
+            # Only the kinds the rules file names climb to high (default physiological): a
+            # technical alarm's own rule says how far it climbs. Every kind goes to the nurse.
+            climbs = self._conditions[sig.rule].kind in esc.high_kinds
+            if age >= esc.high_after_s and climbs:
                 out.append(self._apply(sig, Event.ESCALATE, t, priority="high"))
             elif age >= esc.nurse_after_s and self._tier.get(sig.rule) != "nurse":
                 self._tier[sig.rule] = "nurse"

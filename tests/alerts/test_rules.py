@@ -18,10 +18,12 @@ CLINICAL_IDS = {"G1", "G2", "G2V", "B1", "B2", "B3", "B4", "B5", "B6", "H1", "H2
 
 
 def test_default_rules_keep_the_clinical_ids() -> None:
-    """The built-in rules file loads and carries the clinical basis rule ids it can express."""
+    """The built-in rules file loads and carries the clinical basis rule ids it can express (and
+    the rules added beside them, each disclosed in docs/alarms.md)."""
     rs = rules.load()
-    # T5: a device lost behind a live adapter; the alarm-safety rules (docs/alarms.md)
-    assert set(rs.rules) == CLINICAL_IDS | {"T5"} | {"H4", "V1", "R3", "T6", "T7", "T8"}
+    # T5: a device lost behind a live adapter; T9: dosed without a pre-dose cuff baseline; the
+    # alarm-safety rules (docs/alarms.md)
+    assert set(rs.rules) == CLINICAL_IDS | {"T5", "T9"} | {"H4", "V1", "R3", "T6", "T7", "T8"}
     assert rs.rules["O3"].priority == "high" and rs.rules["O3"].delay_s == 5
 
 
@@ -111,3 +113,121 @@ def test_every_rule_is_disclosed_in_docs_alarms_md() -> None:
     doc = (Path(rules.__file__).parent.parent / "docs" / "alarms.md").read_text()
     documented = set(re.findall(r"^\| ([A-Z]\d+V?) \|", doc, re.M))
     assert documented == set(rules.load().rules)
+
+
+DEFAULT_TEXT = rules.DEFAULT_RULES.read_text()
+# A rule of the test's own, appended to the default file, so the checks are shown on a rule whose
+# text no later change of the defaults will move.
+EXTRA = ("  X1:\n    title: Test rule\n    kind: physiological\n    priority: medium\n"
+         "    when: {when}\n    clear: {clear}\n")
+
+
+def _drop_rule(text: str, rule_id: str) -> str:
+    lines = text.splitlines(keepends=True)
+    start = lines.index(f"  {rule_id}:\n")
+    end = next((i for i in range(start + 1, len(lines)) if re.match(r"  \S", lines[i])), len(lines))
+    return "".join(lines[:start] + lines[end:])
+
+
+def _set(text: str, rule_id: str, key: str, value: str) -> str:
+    """The rules text with one field of one rule set (added after the rule's title if absent)."""
+    lines = text.splitlines(keepends=True)
+    start = lines.index(f"  {rule_id}:\n")
+    end = next((i for i in range(start + 1, len(lines)) if re.match(r"  \S", lines[i])), len(lines))
+    for i in range(start + 1, end):
+        if lines[i].startswith(f"    {key}:"):
+            lines[i] = f"    {key}: {value}\n"
+            return "".join(lines)
+    title = next(i for i in range(start, end) if lines[i].startswith("    title:"))
+    lines.insert(title + 1, f"    {key}: {value}\n")
+    return "".join(lines)
+
+
+# name, the edited rules text, where the error is (the first line starting with the text, at or
+# after the rule's own line), the message expected
+X1 = "  X1:"
+REFUSED = [
+    ("T4 removed", lambda s: _drop_rule(s, "T4"), (None, "rules:"),
+     "rule T4 (no data or heartbeat from the monitor) is required supervision and is missing"),
+    ("T4 disabled", lambda s: _set(s, "T4", "enabled", "false"), ("  T4:", "    enabled: false"),
+     "rule T4 (no data or heartbeat from the monitor) is required supervision and cannot be disabled"),
+    ("T5 removed", lambda s: _drop_rule(s, "T5"), (None, "rules:"),
+     "rule T5 (the adapter has lost its device (unplugged, silent, unreadable)) is required supervision and is missing"),
+    ("T5 watching another signal", lambda s: _set(s, "T5", "signal", "probe_off"), ("  T5:", "  T5:"),
+     "rule T5 (the adapter has lost its device (unplugged, silent, unreadable)) is required supervision: "
+     "it must watch signal 'device_lost'"),
+    ("an or-condition whose low limit is above its high limit",
+     lambda s: s + EXTRA.format(when="HR < 130 or HR > 120", clear="HR < 100"), (X1, "    when:"),
+     "rule X1: when: 'HR < 130 or HR > 120' holds for every HR value"),
+    ("an or-condition meeting itself at an inclusive limit",
+     lambda s: s + EXTRA.format(when="HR <= 120 or HR >= 120", clear="HR < 100"), (X1, "    when:"),
+     "rule X1: when: 'HR <= 120 or HR >= 120' holds for every HR value"),
+    ("an and-condition that can never hold",
+     lambda s: s + EXTRA.format(when="HR > 120", clear="HR > 130 and HR < 120"), (X1, "    clear:"),
+     "rule X1: clear: 'HR > 130 and HR < 120' holds for no HR value"),
+    ("a clear limit past the raise limit",
+     lambda s: s + EXTRA.format(when="HR > 120", clear="HR < 125"), (X1, "    clear:"),
+     "rule X1: clear: 'HR < 125' clears on values that 'HR > 120' raises on: the clear limit must be at "
+     "or below the raise limit (hysteresis, not overlap)"),
+    ("a clear limit meeting an inclusive raise limit",
+     lambda s: s + EXTRA.format(when="HR >= 120", clear="HR <= 120"), (X1, "    clear:"),
+     "rule X1: clear: 'HR <= 120' clears on values that 'HR >= 120' raises on"),
+    ("a low-side clear limit past the raise limit",
+     lambda s: _set(s, "B5", "clear", "SBP > 85 and MAP > 65"), ("  B5:", "    clear:"),
+     "rule B5: clear: 'SBP > 85' clears on values that 'SBP < 90' raises on: the clear limit must be at "
+     "or above the raise limit"),
+    ("a relative clear limit past its relative raise limit",
+     lambda s: _set(s, "B2", "clear", "SBP < BL.SBP + 45 and DBP < BL.DBP + 20"), ("  B2:", "    clear:"),
+     "rule B2: clear: 'SBP < BL.SBP + 45' clears on values that 'SBP >= BL.SBP + 40' raises on"),
+    ("repeat_within_s on a continuous rule",
+     lambda s: s + EXTRA.format(when="HR > 120", clear="HR < 115") + "    repeat_within_s: 60\n", (X1, X1),
+     "rule X1: 'repeat_within_s' applies to cuff rules (SBP, DBP, MAP) only"),
+    ("repeat_within_s shorter than the confirmation spacing",
+     lambda s: _set(s, "B4", "repeat_within_s", "60"), ("  B4:", "  B4:"),
+     "rule B4: 'repeat_within_s' (60) is shorter than 'confirm_min_apart_s' (120)"),
+    ("a baseline cap on a continuous value",
+     lambda s: s.replace("caps: {SBP: 160, DBP: 100}", "caps: {SBP: 160, HR: 100}"), (None, "  caps:"),
+     "baseline.caps: caps apply to cuff pressures (DBP, MAP, SBP), not 'HR'"),
+]
+
+
+@pytest.mark.parametrize("name, edit, where, expected", REFUSED, ids=[c[0] for c in REFUSED])
+def test_unsafe_rules_file_is_refused_naming_file_line_rule_and_why(
+        tmp_path: Path, name: str, edit, where: tuple, expected: str) -> None:
+    """A rules file without the required supervision (T4, T5), or with a condition that always or
+    never holds, a clear limit past its raise limit, or a cuff clock that cannot work, is refused
+    with the file, the line, the rule and the reason."""
+    text = edit(DEFAULT_TEXT)
+    assert text != DEFAULT_TEXT
+    path = tmp_path / "clinic.yaml"
+    path.write_text(text)
+    with pytest.raises(rules.RulesError) as err:
+        rules.load(path)
+    rows = text.splitlines()
+    anchor, line_text = where
+    first = rows.index(anchor) if anchor else 0
+    line = next(i for i in range(first, len(rows)) if rows[i].startswith(line_text)) + 1
+    assert f"{path}: line {line}: {expected}" in str(err.value), str(err.value)
+
+
+def test_the_shipped_defaults_pass_every_check() -> None:
+    """The default rules file passes the supervision, limit and clock checks it ships with."""
+    assert rules.loads(DEFAULT_TEXT, "default-rules.yaml").rules["T4"].enabled
+
+
+# a session's own change, the message expected
+OVERRIDES = [
+    ({"T4": {"enabled": False}}, "rule T4 (no data or heartbeat from the monitor) is required supervision "
+                                 "and cannot be disabled"),
+    ({"B5": {"clear": "SBP > 85 and MAP > 65"}}, "'SBP > 85' clears on values that 'SBP < 90' raises on"),
+    ({"B1": {"when": "SBP >= 150 or DBP >= 100"}}, "'SBP < 155' clears on values that 'SBP >= 150' raises on"),
+    ({"B5": {"when": "SBP < 90 or SBP > 80"}}, "'SBP < 90 or SBP > 80' holds for every SBP value"),
+]
+
+
+@pytest.mark.parametrize("change, expected", OVERRIDES)
+def test_session_changes_go_through_the_same_checks(change: dict, expected: str) -> None:
+    """A session's own limits are refused on the same grounds as a rules file: no switching off
+    feed supervision, no overlapping clear limit, no condition that always holds."""
+    with pytest.raises(rules.RulesError, match=re.escape(expected)):
+        rules.load().with_overrides(change)
