@@ -52,7 +52,9 @@ def _integers(values: np.ndarray) -> list[int | None]:
 
 def _numerics(session: Session, start: float) -> Iterator[tuple]:
     d = session.display
-    columns = [(name, _integers(getattr(d, name.lower())), unit) for name, unit in UNITS.items()]
+    # Only what the room's devices measure: an oximeter-only room never sends HR at all.
+    columns = [(name, _integers(getattr(d, name.lower())), unit) for name, unit in UNITS.items()
+               if name in session.plan.params]
     for i in range(session.n):
         t = start + i
         yield t, _NUMERICS, {"type": "numerics", "t": t,
