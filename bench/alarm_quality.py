@@ -53,14 +53,13 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from alerts.rules import PRIORITY_RANK, RuleSet, load  # noqa: E402
 from alerts.system import AlarmSystem  # noqa: E402
 from app.evaluate import feed  # noqa: E402
-from monitors.simulator import ROUTES, SCENARIOS, generate, simulate  # noqa: E402
+from monitors.simulator import ROUTES, SCENARIOS, generate, population  # noqa: E402
 from monitors.simulator.scenarios import MINUTES, SIGNATURE  # noqa: E402
 
 # --- The contract: the priority each ground-truth label must be alarmed at -------------------
@@ -287,31 +286,14 @@ def score(s: Scored, rules: RuleSet) -> tuple[list[Outcome], list[tuple[str, str
 # --- The population statistics of §2 ----------------------------------------------------------
 
 
-def population_counts(route: str, seeds: range) -> Counter:
-    """How many random patients on ``route`` (one per seed) have cuff readings within 90 min of
-    the dose reaching SBP ≥ 180, DBP ≥ 110, or a rise ≥ 40 systolic / ≥ 25 diastolic."""
-    counts: Counter[str] = Counter()
-    for seed in seeds:
-        s = simulate("random", seed, minutes=100, pre_dose_minutes=10, route=route)
-        ok = [r for r in s.display.nibp if r.ok]
-        pre = [r for r in ok if r.end < s.dose][:2]
-        post = [r for r in ok if s.dose <= r.start and r.end <= s.dose + 90 * 60]
-        base_s = np.mean([r.sys for r in pre]) if pre else np.inf
-        base_d = np.mean([r.dia for r in pre]) if pre else np.inf
-        counts["SBP >= 180"] += any(r.sys >= 180 for r in post)
-        counts["DBP >= 110"] += any(r.dia >= 110 for r in post)
-        counts["rise >= 40/25"] += any(r.sys >= base_s + 40 or r.dia >= base_d + 25 for r in post)
-    return counts
-
-
 def _counts(job: tuple) -> Counter:
-    return population_counts(*job)
+    return population.counts(*job)
 
 
 def population_statistics(sessions: int, routes: Sequence[str] = ("iv", "esketamine"),
                           jobs: int = 1) -> dict[str, dict[str, float]]:
     """Per route, the fractions of ``sessions`` random patients (seeds 0 to sessions - 1)
-    meeting each §2 condition (population_counts)."""
+    meeting each §2 condition (monitors.simulator.population)."""
     step = max(sessions // max(jobs * 4, 1), 1)
     work = [(route, range(a, min(a + step, sessions))) for route in routes for a in range(0, sessions, step)]
     if jobs > 1:
@@ -322,7 +304,7 @@ def population_statistics(sessions: int, routes: Sequence[str] = ("iv", "esketam
     totals = {route: Counter() for route in routes}
     for (route, _), part in zip(work, parts):
         totals[route] += part
-    return {route: {k: totals[route][k] / sessions for k in ("SBP >= 180", "DBP >= 110", "rise >= 40/25")}
+    return {route: {k: totals[route][k] / sessions for k in population.CONDITIONS}
             for route in routes}
 
 
