@@ -24,10 +24,12 @@ after its end (CUFF_WINDOW_AFTER_S for events seen only on cuff readings: a read
 priority counts from the escalation; an alarm already signalled when the window opens counts
 from the window's start; a latched alarm whose condition has ended does not count. Detection
 delay is measured from the true onset and from the first *displayed* abnormal value (the first
-device value meeting the event's condition). An event that the devices never displayed (a
-hypotension between two cuff readings, a 16-s pause shorter than the capnograph's apnea
-timeout, a bradycardia during an arrest that blanked the heart rate) cannot be alarmed on; it is
-counted as "not shown" and left out of the sensitivity.
+device value meeting the event's condition). An event that the devices never displayed, or
+displayed for less than the clinical table's persistence for it (PERSISTENCE; blanks of up to
+BLANK_TOLERANCE_S do not break a run) — a hypotension between two cuff readings, a 16-s pause
+shorter than the capnograph's apnea timeout, a bradycardia during an arrest that blanked the
+heart rate, a 20-s dip to RR 7 — cannot be alarmed on; it is counted as "not shown" and left out
+of the sensitivity.
 
 Non-actionable alarms are counted over raises and escalations to medium or high priority, of
 physiological and technical rules alike: one is non-actionable when no true label its rule
@@ -74,6 +76,15 @@ REQUIRED = {
     "pulse search": "medium", "lead off": "low", "signal absent": "low", "cuff failure": "low",
     "no baseline": "low",
 }
+# An event counts as displayed once its condition has shown for as long as the clinical table's
+# persistence for it (§3: H1/H3 10 s, H2 5 s, O2 15 s, O3 5 s, R1 30 s, C1 30 s, R2's "> 15 s"
+# for a lost capnogram, T1 10 s): a 20-s dip to RR 7 is not a bradypnea any rule should alarm.
+PERSISTENCE = {
+    "bradycardia": 10.0, "severe bradycardia": 5.0, "tachycardia": 10.0, "severe tachycardia": 5.0,
+    "desaturation": 15.0, "severe desaturation": 5.0, "bradypnea": 30.0, "hypercapnia": 30.0,
+    "EtCO2 fall": 30.0, "capnogram lost": 15.0, "probe off": 10.0,
+}
+BLANK_TOLERANCE_S = 5.0  # [D] a blank this short does not end a displayed run (issue 11 class 5)
 CUFF_LABELS = {"SBP >= 180", "DBP >= 110", "hypertensive crisis", "hypotension",
                "severe hypotension", "cuff failure"}
 WINDOW_BEFORE_S = 60.0
@@ -146,15 +157,34 @@ def _run(job: tuple) -> Scored:
 # --- What the devices displayed ---------------------------------------------------------------
 
 
-def _cmp(value, op: str, limit: float) -> bool:
-    return value is not None and {"<": value < limit, "<=": value <= limit, ">": value > limit,
-                                  ">=": value >= limit}[op]
+def _cmp(value, op: str, limit: float) -> bool | None:
+    """The comparison, or None for "no value" (a blank, which says nothing either way)."""
+    if value is None:
+        return None
+    return {"<": value < limit, "<=": value <= limit, ">": value > limit, ">=": value >= limit}[op]
 
 
-def _numeric(s: Scored, lo: float, hi: float, test) -> float | None:
+def _either(a: bool | None, b: bool | None) -> bool | None:
+    return True if a or b else (None if a is None and b is None else False)
+
+
+def _numeric(s: Scored, lo: float, hi: float, test, hold: float) -> float | None:
+    """The first second in [lo, hi] of a displayed run meeting ``test`` for ``hold`` seconds;
+    blanks of up to BLANK_TOLERANCE_S inside a run neither break nor lengthen it."""
+    start = last = None
     for t, values in s.numerics:
-        if lo <= t <= hi and test(values):
-            return t
+        if not lo <= t <= hi:
+            continue
+        meets = test(values)
+        if meets:
+            start = t if start is None else start
+            last = t
+            if last - start >= hold:
+                return start
+        elif meets is None and last is not None and t - last <= BLANK_TOLERANCE_S:
+            continue
+        else:
+            start = last = None
     return None
 
 
@@ -170,7 +200,7 @@ def first_displayed(s: Scored, event: dict, lo: float, hi: float) -> float | Non
     scripted episodes (no condition on one value), their onset."""
     label, bl = event["label"], s.baseline
     ok = lambda r: r["status"] == "ok"  # noqa: E731
-    hr = lambda v, op, x: _cmp(v.get("HR"), op, x) or _cmp(v.get("PR"), op, x)  # noqa: E731
+    hr = lambda v, op, x: _either(_cmp(v.get("HR"), op, x), _cmp(v.get("PR"), op, x))  # noqa: E731
     tests = {
         "bradycardia": lambda v: hr(v, "<", 50), "severe bradycardia": lambda v: hr(v, "<", 40),
         "tachycardia": lambda v: hr(v, ">", 120), "severe tachycardia": lambda v: hr(v, ">", 150),
@@ -187,7 +217,7 @@ def first_displayed(s: Scored, event: dict, lo: float, hi: float) -> float | Non
         "lead off": lambda v: "HR" in v and v["HR"] is None,
     }
     if label in tests:
-        return _numeric(s, lo, hi, tests[label])
+        return _numeric(s, lo, hi, tests[label], PERSISTENCE.get(label, 0.0))
     cuff = {
         "SBP >= 180": lambda r: ok(r) and r["sys"] >= 180,
         "DBP >= 110": lambda r: ok(r) and r["dia"] >= 110,

@@ -16,7 +16,7 @@ import numpy as np
 from ..recording import Header
 from .session import Session
 
-SIMULATOR_VERSION = 1
+SIMULATOR_VERSION = 2  # 2: failure scenarios, room parameter sets, new artifacts, dosing gate
 CHUNK_S = 0.4  # waveform records of 0.4 s: 50 pleth, 100 ECG, 10 respiration samples
 UNITS = {"HR": "/min", "PR": "/min", "SpO2": "%", "RR": "/min", "EtCO2": "mmHg"}
 # Order of records at the same time; the four waves take _WAVE to _WAVE + 3.
