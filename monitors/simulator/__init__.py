@@ -1,7 +1,8 @@
 """Physiological simulator of ketamine-assisted therapy sessions (docs/simulator.md).
 
 A pure numpy library: no clock, no I/O. ``generate()`` returns a recording (monitors/recording.py)
-of a named scenario of clinical-basis §4 or of a ``random`` patient, with ground-truth labels.
+of a named scenario (clinical-basis §4, or a failure scenario) or of a ``random`` patient, with
+ground-truth labels.
 The modules, in the order the data flows:
 
     parameters  every clinical number, with its source (clinical-basis §4, [D] defaults)
@@ -16,6 +17,11 @@ The modules, in the order the data flows:
     truth       ground-truth labels from the true physiology
     session     all of the above as arrays (``simulate()``)
     records     a session as recording records
+    population  the clinical-basis §2 statistics of many ``random`` sessions
+
+``scenarios.SIGNATURE`` names the ground-truth labels each fixed scenario is about (the failure
+scenarios hold the alarm system to issue 11's failure classes; bench/alarm_quality.py scores
+them).
 """
 
 from __future__ import annotations

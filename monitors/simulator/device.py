@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import parameters as P
-from .artifacts import STATUS, Artifact, mask, overlaps
+from .artifacts import STATUS, Artifact, overlaps
 from .noise import draw, smooth_noise
 from .vitals import Physiology
 
@@ -31,12 +31,17 @@ from .vitals import Physiology
 @dataclass(frozen=True)
 class DeviceSettings:
     """How the devices are set up for a session: the oximeter's averaging window (s), whether
-    the probe is on the cuff's arm, and the cuff's failure rates at rest and during movement."""
+    the probe is on the cuff's arm, the cuff's failure rates at rest and during movement, whether
+    the cuff takes the pre-dose readings, and readings whose values are scripted exactly
+    (``exact_readings``: (from, to, sys, dia): a good reading whose value is taken in [from, to)
+    shows these values)."""
 
     spo2_averaging: int = 8
     same_arm: bool = False
     fail_rest: float = P.NIBP_FAIL_REST
     fail_motion: float = P.NIBP_FAIL_MOTION
+    predose_nibp: bool = True
+    exact_readings: tuple[tuple[float, float, int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,9 +74,10 @@ class Display:
     occlusions: list[tuple[float, float]] = field(default_factory=list)  # pleth lost to the cuff
 
 
-def nibp_schedule(n: int, dose: float) -> list[float]:
-    """Automatic cuff start times (s from the start) within ``n`` seconds."""
-    times = [dose + 60 * m for m in P.NIBP_PREDOSE_MIN]
+def nibp_schedule(n: int, dose: float, predose: bool = True) -> list[float]:
+    """Automatic cuff start times (s from the start) within ``n`` seconds (without the pre-dose
+    readings unless ``predose``)."""
+    times = [dose + 60 * m for m in P.NIBP_PREDOSE_MIN] if predose else []
     m = P.NIBP_EARLY_INTERVAL_MIN
     while m <= P.NIBP_EARLY_UNTIL_MIN:
         times.append(dose + 60 * m)
@@ -88,7 +94,7 @@ def measure_nibp(rng: np.random.Generator, phys: Physiology, artifacts: Sequence
     """Every cuff measurement of the session, in time order: the schedule's, retries, and
     readings started by hand at the ``manual`` times."""
     n = phys.n
-    queue = [(t, i, "schedule") for i, t in enumerate(nibp_schedule(n, phys.dose))]
+    queue = [(t, i, "schedule") for i, t in enumerate(nibp_schedule(n, phys.dose, settings.predose_nibp))]
     queue += [(t, len(queue) + i, "manual") for i, t in enumerate(manual)]
     heapq.heapify(queue)
     order = len(queue)
@@ -130,7 +136,12 @@ def measure_nibp(rng: np.random.Generator, phys: Physiology, artifacts: Sequence
             sys_ = round(phys.sbp[i] + sd["SBP"] * error[0])
             dia = round(phys.dbp[i] + sd["DBP"] * error[1])
             dia = min(dia, sys_ - 10)
+            for a, b, fixed_sys, fixed_dia in settings.exact_readings:
+                if a <= i < b:
+                    sys_, dia = fixed_sys, fixed_dia
             map_ = int(np.clip(round(phys.map[i] + sd["MAP"] * error[2]), dia + 1, sys_ - 1))
+            if any(a <= i < b for a, b, _, _ in settings.exact_readings):
+                map_ = round(dia + (sys_ - dia) / 3)
             readings.append(Reading(start, end, True, sys_, dia, map_, trigger=trigger))
         free_at = end
     return readings
@@ -196,22 +207,35 @@ def observe(rng: np.random.Generator, phys: Physiology, artifacts: Sequence[Arti
         occlusions = [(r.start + lo, min(r.start + hi, r.end)) for r in nibp]
     probe_off = [(a.start, a.end) for a in artifacts if a.kind == "probe off"]
     lead_off = [(a.start, a.end) for a in artifacts if a.kind == "lead off"]
-    motion = mask(artifacts, "motion", n)
+    jumping = np.zeros(n, dtype=bool)
+    for a in artifacts:
+        if a.kind in ("motion", "pulse jump") and a.pr_jump:
+            jumping[max(int(a.start), 0):max(int(np.ceil(a.end)), 0)] = True
 
-    hr = 60.0 / _intervals(phys.beats, n, P.HR_AVERAGE_BEATS)[0]
+    hr_mean, hr_since = _intervals(phys.beats, n, P.HR_AVERAGE_BEATS)
+    hr = 60.0 / hr_mean
+    # Without beats (arrest) the ECG monitor stops showing a rate soon after the last one.
+    hr = np.where(hr_since > P.ECG_NO_BEAT_S, np.nan, hr)
+    for a in artifacts:
+        if a.kind == "ecg zero":
+            hr[max(int(np.ceil(a.start)), 0):max(int(np.ceil(a.end)), 0)] = 0.0
     hr = _lose(hr, lead_off, hold=0.0, acquire=P.ECG_ACQUIRE_S)
 
-    pr = 60.0 / _intervals(phys.beats, n, P.PR_AVERAGE_BEATS)[0]
+    pulses = phys.pulses if phys.pulses.size or not phys.beats.size else phys.beats
+    pr = 60.0 / _intervals(pulses, n, P.PR_AVERAGE_BEATS)[0]
     # Motion makes the pulse rate jump by up to ±30, a new false value every few seconds.
     hold = P.MOTION_PR_HOLD_S
     jumps = np.repeat(rng.uniform(-P.MOTION_PR_JUMP, P.MOTION_PR_JUMP, n // hold + 1), hold)[:n]
-    pr = np.where(motion, np.maximum(pr + jumps, 30.0), pr)
+    pr = np.where(jumping, np.maximum(pr + jumps, 30.0), pr)
 
     raw = phys.spo2.copy()
     for a in artifacts:
         if a.kind == "motion":
             i, j = max(int(a.start), 0), min(int(np.ceil(a.end)), n)
-            raw[i:j] = a.false_spo2 + rng.normal(0.0, P.MOTION_SPO2_SCATTER, max(j - i, 0))
+            # Motion reads falsely low, never higher than the truth: a real desaturation under
+            # motion still shows as one.
+            false = a.false_spo2 + rng.normal(0.0, P.MOTION_SPO2_SCATTER, max(j - i, 0))
+            raw[i:j] = np.minimum(false, raw[i:j])
     window = settings.spo2_averaging
     spo2 = _moving_average(raw, window) + smooth_noise(rng, n, float(window), P.SPO2_NOISE_SD)
     spo2 = np.clip(spo2, 0.0, 100.0)
@@ -219,6 +243,16 @@ def observe(rng: np.random.Generator, phys: Physiology, artifacts: Sequence[Arti
     spo2 = _lose(spo2, probe_off, 0.0, P.SPO2_ACQUIRE_S)
     pr = _lose(pr, occlusions, P.SPO2_HOLD_S, P.SPO2_ACQUIRE_S)
     pr = _lose(pr, probe_off, 0.0, P.SPO2_ACQUIRE_S)
+    # No pulse at the finger (arrest): the oximeter holds its last values a few seconds, then
+    # shows "no value" while it searches.
+    spo2 = _lose(spo2, phys.no_output, P.SPO2_HOLD_S, P.SPO2_ACQUIRE_S)
+    pr = _lose(pr, phys.no_output, P.SPO2_HOLD_S, P.SPO2_ACQUIRE_S)
+    for a in artifacts:
+        if a.kind == "flicker":
+            t = np.arange(max(int(np.ceil(a.start)), 0), min(int(np.ceil(a.end)), n))
+            gone = t[(t - t[:1]) % P.FLICKER_PERIOD_S >= P.FLICKER_PERIOD_S - P.FLICKER_DROPOUT_S] if t.size else t
+            spo2[gone] = np.nan
+            pr[gone] = np.nan
 
     fb_t, fb_co2 = _false_breaths(rng, artifacts)
     breaths = np.concatenate([phys.breaths, fb_t])
@@ -233,6 +267,11 @@ def observe(rng: np.random.Generator, phys: Physiology, artifacts: Sequence[Arti
     apnea = since > P.APNEA_TIMEOUT_S
     rr = np.where(apnea, 0.0, rr)
     etco2 = np.where(apnea, 0.0, etco2)
+    for a in artifacts:
+        if a.kind == "capnogram lost":
+            i, j = max(int(np.ceil(a.start)), 0), max(int(np.ceil(a.end)), 0)
+            rr[i:j] = np.nan
+            etco2[i:j] = np.nan
 
     return Display(hr=hr, pr=pr, spo2=spo2, rr=rr, etco2=etco2, nibp=nibp,
                    statuses=_statuses(artifacts, nibp, n), breaths=breaths,
@@ -241,15 +280,28 @@ def observe(rng: np.random.Generator, phys: Physiology, artifacts: Sequence[Arti
 
 def _statuses(artifacts: Sequence[Artifact], nibp: Sequence[Reading],
               n: int) -> list[tuple[float, str, bool, str]]:
-    """The device status messages: probe and lead off as they start and end; a cuff leak
-    when a reading fails because of it, until the next good reading."""
+    """The device status messages: probe and lead off, pulse search and flagged motion as they
+    start and end (overlapping ones of a code as one); a cuff leak when a reading fails because of
+    it, until the next good reading."""
     out = []
+    spans: dict[str, list[tuple[float, float]]] = {}
     for a in artifacts:
-        if a.kind in ("probe off", "lead off") and a.start < n:
-            code, text = STATUS[a.kind]
-            out.append((a.start, code, True, text))
-            if a.end < n:
-                out.append((a.end, code, False, text))
+        flagged = a.kind in ("probe off", "lead off", "pulse search") or (
+            a.kind in ("motion", "pulse jump") and a.status)
+        if flagged and a.start < n:
+            spans.setdefault(STATUS[a.kind][0], []).append((a.start, a.end))
+    texts = {code: text for code, text in STATUS.values()}
+    for code, intervals in spans.items():
+        joined: list[list[float]] = []
+        for a, b in sorted(intervals):
+            if joined and a <= joined[-1][1]:
+                joined[-1][1] = max(joined[-1][1], b)
+            else:
+                joined.append([a, b])
+        for a, b in joined:
+            out.append((a, code, True, texts[code]))
+            if b < n:
+                out.append((b, code, False, texts[code]))
     code, text = STATUS["cuff leak"]
     active = False
     for r in nibp:

@@ -47,6 +47,14 @@ HYPERTENSIVE_SBP_OFFSET = 12.0  # §4 "(+12)", systolic only as written
 SBP_DBP_CORRELATION = 0.6  # [D] between-patient correlation of baseline SBP and DBP
 MIN_PULSE_PRESSURE = 25.0  # [D] baseline DBP is kept at least this far below SBP
 AGE = Normal(42, 13, 18, 80)  # [D] adult ketamine-clinic population; §4 gives none
+# Who is dosed at all: §3 G1 makes a prescriber sign off a resting BP above 140/90 before dosing,
+# and most such patients are treated or rescheduled first. A drawn patient whose true resting BP
+# is above these limits is dosed with probability DOSED_ABOVE_GATE, else drawn again [D,
+# calibrated to §2: without the gate the §4 baseline tail alone put cuff SBP ≥ 180 in 6–7 % of IV
+# sessions against "about 1 %", and esketamine DBP ≥ 110 in 10 % against 4 %; with it, 1.0 %
+# and 3.3 % over 2,000 seeded sessions each (docs/simulator.md)].
+DOSING_GATE = {"SBP": 140.0, "DBP": 90.0}  # §3 G1 limits
+DOSED_ABOVE_GATE = 0.05  # [D] calibrated as above
 
 # --- Drug effect: peak change from baseline, per route --------------------------------------
 # §4 table, columns "IV ketamine peak change" and "esketamine peak change". One draw per patient
@@ -59,7 +67,9 @@ PEAK_CHANGE: dict[str, dict[str, Normal | Uniform]] = {
         "RR": Uniform(0, 2),  # §4 "0 to +2"
     },
     "esketamine": {
-        "SBP": Normal(13, 12),  # §4
+        # §4 gives SD 12; SD 19 [D, calibrated to §2 "a rise ≥ 40 systolic or ≥ 25 diastolic in
+        # 8–19 %" and "SBP ≥ 180 in 3 %": with SD 12 the rise came out at ~6 %, with 19 at ~11 %].
+        "SBP": Normal(13, 19),
         "DBP": Normal(9, 8),  # §4
         "HR": Normal(5, 7),  # §4 [D]
         "RR": Uniform(0, 0),  # §4 "0"; sedation below lowers it
@@ -178,19 +188,39 @@ LEAD_OFF_FRACTION = 0.10  # [D] sessions with a loose ECG lead
 LEAD_OFF_DURATION_S = Uniform(20, 180)  # [D]
 CUFF_LEAK_FRACTION = 0.05  # [D] sessions with a loose cuff until it is re-applied
 CUFF_LEAK_DURATION_S = Uniform(180, 600)  # [D]
+# Not every motion artifact looks like §4's. Some oximeters keep the pulse rate right while the
+# SpO2 reads falsely low (an artifact guard that waits for the pulse rate to part from the ECG
+# misses it); some show a jumping pulse rate with no motion at all (poor perfusion, a loose clip,
+# ambient light), with or without flagging "motion". All fractions [D]:
+MOTION_WITHOUT_PR_JUMP_FRACTION = 0.3  # [D] of motion bursts: false SpO2, pulse rate unchanged
+MOTION_STATUS_FRACTION = 0.5  # [D] of motion bursts the oximeter flags with status "motion"
+PR_JUMPS_PER_HOUR = (0, 2)  # [D] bursts of pulse-rate jumps without motion
+PR_JUMP_DURATION_S = Uniform(10, 60)  # [D]
+PR_JUMP_STATUS_FRACTION = 0.3  # [D] of those the oximeter (wrongly) flags as "motion"
 
 # --- Ground-truth conditions (§3 rule set) --------------------------------------------------
 # A label holds while any of its (vital, comparison, limit) holds on the true physiology; the
 # limits are those of the §3 rule named beside it, so a correct alarm engine can be scored on them.
-TRUTH_CONDITIONS: dict[str, tuple[tuple[str, str, float], ...]] = {
+# "BL.X" limits are relative to the patient's true resting value.
+TRUTH_CONDITIONS: dict[str, tuple[tuple[str, str, float | str], ...]] = {
     "SBP >= 180": (("SBP", ">=", 180),),  # §3 B3
     "DBP >= 110": (("DBP", ">=", 110),),  # §3 B3
+    # §3 B4 "confirmed SBP > 180 / DBP > 120, or any SBP ≥ 200"; "confirmed" on the true
+    # pressure is SBP > 180 lasting HYPERTENSIVE_CRISIS_CONFIRM_S (below).
+    "hypertensive crisis": (("SBP", ">=", 200), ("DBP", ">", 120)),
     "hypotension": (("SBP", "<", 90), ("MAP", "<", 60)),  # §3 B5
+    "severe hypotension": (("SBP", "<", 80),),  # §3 B6 (its absolute part)
     "bradycardia": (("HR", "<", 50),),  # §3 H3
+    "severe bradycardia": (("HR", "<", 40),),  # §3 H2
     "tachycardia": (("HR", ">", 120),),  # §3 H1
+    "severe tachycardia": (("HR", ">", 150),),  # §3 H2
     "desaturation": (("SpO2", "<", 90),),  # §3 O2
+    "severe desaturation": (("SpO2", "<=", 85),),  # §3 O3
     "bradypnea": (("RR", "<", 8),),  # §3 R1
+    "hypercapnia": (("EtCO2", ">=", 50), ("EtCO2", ">=", "BL.EtCO2 + 10")),  # §3 C1
+    "EtCO2 fall": (("EtCO2", "<=", "BL.EtCO2 - 10"),),  # §3 C1 "a change ≥ 10 mmHg"
 }
+HYPERTENSIVE_CRISIS_CONFIRM_S = 120.0  # §3 B4 "2 readings ≥ 2 min apart"
 APNEA_GAP_S = 15.0  # §3 R2 "no breath detected > 15 s": label "apnea"
 TRUTH_MERGE_GAP_S = 15.0  # [D] a condition that lapses for less than this is one interval
 
@@ -258,3 +288,60 @@ VOMITING_FALSE_SPO2 = Uniform(80, 89)  # §4 "in the 80s"
 VOMITING_READING_MIN = (40, 45, 50, 55)  # [D] the scheduled reading that movement spoils
 VOMITING_BEFORE_READING_S = Uniform(10, 30)  # [D]
 VOMITING_MANUAL_NIBP_S = 30.0  # [D] after the movement settles, by hand
+
+# --- The failure scenarios (issue 11: classes of cases the alarms must cover) -----------------
+# Each is a typical IV session (TYPICAL_PATIENT, TYPICAL_RISE) with one failure scripted into it;
+# every time and size below is [D] unless it names the clinical basis.
+FAILURE_AT_MIN = 30.0  # [D] the failure starts 30 min after the dose (near the peak, §1)
+# cardiac-arrest: no output from FAILURE_AT_MIN to the end; breathing stops shortly after.
+ARREST_BREATHING_STOPS_S = 20.0  # [D] agonal breaths for a few seconds, then none
+ECG_NO_BEAT_S = 4.0  # [D] an ECG monitor shows "no value" this long after the last beat
+# oximeter-only: the pulse falls to 35 for 3 min
+OXIMETER_ONLY_PARAMS = ("PR", "SpO2")  # Masimo/Contec-like room: pulse rate from the oximeter only
+OXIMETER_ONLY_HR_TO = 35.0  # issue 11 class 2
+OXIMETER_ONLY_HOLD_S = 180.0  # "for 3 min"
+OXIMETER_ONLY_FALL_S = 60.0  # [D]
+# false-asystole: the ECG reads 0 while the heart beats (a lead picking up no signal)
+FALSE_ASYSTOLE_PATIENT = (40, False, {"SBP": 122, "DBP": 76, "HR": 76, "RR": 14, "SpO2": 98, "EtCO2": 37})
+FALSE_ASYSTOLE_S = 240.0  # [D] 4 min of ECG HR 0
+# desaturation-under-motion: true SpO2 80 % for 6 min, motion throughout
+MOTION_DESAT_TO = 80.0  # issue 11 class 4
+MOTION_DESAT_HOLD_S = 360.0  # "for 6 minutes"
+MOTION_DESAT_FALL_S = 60.0  # [D] to reach 80, and to come back
+MOTION_DESAT_MARGIN_S = 60.0  # [D] the motion starts before the desaturation and ends after it
+MOTION_DESAT_FALSE_SPO2 = Uniform(78, 86)  # [D] what motion alone would show
+# pulse-deficit: atrial fibrillation, ECG ~110 against a pulse of ~80, all session
+PULSE_DEFICIT_PATIENT = (66, True, {"SBP": 130, "DBP": 80, "HR": 110, "RR": 15, "SpO2": 97, "EtCO2": 38})
+PULSE_DEFICIT_PERFUSED = 80.0 / 110.0  # [D] the fraction of beats that reach the finger
+AF_BEAT_JITTER_CV = 0.12  # [D] irregularly irregular beats
+PULSE_DEFICIT_DESAT_TO = 84.0  # issue 11 class 4
+PULSE_DEFICIT_DESAT_AT_MIN = 40.0  # [D] mid-session
+PULSE_DEFICIT_DESAT_S = (90.0, 180.0, 60.0)  # [D] fall, hold, recovery
+# flicker: true SpO2 88 for 30 min; a 1-s dropout every 12 s
+FLICKER_TO = 88.0  # issue 11 class 5
+FLICKER_HOLD_S = 1800.0  # "for 30 minutes"
+FLICKER_FALL_S = 60.0  # [D]
+FLICKER_AT_MIN = 15.0  # [D]
+FLICKER_PERIOD_S = 12  # issue 11 class 5
+FLICKER_DROPOUT_S = 1  # issue 11 class 5
+# capnogram-loss: the capnogram gone for 2 min, breathing normal
+CAPNOGRAM_LOSS_S = 120.0  # issue 11 class 6
+# etco2-fall: EtCO2 falls to 20 while breaths are still detected
+ETCO2_FALL_TO = 20.0  # issue 11 class 6
+ETCO2_FALL_S = (60.0, 300.0, 60.0)  # [D] fall, hold, recovery
+# recovery-hypotension: sustained 84/50 in recovery, cuff every 15 min (§1)
+RECOVERY_HYPOTENSION_AT_MIN = 62.0  # [D] just after the cycle goes to every 15 min
+RECOVERY_HYPOTENSION_TO = {"SBP": 84.0, "DBP": 50.0}  # issue 11 class 7
+RECOVERY_HYPOTENSION_FALL_S = 120.0  # [D]
+# recovery-crisis: one reading of 196/124 in recovery, none after it
+RECOVERY_CRISIS_READING_MIN = 75.0  # [D] the first 15-min reading of recovery
+RECOVERY_CRISIS_READING = (196, 124)  # issue 11 class 7
+RECOVERY_CRISIS_S = (60.0, 150.0, 60.0)  # [D] a pain or anxiety spike: rise, hold, fall
+# missing-baseline: no pre-dose cuff reading
+NO_BASELINE_LABEL_S = 300.0  # [D] the label runs from the dose to the first post-dose reading
+# hypertensive-baseline: 190/112 before the dose, treated, normal after it
+HYPERTENSIVE_BASELINE_PATIENT = (55, True, {"SBP": 190, "DBP": 112, "HR": 80, "RR": 15, "SpO2": 97,
+                                            "EtCO2": 38})
+HYPERTENSIVE_BASELINE_TREATED_TO = {"SBP": 132.0, "DBP": 82.0}  # [D] normal readings after the dose
+HYPERTENSIVE_BASELINE_TREATMENT_MIN = -1.0  # [D] an antihypertensive just before the dose
+HYPERTENSIVE_BASELINE_FALL_S = 240.0  # [D] to the treated pressure

@@ -33,7 +33,18 @@ class Patient:
 
 
 def draw_patient(rng: np.random.Generator) -> Patient:
-    """A patient from the §4 population (age and the SBP–DBP correlation are [D])."""
+    """A patient who is dosed: drawn from the §4 population (age and the SBP–DBP correlation
+    are [D]), then, if the resting BP is above the §3 G1 limits, kept with probability
+    DOSED_ABOVE_GATE and drawn again otherwise (parameters.py says why)."""
+    while True:
+        patient = _draw_resting(rng)
+        gate = P.DOSING_GATE
+        above = patient.baseline["SBP"] > gate["SBP"] or patient.baseline["DBP"] > gate["DBP"]
+        if not above or rng.random() < P.DOSED_ABOVE_GATE:
+            return patient
+
+
+def _draw_resting(rng: np.random.Generator) -> Patient:
     age = round(draw(rng, P.AGE))
     hypertensive = bool(rng.random() < P.HYPERTENSIVE_FRACTION)
     sbp_d, dbp_d = P.BASELINE["SBP"], P.BASELINE["DBP"]

@@ -16,7 +16,7 @@ import numpy as np
 from ..recording import Header
 from .session import Session
 
-SIMULATOR_VERSION = 1
+SIMULATOR_VERSION = 2  # 2: failure scenarios, room parameter sets, new artifacts, dosing gate
 CHUNK_S = 0.4  # waveform records of 0.4 s: 50 pleth, 100 ECG, 10 respiration samples
 UNITS = {"HR": "/min", "PR": "/min", "SpO2": "%", "RR": "/min", "EtCO2": "mmHg"}
 # Order of records at the same time; the four waves take _WAVE to _WAVE + 3.
@@ -52,7 +52,9 @@ def _integers(values: np.ndarray) -> list[int | None]:
 
 def _numerics(session: Session, start: float) -> Iterator[tuple]:
     d = session.display
-    columns = [(name, _integers(getattr(d, name.lower())), unit) for name, unit in UNITS.items()]
+    # Only what the room's devices measure: an oximeter-only room never sends HR at all.
+    columns = [(name, _integers(getattr(d, name.lower())), unit) for name, unit in UNITS.items()
+               if name in session.plan.params]
     for i in range(session.n):
         t = start + i
         yield t, _NUMERICS, {"type": "numerics", "t": t,

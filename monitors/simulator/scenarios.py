@@ -1,10 +1,12 @@
-"""The named scenarios of clinical-basis §4, and ``random``.
+"""The named scenarios of clinical-basis §4, the failure scenarios, and ``random``.
 
 A scenario is a function that returns a Plan: who the patient is, how they respond to the drug,
 which episodes and artifacts happen when, how the devices are set up, and the ground-truth
 labels and clinical marks of its scripted events. The seed changes only the noise of a named
 scenario (and, for ``airway-obstruction``, which of its two forms happens); in ``random`` it
-changes everything.
+changes everything. The failure scenarios are typical IV sessions with one failure class scripted
+into them (a blank monitor in an arrest, an oximeter-only room, a false asystole, ...): the cases
+the alarms are held to; SIGNATURE names the labels each one is about.
 
 Times inside a plan are seconds from the recording start; ``dose`` is the dose time.
 """
@@ -31,7 +33,10 @@ Mark = tuple[float, str, str]  # (s from the start, what, text)
 @dataclass
 class Plan:
     """Everything that will happen in a session. ``manual_nibp``: times at which a nurse starts
-    a cuff reading by hand (on top of the device's own schedule)."""
+    a cuff reading by hand (on top of the device's own schedule). ``no_output``: intervals of
+    cardiac arrest; ``perfused`` and ``beat_jitter_cv``: a pulse deficit and irregular beats.
+    ``params`` and ``waves``: the numerics and waveforms the room's devices send (an
+    oximeter-only room sends no ECG heart rate, no capnography)."""
 
     patient: Patient
     response: Response
@@ -43,6 +48,11 @@ class Plan:
     marks: list[Mark] = field(default_factory=list)
     manual_nibp: list[float] = field(default_factory=list)
     notes: dict = field(default_factory=dict)
+    no_output: list[tuple[float, float]] = field(default_factory=list)
+    perfused: float = 1.0
+    beat_jitter_cv: float = P.BEAT_JITTER_CV
+    params: tuple[str, ...] = ("HR", "PR", "SpO2", "RR", "EtCO2")
+    waves: tuple[str, ...] = ("PLETH", "ECG_II", "RESP", "CO2")
 
 
 # --- Scripted events, shared by the named scenarios and ``random`` ---------------------------
@@ -201,6 +211,156 @@ def random_session(rng: Streams, n: int, dose: float, seed: int, route: str | No
     return plan
 
 
+# --- The failure scenarios -------------------------------------------------------------------
+
+
+def _typical(route: str | None, spec=P.TYPICAL_PATIENT, **rise: float) -> Plan:
+    """A typical IV session without cuff failures at rest, for a failure to be scripted into."""
+    response = scripted_response(route or "iv", **(dict(P.TYPICAL_RISE) | rise))
+    return Plan(_patient(spec), response, device=DeviceSettings(fail_rest=0.0))
+
+
+def _at(dose: float, n: int, minutes: float = P.FAILURE_AT_MIN) -> float:
+    """The failure's start: ``minutes`` after the dose, or, in a recording too short for that,
+    60 % of the way through it (at the dose at the earliest)."""
+    t = dose + 60 * minutes
+    return t if t < n - 60 else max(dose, n * 0.6)
+
+
+def cardiac_arrest(rng: Streams, n: int, dose: float, seed: int, route: str | None) -> Plan:
+    """No cardiac output from 30 min to the end: no beats (ECG HR and pulse rate "no value"),
+    a flat pleth, SpO2 "no value", breathing stops 20 s later. Odd seeds: the oximeter reports
+    ``pulse_search``; even seeds: no status at all."""
+    plan = _typical(route)
+    t0 = _at(dose, n)
+    plan.no_output.append((t0, float(n)))
+    plan.episodes.append(Episode(t0, P.ARREST_BREATHING_STOPS_S, float(n), 0.0, to={"RR": 0.0}))
+    plan.labels.append(Label("asystole", "event", t0, float(n)))
+    variant = "pulse search" if seed % 2 else "no status"
+    if seed % 2:
+        plan.artifacts.append(Artifact("pulse search", t0 + P.SPO2_HOLD_S, float(n)))
+    plan.notes["variant"] = variant
+    return plan
+
+
+def oximeter_only(rng: Streams, n: int, dose: float, seed: int, route: str | None) -> Plan:
+    """A room with a pulse oximeter (pulse rate and SpO2, no ECG, no capnograph) and a cuff;
+    the pulse falls to 35 over a minute at 30 min, stays 3 min, and recovers over a minute."""
+    plan = _typical(route)
+    plan.params, plan.waves = P.OXIMETER_ONLY_PARAMS, ("PLETH",)
+    fall = P.OXIMETER_ONLY_FALL_S
+    plan.episodes.append(Episode(_at(dose, n), fall, P.OXIMETER_ONLY_HOLD_S, fall,
+                                 to={"HR": P.OXIMETER_ONLY_HR_TO}))
+    return plan
+
+
+def false_asystole(rng: Streams, n: int, dose: float, seed: int, route: str | None) -> Plan:
+    """The ECG reads HR 0 for 4 min at 30 min while the heart beats at ~76: pulse rate 76,
+    SpO2 98, the pleth pulsing. No true event: a high alarm here is a false one."""
+    plan = _typical(route, P.FALSE_ASYSTOLE_PATIENT, HR=0.0)
+    t0 = _at(dose, n)
+    plan.artifacts.append(Artifact("ecg zero", t0, t0 + P.FALSE_ASYSTOLE_S))
+    return plan
+
+
+def desaturation_under_motion(rng: Streams, n: int, dose: float, seed: int, route: str | None) -> Plan:
+    """True SpO2 falls to 80 % at 30 min and stays 6 min while the patient moves throughout
+    (from a minute before to a minute after): the pulse rate jumps, the cuff fails more often.
+    Odd seeds: the oximeter flags ``motion``; even seeds: it does not."""
+    plan = _typical(route)
+    t0 = _at(dose, n)
+    fall, margin = P.MOTION_DESAT_FALL_S, P.MOTION_DESAT_MARGIN_S
+    ep = Episode(t0, fall, P.MOTION_DESAT_HOLD_S, fall, to={"SpO2": P.MOTION_DESAT_TO})
+    plan.episodes += [ep, Episode(t0, fall, P.MOTION_DESAT_HOLD_S, fall, by={"HR": 10.0})]
+    plan.artifacts.append(Artifact("motion", t0 - margin, ep.end + margin,
+                                   false_spo2=draw(rng["scenario"], P.MOTION_DESAT_FALSE_SPO2),
+                                   status=bool(seed % 2)))
+    plan.notes["variant"] = "motion flagged" if seed % 2 else "motion not flagged"
+    return plan
+
+
+def pulse_deficit(rng: Streams, n: int, dose: float, seed: int, route: str | None) -> Plan:
+    """Atrial fibrillation with a pulse deficit all session: ECG HR ~110, pulse rate ~80 (a
+    quarter of the beats make no pulse at the finger); a real desaturation to 84 % at 40 min."""
+    plan = _typical(route, P.PULSE_DEFICIT_PATIENT, HR=0.0)
+    plan.perfused, plan.beat_jitter_cv = P.PULSE_DEFICIT_PERFUSED, P.AF_BEAT_JITTER_CV
+    fall, hold, back = P.PULSE_DEFICIT_DESAT_S
+    plan.episodes.append(Episode(_at(dose, n, P.PULSE_DEFICIT_DESAT_AT_MIN), fall, hold, back,
+                                 to={"SpO2": P.PULSE_DEFICIT_DESAT_TO}))
+    return plan
+
+
+def flicker(rng: Streams, n: int, dose: float, seed: int, route: str | None) -> Plan:
+    """True SpO2 88 % for 30 min from 15 min; all session the oximeter blanks SpO2 and pulse
+    rate for 1 s every 12 s (no status)."""
+    plan = _typical(route)
+    fall = P.FLICKER_FALL_S
+    plan.episodes.append(Episode(_at(dose, n, P.FLICKER_AT_MIN), fall, P.FLICKER_HOLD_S, fall,
+                                 to={"SpO2": P.FLICKER_TO}))
+    plan.artifacts.append(Artifact("flicker", 0.0, float(n)))
+    return plan
+
+
+def capnogram_loss(rng: Streams, n: int, dose: float, seed: int, route: str | None) -> Plan:
+    """The capnogram is lost for 2 min at 30 min (EtCO2 and RR "no value", no status) while
+    the patient breathes normally."""
+    plan = _typical(route)
+    t0 = _at(dose, n)
+    plan.artifacts.append(Artifact("capnogram lost", t0, t0 + P.CAPNOGRAM_LOSS_S))
+    return plan
+
+
+def etco2_fall(rng: Streams, n: int, dose: float, seed: int, route: str | None) -> Plan:
+    """EtCO2 falls to 20 mmHg at 30 min for 5 min (hyperventilation, or a cannula half out)
+    while breaths are still detected."""
+    plan = _typical(route)
+    fall, hold, back = P.ETCO2_FALL_S
+    plan.episodes.append(Episode(_at(dose, n), fall, hold, back, to={"EtCO2": P.ETCO2_FALL_TO}))
+    return plan
+
+
+def recovery_hypotension(rng: Streams, n: int, dose: float, seed: int, route: str | None) -> Plan:
+    """From 62 min (recovery, cuff every 15 min) the pressure falls over 2 min to 84/50 and
+    stays there. Run it for 120 min to see two recovery readings."""
+    plan = _typical(route)
+    plan.episodes.append(Episode(_at(dose, n, P.RECOVERY_HYPOTENSION_AT_MIN), P.RECOVERY_HYPOTENSION_FALL_S,
+                                 float(n), 0.0, to=dict(P.RECOVERY_HYPOTENSION_TO)))
+    return plan
+
+
+def recovery_crisis(rng: Streams, n: int, dose: float, seed: int, route: str | None) -> Plan:
+    """A pressure spike in recovery that one reading catches: the 75-min reading shows 196/124;
+    the spike is over 4 min later, so no further reading is high."""
+    plan = _typical(route)
+    reading = _at(dose, n, P.RECOVERY_CRISIS_READING_MIN)
+    rise, hold, fall = P.RECOVERY_CRISIS_S
+    sys_, dia = P.RECOVERY_CRISIS_READING
+    plan.episodes.append(Episode(reading - rise - 30.0, rise, hold, fall,
+                                 to={"SBP": float(sys_), "DBP": float(dia)}))
+    plan.device = DeviceSettings(fail_rest=0.0, exact_readings=((reading, reading + 60.0, sys_, dia),))
+    return plan
+
+
+def missing_baseline(rng: Streams, n: int, dose: float, seed: int, route: str | None) -> Plan:
+    """The cuff is not started before the dose: no pre-dose reading, so no blood-pressure
+    baseline; the first reading is the 5-min one."""
+    plan = _typical(route)
+    plan.device = DeviceSettings(fail_rest=0.0, predose_nibp=False)
+    plan.labels.append(Label("no baseline", "event", dose, dose + P.NO_BASELINE_LABEL_S))
+    return plan
+
+
+def hypertensive_baseline(rng: Streams, n: int, dose: float, seed: int, route: str | None) -> Plan:
+    """Both pre-dose readings ~190/112; an antihypertensive a minute before the dose brings the
+    pressure to ~132/82 over 4 min, and every later reading is normal."""
+    plan = _typical(route, P.HYPERTENSIVE_BASELINE_PATIENT)
+    t = dose + 60 * P.HYPERTENSIVE_BASELINE_TREATMENT_MIN
+    plan.episodes.append(Episode(t, P.HYPERTENSIVE_BASELINE_FALL_S, float(n), 0.0,
+                                 to=dict(P.HYPERTENSIVE_BASELINE_TREATED_TO)))
+    plan.marks.append((t, "treatment", "antihypertensive given before the dose"))
+    return plan
+
+
 SCENARIO_BUILDERS: dict[str, Builder] = {
     "typical-responder": typical_responder,
     "hypertensive-surge": hypertensive_surge,
@@ -208,9 +368,48 @@ SCENARIO_BUILDERS: dict[str, Builder] = {
     "airway-obstruction": airway_obstruction,
     "sensor-disconnect": sensor_disconnect,
     "vomiting-movement": vomiting_movement,
+    "cardiac-arrest": cardiac_arrest,
+    "oximeter-only": oximeter_only,
+    "false-asystole": false_asystole,
+    "desaturation-under-motion": desaturation_under_motion,
+    "pulse-deficit": pulse_deficit,
+    "flicker": flicker,
+    "capnogram-loss": capnogram_loss,
+    "etco2-fall": etco2_fall,
+    "recovery-hypotension": recovery_hypotension,
+    "recovery-crisis": recovery_crisis,
+    "missing-baseline": missing_baseline,
+    "hypertensive-baseline": hypertensive_baseline,
     "random": random_session,
 }
 SCENARIOS = tuple(SCENARIO_BUILDERS)
+FAILURES = SCENARIOS[SCENARIOS.index("cardiac-arrest"):SCENARIOS.index("random")]
+
+# The ground-truth labels each fixed scenario is about: what its alarms must catch (at the
+# priority the clinical table gives them). An empty set: nothing true happens, and what matters
+# is that nothing alarms high (``false-asystole``) or physiological (``sensor-disconnect``).
+SIGNATURE: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
+    "typical-responder": (),
+    "hypertensive-surge": ("SBP >= 180", "DBP >= 110"),
+    "vasovagal": ("vasovagal", "bradycardia"),
+    "airway-obstruction": ("airway obstruction", "oversedation", "desaturation"),
+    "sensor-disconnect": ("probe off",),
+    "vomiting-movement": (),
+    "cardiac-arrest": ("asystole",),
+    "oximeter-only": ("bradycardia", "severe bradycardia"),
+    "false-asystole": (),
+    "desaturation-under-motion": ("desaturation", "severe desaturation"),
+    "pulse-deficit": ("desaturation", "severe desaturation"),
+    "flicker": ("desaturation",),
+    "capnogram-loss": ("capnogram lost",),
+    "etco2-fall": ("EtCO2 fall",),
+    "recovery-hypotension": ("hypotension",),
+    "recovery-crisis": ("SBP >= 180", "hypertensive crisis"),
+    "missing-baseline": ("no baseline",),
+    "hypertensive-baseline": ("SBP >= 180", "DBP >= 110"),
+}.items()}
+# Minutes a scenario needs to show its failure (the recovery ones need two recovery readings).
+MINUTES: dict[str, float] = {"recovery-hypotension": 120, "recovery-crisis": 120}
 
 
 def build(scenario: str, rng: Streams, n: int, dose: float, seed: int, route: str | None) -> Plan:

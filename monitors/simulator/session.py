@@ -55,10 +55,11 @@ def simulate(scenario: str, seed: int, *, minutes: float = 90, pre_dose_minutes:
     rng = streams(scenario, seed)
     plan = build(scenario, rng, n, dose, seed, route)
     phys = vitals.simulate(rng["physiology"], n, dose, plan.patient, plan.response,
-                           plan.episodes, plan.airway_closed)
+                           plan.episodes, plan.airway_closed, plan.no_output,
+                           beat_jitter_cv=plan.beat_jitter_cv, perfused=plan.perfused)
     display = device.observe(rng["device"], phys, plan.artifacts, plan.device, plan.manual_nibp)
-    waves = render(rng["waveforms"], phys, display, plan.artifacts) if waveforms else None
-    labels = truth.label(phys, plan.artifacts, display.nibp, plan.labels)
+    waves = render(rng["waveforms"], phys, display, plan.artifacts, plan.waves) if waveforms else None
+    labels = truth.label(phys, plan.artifacts, display.nibp, plan.labels, plan.patient.baseline)
     marks = [(dose + 60 * m, what, text) for m, what, text in dose_marks(plan.response.route)]
     marks = sorted(m for m in marks + plan.marks if 0 <= m[0] < n)
     return Session(scenario, seed, n, dose, plan, phys, display, waves, labels, marks)

@@ -58,17 +58,39 @@ def _join(spans: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
     return out
 
 
-def label(phys: Physiology, artifacts: Sequence[Artifact], nibp: Sequence[Reading],
-          scripted: Sequence[Label] = ()) -> list[Label]:
-    """Every ground-truth interval of the session, clipped to it, ordered by end then start."""
-    n = phys.n
+def _limit(limit: float | str, baseline: dict[str, float]) -> float:
+    """A condition's limit: a number, or ``BL.X + k`` / ``BL.X - k`` on the true resting value."""
+    if isinstance(limit, (int, float)):
+        return float(limit)
+    ref, op, amount = limit.split()
+    value = baseline[ref.removeprefix("BL.")]
+    return value + float(amount) if op == "+" else value - float(amount)
+
+
+def condition(name: str, phys: Physiology, baseline: dict[str, float]) -> np.ndarray:
+    """Where the §3 condition of threshold label ``name`` holds on the true physiology (1 Hz)."""
     series = {"SBP": phys.sbp, "DBP": phys.dbp, "MAP": phys.map, "HR": phys.hr,
-              "RR": phys.rr, "SpO2": phys.spo2}
+              "RR": phys.rr, "SpO2": phys.spo2, "EtCO2": phys.etco2}
+    flag = np.zeros(phys.n, dtype=bool)
+    for vital, op, limit in P.TRUTH_CONDITIONS[name]:
+        flag |= _COMPARE[op](series[vital], _limit(limit, baseline))
+    if name == "hypertensive crisis":
+        # "Confirmed SBP > 180": a rise above 180 that lasts as long as B4's confirmation.
+        for a, b in intervals(phys.sbp > 180):
+            if b - a >= P.HYPERTENSIVE_CRISIS_CONFIRM_S:
+                flag[int(a):int(b)] = True
+    return flag
+
+
+def label(phys: Physiology, artifacts: Sequence[Artifact], nibp: Sequence[Reading],
+          scripted: Sequence[Label] = (), baseline: dict[str, float] | None = None) -> list[Label]:
+    """Every ground-truth interval of the session, clipped to it, ordered by end then start.
+    ``baseline``: the patient's true resting values, for the baseline-relative conditions."""
+    n = phys.n
+    baseline = baseline or {"EtCO2": float(np.median(phys.etco2))}
     out: list[Label] = []
-    for name, conditions in P.TRUTH_CONDITIONS.items():
-        flag = np.zeros(n, dtype=bool)
-        for vital, op, limit in conditions:
-            flag |= _COMPARE[op](series[vital], limit)
+    for name in P.TRUTH_CONDITIONS:
+        flag = condition(name, phys, baseline)
         out += [Label(name, "event", a, b) for a, b in intervals(flag, P.TRUTH_MERGE_GAP_S)]
 
     # Apnea: from the last breath before a gap longer than the R2 limit to the next breath.
@@ -80,7 +102,8 @@ def label(phys: Physiology, artifacts: Sequence[Artifact], nibp: Sequence[Readin
 
     spans: dict[str, list[tuple[float, float]]] = {}
     for a in artifacts:
-        spans.setdefault(LABEL[a.kind], []).append((a.start, a.end))
+        if LABEL[a.kind] is not None:
+            spans.setdefault(LABEL[a.kind], []).append((a.start, a.end))
     for r in nibp:
         if not r.ok:
             spans.setdefault("cuff failure", []).append((r.start, r.end))

@@ -66,7 +66,10 @@ class Physiology:
 
     ``hr`` is the heart rate without beat-to-beat variation (what the labels use); ``hr_inst``
     adds respiratory sinus arrhythmia and short-term variability and is what places the beats.
-    ``rr`` is the rate of breathing effort; ``breaths`` are the efforts that moved air.
+    ``pulses`` are the beats that reach the finger (all of them, unless a pulse deficit drops
+    some); ``no_output`` are the intervals without any cardiac output (arrest), where ``hr`` is 0
+    and there are no beats. ``rr`` is the rate of breathing effort; ``breaths`` are the efforts
+    that moved air.
     """
 
     n: int
@@ -84,6 +87,8 @@ class Physiology:
     breaths: np.ndarray
     breath_etco2: np.ndarray
     airway_closed: list[tuple[float, float]]
+    pulses: np.ndarray = field(default_factory=lambda: np.empty(0))
+    no_output: list[tuple[float, float]] = field(default_factory=list)
 
     def minutes(self, t: np.ndarray | float) -> np.ndarray | float:
         """Minutes from the dose of a time in seconds from the start."""
@@ -118,10 +123,23 @@ def breathing_phase(efforts: np.ndarray, t: np.ndarray) -> np.ndarray:
     return idx - np.floor(idx)
 
 
+def _inside(times: np.ndarray, intervals: Sequence[tuple[float, float]]) -> np.ndarray:
+    out = np.zeros(times.size, dtype=bool)
+    for a, b in intervals:
+        out |= (times >= a) & (times < b)
+    return out
+
+
 def simulate(rng: np.random.Generator, n: int, dose: float, patient: Patient, response: Response,
              episodes: Sequence[Episode] = (),
-             airway_closed: Sequence[tuple[float, float]] = ()) -> Physiology:
-    """The true physiology of ``n`` seconds with the dose ``dose`` seconds after the start."""
+             airway_closed: Sequence[tuple[float, float]] = (),
+             no_output: Sequence[tuple[float, float]] = (),
+             beat_jitter_cv: float = P.BEAT_JITTER_CV, perfused: float = 1.0) -> Physiology:
+    """The true physiology of ``n`` seconds with the dose ``dose`` seconds after the start.
+
+    ``no_output``: intervals of cardiac arrest (no beats, HR 0). ``beat_jitter_cv``: beat
+    timing scatter (large in atrial fibrillation). ``perfused``: the fraction of beats that make
+    a pulse at the finger (below 1: a pulse deficit)."""
     t = np.arange(n, dtype=float)
     minutes = (t - dose) / 60.0
     drug = changes(response, minutes)
@@ -152,7 +170,14 @@ def simulate(rng: np.random.Generator, n: int, dose: float, patient: Patient, re
     efforts = events_from_rate(rng, v["RR"], P.BREATH_INTERVAL_CV)
     rsa = P.RSA_AMPLITUDE * np.sin(2 * np.pi * breathing_phase(efforts, t))
     hr_inst = np.maximum(v["HR"] + rsa + smooth_noise(rng, n, P.HR_NOISE_TAU_S, P.HR_NOISE_SD), 20.0)
-    beats = events_from_rate(rng, hr_inst, P.BEAT_JITTER_CV)
+    beats = events_from_rate(rng, hr_inst, beat_jitter_cv)
+    # Drawn only for a pulse deficit, so that every other session keeps its random numbers.
+    reach = rng.random(beats.size) < perfused if perfused < 1 else np.ones(beats.size, dtype=bool)
+    stopped = _inside(beats, no_output)
+    beats, reach = beats[~stopped], reach[~stopped]
+    pulses = beats[reach]
+    for a, b in no_output:
+        v["HR"][max(int(np.floor(a)), 0):max(int(np.ceil(b)), 0)] = 0.0
 
     open_ = np.ones(efforts.size, dtype=bool)
     for a, b in airway_closed:
@@ -165,5 +190,5 @@ def simulate(rng: np.random.Generator, n: int, dose: float, patient: Patient, re
         n=n, dose=dose, sbp=v["SBP"], dbp=v["DBP"], map=mean_arterial(v["SBP"], v["DBP"]),
         hr=v["HR"], hr_inst=hr_inst, rr=v["RR"], spo2=v["SpO2"], etco2=v["EtCO2"],
         beats=beats, efforts=efforts, breaths=breaths, breath_etco2=breath_etco2,
-        airway_closed=list(airway_closed),
+        airway_closed=list(airway_closed), pulses=pulses, no_output=list(no_output),
     )

@@ -6,6 +6,13 @@ severe hypertension in about 1 % of sessions and in 12.5 % of patients at least 
 course; back to baseline about 1.5 h after the infusion (§4: 60–90 min after it ends, i.e.
 100–130 min after the dose).
 
+Severe hypertension and large rises (§2: IV SBP ≥ 180 in about 1 % of sessions; esketamine SBP ≥ 180
+in 3 %, DBP ≥ 110 in 4 %, a rise ≥ 40/25 in 8–19 %) are counted on cuff readings within 90 min of the
+dose (monitors/simulator/population.py) over STATS_SESSIONS seeded sessions per route. The
+tolerances are stated with each test: the published figure ± half of it for a point figure (a
+binomial 95 % interval at 1,000 sessions is about ±0.6 points at 1 % and ±1.1 at 3 %), the
+published range itself for a range.
+
 Peak rise and time of peak are measured as the series measure them: cuff readings against the
 pre-dose baseline (mean of the two pre-dose readings, §3), averaged over patients at each
 scheduled reading. The return to baseline is timed on the true SBP, because cuff readings every
@@ -17,16 +24,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monitors.simulator import simulate
+from monitors.simulator import population, simulate
 
 PATIENTS = 200
+STATS_SESSIONS = 1000
 MINUTES_AFTER_DOSE = 150
 SLOTS = list(range(5, 61, 5)) + list(range(75, MINUTES_AFTER_DOSE, 15))
 
 
 def _cohort(route: str, patients: int = PATIENTS) -> dict:
     rise = {"SBP": np.full((patients, len(SLOTS)), np.nan), "DBP": np.full((patients, len(SLOTS)), np.nan)}
-    true_rise, reached_180 = [], 0
+    true_rise = []
     for seed in range(patients):
         s = simulate("random", seed, minutes=10 + MINUTES_AFTER_DOSE, pre_dose_minutes=10, route=route)
         ok = [r for r in s.display.nibp if r.ok]
@@ -39,11 +47,9 @@ def _cohort(route: str, patients: int = PATIENTS) -> dict:
                     rise["SBP"][seed, k] = r.sys - baseline["SBP"]
                     rise["DBP"][seed, k] = r.dia - baseline["DBP"]
         true_rise.append(s.phys.sbp[int(s.dose):] - s.plan.patient.baseline["SBP"])
-        reached_180 += any(lab.label == "SBP >= 180" for lab in s.labels)
     return {
         "cuff": {v: np.nanmean(a, axis=0) for v, a in rise.items()},
         "true": np.mean(true_rise, axis=0),
-        "fraction_180": reached_180 / patients,
     }
 
 
@@ -64,10 +70,26 @@ def test_blood_pressure_peaks_at_30_to_40_minutes(iv):
     assert 30 <= SLOTS[int(np.argmax(iv["cuff"]["SBP"]))] <= 40
 
 
-def test_fraction_reaching_sbp_180_is_in_the_published_range(iv):
-    """Sessions with SBP ≥ 180 lie between ~1 % of sessions and 12.5 % of patients over a course (clinical-
-    basis §2)."""
-    assert 0.01 <= iv["fraction_180"] <= 0.125
+@pytest.fixture(scope="module")
+def severe() -> dict:
+    return {route: {k: v / STATS_SESSIONS for k, v in population.counts(route, range(STATS_SESSIONS)).items()}
+            for route in ("iv", "esketamine")}
+
+
+def test_iv_sessions_reaching_sbp_180_are_about_1_percent(severe):
+    """A cuff SBP ≥ 180 within 90 min of an IV dose in 0.5–2 % of sessions (§2 "severe hypertension in
+    about 1 % of sessions"; tolerance ±half, and the 2 % ceiling keeps it well below the 6–7 % of the
+    uncalibrated model)."""
+    assert 0.005 <= severe["iv"]["SBP >= 180"] <= 0.02
+
+
+def test_esketamine_severe_hypertension_is_at_the_published_rates(severe):
+    """Esketamine: cuff SBP ≥ 180 in 1.5–4.5 % (§2 3 %), DBP ≥ 110 in 2–6 % (§2 4 %), a rise ≥ 40
+    systolic or ≥ 25 diastolic in 8–19 % (§2, the published range)."""
+    e = severe["esketamine"]
+    assert 0.015 <= e["SBP >= 180"] <= 0.045
+    assert 0.02 <= e["DBP >= 110"] <= 0.06
+    assert 0.08 <= e["rise >= 40/25"] <= 0.19
 
 
 def test_blood_pressure_returns_to_baseline_100_to_130_minutes_after_the_dose(iv):

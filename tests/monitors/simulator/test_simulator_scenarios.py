@@ -37,7 +37,14 @@ def _numerics(records: list[dict], param: str) -> np.ndarray:
 
 # --- Labels against the signal, for every scenario -------------------------------------------
 
-_OPS = {">=": operator.ge, ">": operator.gt, "<": operator.lt}
+_OPS = {">=": operator.ge, ">": operator.gt, "<": operator.lt, "<=": operator.le}
+
+
+def _limit(limit, baseline) -> float:
+    if not isinstance(limit, str):
+        return limit
+    ref, op, amount = limit.split()
+    return baseline[ref[3:]] + (float(amount) if op == "+" else -float(amount))
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -46,11 +53,17 @@ def test_threshold_labels_cover_exactly_the_seconds_the_condition_holds(scenario
     """Each threshold label holds where its §3 condition holds on the true signal, and nowhere else."""
     s = simulate(scenario, seed)
     series = {"SBP": s.phys.sbp, "DBP": s.phys.dbp, "MAP": s.phys.map, "HR": s.phys.hr,
-              "RR": s.phys.rr, "SpO2": s.phys.spo2}
+              "RR": s.phys.rr, "SpO2": s.phys.spo2, "EtCO2": s.phys.etco2}
     for name, conditions in TRUTH_CONDITIONS.items():
         holds = np.zeros(s.n, dtype=bool)
         for vital, op, limit in conditions:
-            holds |= _OPS[op](series[vital], limit)
+            holds |= _OPS[op](series[vital], _limit(limit, s.plan.patient.baseline))
+        if name == "hypertensive crisis":  # or SBP > 180 for 2 min or more
+            above = s.phys.sbp > 180
+            for i in np.flatnonzero(above):
+                run = above[max(i - 119, 0):i + 1]
+                if run.size == 120 and run.all():
+                    holds[i - 119:i + 1] = True
         labelled = np.zeros(s.n, dtype=bool)
         for lab in _labels(s, name):
             labelled[int(lab.start):int(lab.end)] = True
@@ -66,6 +79,8 @@ def test_apnea_labels_are_the_gaps_between_breaths(scenario):
     s = simulate(scenario, 0)
     gaps = {(round(a, 3), round(b, 3)) for a, b in zip(s.phys.breaths[:-1], s.phys.breaths[1:]) if b - a > 15}
     gaps = {(a, b) for a, b in gaps if b >= 0 and a < s.n}
+    if s.n - s.phys.breaths[-1] > 15:  # breathing that stops for good (an arrest)
+        gaps.add((round(s.phys.breaths[-1], 3), float(s.n)))
     labelled = {(round(lab.start, 3), round(lab.end, 3)) for lab in _labels(s, "apnea")}
     assert {(max(a, 0.0), min(b, s.n)) for a, b in gaps} == labelled
 
