@@ -62,6 +62,10 @@ DERIVED_SIGNALS = frozenset(derived.SIGNALS) | {"lead_off"}
 SOURCE = {"PR": "pulse rate: no ECG heart rate", "PLETH": "from the pleth: no ECG or pulse rate"}
 
 
+def _median(xs: list[float]) -> float:
+    return sorted(xs)[len(xs) // 2]
+
+
 def _negate(holds: bool | None) -> bool | None:
     return None if holds is None else not holds
 
@@ -124,7 +128,7 @@ class AlarmEngine:
         self._codes: set[str] = set()  # device status codes active now
         self._artifact: dict[str, float] = {}  # rule id -> last time its pulse guard saw an artifact
         self._gaps: deque[tuple[float, float]] = deque()  # (t, HR - PR): the pulse guard's reference
-        self._gap_refs: dict[float, tuple[float, float]] = {}  # reference_s -> (median, jump) now
+        self._gap_refs: dict[tuple[float, float], tuple[float, float, float]] = {}  # (median, jump, MAD) now
         self.derived = Derived(rules.derived)
         self._hr_source = ""
         self.baseline_policy = rules.baseline
@@ -219,7 +223,8 @@ class AlarmEngine:
         hr, pr = values.get("HR"), values.get("PR")
         if hr is not None and pr is not None:
             self._gaps.append((t, hr - pr))
-        horizon = t - max((r.pulse_guard.reference_s for r in self.rules if r.pulse_guard), default=0)
+        horizon = t - max((max(r.pulse_guard.reference_s, r.pulse_guard.irregular_s)
+                            for r in self.rules if r.pulse_guard), default=0)
         while self._gaps and self._gaps[0][0] < horizon:
             self._gaps.popleft()
         self._gap_refs = {}
@@ -477,25 +482,35 @@ class AlarmEngine:
             # A jump: the gap departs from its median over the reference window (once that window
             # is half filled; at the start of a session, from no gap), or from the gap of the
             # reading before (a pulse rate jumping about, for as long as the motion goes on).
-            ref, jump = self._gap_reference(t, guard.reference_s)
-            evidence = evidence or jump > guard.within or abs((hr - pr) - ref) > guard.within
+            ref, jump, mad = self._gap_reference(t, guard)
+            irregular = guard.irregular_mad is not None and mad > guard.irregular_mad
+            evidence = evidence or (not irregular and (
+                jump > guard.within or abs((hr - pr) - ref) > guard.within))
         if evidence:
             self._artifact[rule.id] = t
         return t - self._artifact.get(rule.id, -math.inf) < guard.hold_s
 
-    def _gap_reference(self, t: float, reference_s: float) -> tuple[float, float]:
-        """The ECG-to-pulse gap's median over ``reference_s`` (0 until half of it is filled, or
-        when ``reference_s`` is 0), and how far the latest gap jumped from the one before."""
-        if reference_s not in self._gap_refs:
-            ref, jump = 0.0, 0.0
-            if reference_s > 0 and self._gaps:
-                recent = [g for (gt, g) in self._gaps if gt >= t - reference_s]
-                if recent and t - self._gaps[-len(recent)][0] >= reference_s / 2:
-                    ref = sorted(recent)[len(recent) // 2]
+    def _gap_reference(self, t: float, guard: PulseGuard) -> tuple[float, float, float]:
+        """The ECG-to-pulse gap's median over the guard's ``reference_s`` (0 until half of it is
+        filled, or when ``reference_s`` is 0), how far the latest gap jumped from the one before,
+        and the gap's median absolute deviation over ``irregular_s`` (its irregularity: long
+        enough that a motion burst, even a vomiting episode of minutes, barely moves it, while a
+        rhythm such as atrial fibrillation, which lasts, does)."""
+        key = (guard.reference_s, guard.irregular_s)
+        if key not in self._gap_refs:
+            ref, jump, mad = 0.0, 0.0, 0.0
+            if self._gaps:
+                recent = [g for (gt, g) in self._gaps if gt >= t - guard.reference_s]
+                if guard.reference_s > 0 and recent and t - self._gaps[-len(recent)][0] >= guard.reference_s / 2:
+                    ref = _median(recent)
                 if len(recent) >= 2:
                     jump = abs(recent[-1] - recent[-2])
-            self._gap_refs[reference_s] = (ref, jump)
-        return self._gap_refs[reference_s]
+                longer = [g for (gt, g) in self._gaps if gt >= t - guard.irregular_s]
+                if guard.irregular_s > 0 and t - self._gaps[-len(longer)][0] >= guard.irregular_s / 2:
+                    centre = _median(longer)
+                    mad = _median([abs(g - centre) for g in longer])
+            self._gap_refs[key] = (ref, jump, mad)
+        return self._gap_refs[key]
 
     def _cuff(self, rule: Rule, t: float, values: Mapping, out: list[Transition], *,
               in_order: bool = True) -> None:

@@ -237,12 +237,16 @@ class PulseGuard(BaseModel):
     rate and pulse rate departing by more than ``within`` /min from its median over the last
     ``reference_s`` (0: from no gap at all). Bounded: a condition that has held for ``max_s``
     alarms whatever the guard suspects, and so does an SpO2 below ``deep_below`` that has held for
-    ``deep_max_s`` (None: unbounded)."""
+    ``deep_max_s`` (None: unbounded). A gap that is itself irregular over the reference window
+    (median absolute deviation over ``irregular_s`` above ``irregular_mad``, as in atrial fibrillation, where a varying
+    share of beats makes no pulse) is no evidence of motion: then only a ``motion`` status is."""
 
     model_config = ConfigDict(extra="forbid")
     within: float = Field(gt=0)
     hold_s: float = Field(ge=0)
     reference_s: float = Field(default=0, ge=0)
+    irregular_mad: float | None = Field(default=None, gt=0)
+    irregular_s: float = Field(default=0, ge=0)
     max_s: float | None = Field(default=None, gt=0)
     deep_below: float | None = Field(default=None, gt=0)
     deep_max_s: float | None = Field(default=None, gt=0)

@@ -5,6 +5,7 @@ must fail then: the table proves its own cases can fail."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,18 @@ def _guard_as_it_was(rules: RuleSet) -> RuleSet:
     """The pulse guard unbounded and keyed on any ECG-to-pulse gap."""
     old = {"pulse_guard": {"within": 15, "hold_s": 20}}
     return rules.with_overrides({r: old for r in ("O1", "O2", "O3")})
+
+
+def _gap_irregularity_ignored(rules: RuleSet) -> RuleSet:
+    """The pulse guard taking an irregular ECG-to-pulse gap (atrial fibrillation) for motion."""
+    return rules.with_overrides({
+        r: {"pulse_guard": {**rules.rules[r].pulse_guard.model_dump(), "irregular_mad": None}}
+        for r in ("O1", "O2", "O3")})
+
+
+def _af_gap(s: int) -> float:
+    """A pulse deficit that varies from beat to beat, as in atrial fibrillation: 0 to 50 /min."""
+    return 25 + 25 * math.sin(s * 1.7) * math.cos(s * 0.31)
 
 
 def _no_blank_tolerance(rules: RuleSet) -> RuleSet:
@@ -223,6 +236,10 @@ CLASS_4 = [
          "its normal delay",
          Room(300, lambda s: {"HR": 110, "PR": 80, "SpO2": 97 if s < 200 else 88}),
          {"O2": ("medium", 216)}, revert=_guard_as_it_was),
+    Case("atrial fibrillation with an irregular pulse deficit (gap 0-50 /min), then SpO2 84: "
+         "O3 on its normal delay",
+         Room(700, lambda s: {"HR": 110, "PR": round(110 - _af_gap(s)), "SpO2": 97 if s < 400 else 84}),
+         {"O3": ("high", 406)}, revert=_gap_irregularity_ignored),
     Case("T-wave double counting (HR 148, PR 74 steady), then SpO2 84: O3 on its normal delay",
          Room(300, lambda s: {"HR": 148, "PR": 74, "SpO2": 97 if s < 200 else 84}),
          {"O3": ("high", 206)}, revert=_guard_as_it_was),
