@@ -70,7 +70,7 @@ def test_revoked_token_is_refused_with_a_reason(shared: Server) -> None:
     assert done.returncode == 0, done.stderr
     hs = ingest(shared, token, send=hello("mon-revoke", "Room R"))
     assert hs.status == 401 and "revoked" in hs.body and "mon-revoke" in hs.body
-    again = cli(shared, "device", "add", "mon-revoke")
+    again = cli(shared, "device", "add", "mon-revoke", "--room", "Room R")
     assert again.returncode == 0, again.stderr
     new_token = again.stdout.strip()
     assert new_token.startswith("vwd_") and new_token != token
