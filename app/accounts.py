@@ -8,8 +8,10 @@ database does not hand out working tokens.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -24,8 +26,12 @@ CREATE TABLE IF NOT EXISTS logins (
     created REAL NOT NULL, last_seen REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS devices (
     name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, created REAL NOT NULL,
-    revoked REAL, demo INTEGER NOT NULL DEFAULT 0);
+    revoked REAL, demo INTEGER NOT NULL DEFAULT 0,
+    rooms TEXT NOT NULL DEFAULT '[]', any_room INTEGER NOT NULL DEFAULT 0);
 """
+# A room name as a monitor's hello carries it (monitors/protocol.py: Hello.room).
+MAX_ROOM = 64
+MAX_ROOMS = 32
 
 # What each role may do. A route names the permission it needs; nothing is allowed by default.
 ROLES: dict[str, frozenset[str]] = {
@@ -75,10 +81,64 @@ class AccountError(ValueError):
     pass
 
 
+@dataclass(frozen=True)
+class Binding:
+    """The rooms a device may feed: the listed ones, or any room when an admin said so."""
+
+    rooms: tuple[str, ...]
+    any_room: bool = False
+
+    def allows(self, room: str) -> bool:
+        return self.any_room or room in self.rooms
+
+    def to_json(self) -> dict:
+        return {"rooms": list(self.rooms), "any_room": self.any_room}
+
+
+def binding(rooms: Iterable[str], any_room: bool = False) -> Binding:
+    """A checked binding: 1–32 distinct room names of 1–64 characters, or ``any_room`` alone.
+    A device bound to nothing could feed nothing, and "everything" must be said explicitly."""
+    listed = tuple(dict.fromkeys(rooms))
+    if any_room and listed:
+        raise AccountError("give rooms or any room, not both")
+    if not any_room and not listed:
+        raise AccountError("a device must be bound to at least one room (--room ROOM, repeatable),"
+                           " or knowingly to any room (--any-room)")
+    if len(listed) > MAX_ROOMS:
+        raise AccountError(f"at most {MAX_ROOMS} rooms per device")
+    for room in listed:
+        if not room or len(room) > MAX_ROOM or room != room.strip():
+            raise AccountError(f"a room name is 1–{MAX_ROOM} characters without leading or"
+                               f" trailing spaces, not {room[:80]!r}")
+    return Binding(listed, any_room)
+
+
 class Accounts:
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
         db.executescript(SCHEMA)
+        self._bind_legacy_devices()
+
+    def _bind_legacy_devices(self) -> None:
+        """Databases from before devices were bound to rooms: each existing device is bound to
+        the rooms it has already fed, so a working clinic keeps working and no device gains a
+        new room; a device that never fed any room is bound to none until an admin binds it."""
+        columns = {r["name"] for r in self.db.execute("PRAGMA table_info(devices)")}
+        if "rooms" in columns:
+            return
+        self.db.execute("ALTER TABLE devices ADD COLUMN rooms TEXT NOT NULL DEFAULT '[]'")
+        self.db.execute("ALTER TABLE devices ADD COLUMN any_room INTEGER NOT NULL DEFAULT 0")
+        try:
+            fed = self.db.execute(
+                "SELECT DISTINCT st.monitor_id, se.room FROM streams st"
+                " JOIN sessions se ON se.id = st.session_id ORDER BY se.id").fetchall()
+        except sqlite3.OperationalError:  # no readings stored yet
+            fed = []
+        rooms: dict[str, list[str]] = {}
+        for row in fed:
+            rooms.setdefault(row["monitor_id"], []).append(row["room"])
+        for name, listed in rooms.items():
+            self.db.execute("UPDATE devices SET rooms=? WHERE name=?", (json.dumps(listed), name))
 
     # Users -------------------------------------------------------------------------------
 
@@ -160,16 +220,52 @@ class Accounts:
 
     # Devices -----------------------------------------------------------------------------
 
-    def add_device(self, name: str, now: float, demo: bool = False) -> str:
-        """Register a monitor by its monitor id; returns its token (shown once, stored hashed)."""
+    def add_device(self, name: str, now: float, rooms: Iterable[str] = (), any_room: bool = False,
+                   demo: bool = False) -> str:
+        """Register a monitor by its monitor id, bound to the rooms it may feed (or, said
+        explicitly, to any room); returns its token (shown once, stored hashed)."""
+        bound = binding(rooms, any_room)
         token = DEVICE_PREFIX + secrets.token_urlsafe(32)
         row = self.db.execute("SELECT revoked FROM devices WHERE name=?", (name,)).fetchone()
         if row is not None and row["revoked"] is None:
             raise AccountError(f"device {name!r} exists already; revoke it first to issue a new token")
         self.db.execute("DELETE FROM devices WHERE name=?", (name,))
-        self.db.execute("INSERT INTO devices(name, token_hash, created, demo) VALUES (?,?,?,?)",
-                        (name, digest(token), now, int(demo)))
+        self.db.execute(
+            "INSERT INTO devices(name, token_hash, created, demo, rooms, any_room) VALUES (?,?,?,?,?,?)",
+            (name, digest(token), now, int(demo), json.dumps(list(bound.rooms)), int(bound.any_room)))
         return token
+
+    def device_binding(self, name: str) -> Binding | None:
+        """The rooms an active device may feed; None if there is no such active device."""
+        row = self.db.execute("SELECT rooms, any_room FROM devices WHERE name=? AND revoked IS NULL",
+                              (name,)).fetchone()
+        if row is None:
+            return None
+        return Binding(tuple(json.loads(row["rooms"])), bool(row["any_room"]))
+
+    def set_device_rooms(self, name: str, rooms: Iterable[str], any_room: bool = False
+                         ) -> tuple[Binding, Binding]:
+        """Change the rooms an active device may feed; returns ``(old, new)`` for the audit."""
+        new = binding(rooms, any_room)
+        old = self.device_binding(name)
+        if old is None:
+            raise AccountError(f"no active device {name!r}")
+        self.db.execute("UPDATE devices SET rooms=?, any_room=? WHERE name=? AND revoked IS NULL",
+                        (json.dumps(list(new.rooms)), int(new.any_room), name))
+        return old, new
+
+    def may_feed(self, name: str, room: str) -> str:
+        """"" if device ``name`` may feed ``room``, else why not (for the error it is sent)."""
+        bound = self.device_binding(name)
+        if bound is None:
+            return f"device {name!r} is not an active device"
+        if bound.allows(room):
+            return ""
+        if not bound.rooms:
+            return (f"device {name!r} is bound to no room; an admin binds it with"
+                    f" `vitalwatch device rooms {name} --room ROOM`")
+        return (f"device {name!r} may feed only {', '.join(map(repr, bound.rooms))}, not {room!r};"
+                " an admin changes its rooms")
 
     def revoke_device(self, name: str, now: float) -> None:
         if self.db.execute("UPDATE devices SET revoked=? WHERE name=? AND revoked IS NULL",
@@ -177,7 +273,11 @@ class Accounts:
             raise AccountError(f"no active device {name!r}")
 
     def devices(self) -> list[dict]:
-        return self.db.execute("SELECT name, created, revoked, demo FROM devices ORDER BY name").fetchall()
+        rows = self.db.execute(
+            "SELECT name, created, revoked, demo, rooms, any_room FROM devices ORDER BY name").fetchall()
+        for r in rows:
+            r["rooms"], r["any_room"] = json.loads(r["rooms"]), bool(r["any_room"])
+        return rows
 
     def device(self, token: str | None, demo_mode: bool) -> tuple[str | None, str]:
         """``(monitor id, "")`` for a valid device token, else ``(None, why not)``. Like demo

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
-from app.accounts import AccountError, Login
+from app.accounts import MAX_ROOM, MAX_ROOMS, AccountError, Login, binding
 from app.security import Security, require
 
 router = APIRouter(prefix="/api")
@@ -17,6 +17,10 @@ router = APIRouter(prefix="/api")
 ManageUsers = Annotated[Login, Depends(require("manage_users"))]
 ManageDevices = Annotated[Login, Depends(require("manage_devices"))]
 ViewAudit = Annotated[Login, Depends(require("view_audit"))]
+# Path and query parameters are bounded like the bodies: an absurd value is a 422 naming it.
+UserName = Annotated[str, Path(min_length=1, max_length=64)]
+DeviceName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+Room = Annotated[str, Field(min_length=1, max_length=MAX_ROOM)]
 
 
 def _sec(request: Request) -> Security:
@@ -46,7 +50,7 @@ async def add_user(body: NewUser, request: Request, login: ManageUsers) -> dict[
 
 
 @router.post("/users/{name}/disable")
-async def disable_user(name: str, request: Request, login: ManageUsers) -> dict[str, Any]:
+async def disable_user(name: UserName, request: Request, login: ManageUsers) -> dict[str, Any]:
     sec = _sec(request)
     try:
         sec.accounts.set_disabled(name, True)
@@ -57,7 +61,15 @@ async def disable_user(name: str, request: Request, login: ManageUsers) -> dict[
     return {"name": name, "disabled": True}
 
 
-class NewDevice(BaseModel):
+class DeviceRooms(BaseModel):
+    """The rooms a device may feed: a list, or ``any_room: true`` (chosen knowingly) instead."""
+
+    model_config = {"extra": "forbid"}
+    rooms: list[Room] = Field(default_factory=list, max_length=MAX_ROOMS)
+    any_room: bool = False
+
+
+class NewDevice(DeviceRooms):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")
 
 
@@ -71,15 +83,35 @@ async def add_device(body: NewDevice, request: Request, login: ManageDevices) ->
     """Register a monitor; the token in the answer is shown this once and stored only hashed."""
     sec = _sec(request)
     try:
-        token = sec.accounts.add_device(body.name, time.time())
+        bound = binding(body.rooms, body.any_room)
+    except AccountError as e:
+        raise HTTPException(422, str(e)) from None
+    try:
+        token = sec.accounts.add_device(body.name, time.time(), bound.rooms, bound.any_room)
     except AccountError as e:
         raise HTTPException(409, str(e)) from None
-    sec.audit.record(time.time(), login.user.name, "device_added", body.name)
-    return {"name": body.name, "token": token}
+    sec.audit.record(time.time(), login.user.name, "device_added", body.name, new=bound.to_json())
+    return {"name": body.name, "token": token, **bound.to_json()}
+
+
+@router.put("/devices/{name}/rooms")
+async def set_device_rooms(name: DeviceName, body: DeviceRooms, request: Request,
+                           login: ManageDevices) -> dict[str, Any]:
+    """Change the rooms a device may feed (from its next hello); audited with old → new."""
+    sec = _sec(request)
+    if sec.accounts.device_binding(name) is None:
+        raise HTTPException(404, f"no active device {name!r}")
+    try:
+        old, new = sec.accounts.set_device_rooms(name, body.rooms, body.any_room)
+    except AccountError as e:
+        raise HTTPException(422, str(e)) from None
+    sec.audit.record(time.time(), login.user.name, "device_rooms_changed", name,
+                     old=old.to_json(), new=new.to_json())
+    return {"name": name, **new.to_json()}
 
 
 @router.post("/devices/{name}/revoke")
-async def revoke_device(name: str, request: Request, login: ManageDevices) -> dict[str, Any]:
+async def revoke_device(name: DeviceName, request: Request, login: ManageDevices) -> dict[str, Any]:
     sec = _sec(request)
     try:
         sec.accounts.revoke_device(name, time.time())
@@ -90,8 +122,9 @@ async def revoke_device(name: str, request: Request, login: ManageDevices) -> di
 
 
 @router.get("/audit")
-async def audit(request: Request, login: ViewAudit, since: float | None = None,
-                action: str | None = None) -> list[dict[str, Any]]:
+async def audit(request: Request, login: ViewAudit,
+                since: Annotated[float | None, Query(ge=0, le=1e11)] = None,
+                action: Annotated[str | None, Query(max_length=64)] = None) -> list[dict[str, Any]]:
     return _sec(request).audit.entries(since, action)
 
 

@@ -18,13 +18,14 @@ CREATE TABLE IF NOT EXISTS alarms (
     priority TEXT NOT NULL, title TEXT NOT NULL, message TEXT NOT NULL, onset REAL NOT NULL,
     raised REAL NOT NULL, ended REAL, delay_s REAL NOT NULL, value REAL, limit_value REAL,
     decided REAL NOT NULL, state TEXT NOT NULL, tier TEXT NOT NULL DEFAULT '',
-    acknowledged_by TEXT, updated REAL NOT NULL);
+    acknowledged_by TEXT, updated REAL NOT NULL, monitor_id TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS alarms_session ON alarms(session_id, state);
 CREATE TABLE IF NOT EXISTS alarm_log (
     id INTEGER PRIMARY KEY, alarm_id INTEGER NOT NULL, session_id INTEGER NOT NULL,
     t REAL NOT NULL, rule TEXT NOT NULL, event TEXT NOT NULL, state TEXT NOT NULL,
     priority TEXT NOT NULL, message TEXT NOT NULL, by TEXT NOT NULL DEFAULT '',
-    tier TEXT NOT NULL DEFAULT '', decided REAL NOT NULL, delivered REAL);
+    tier TEXT NOT NULL DEFAULT '', decided REAL NOT NULL, delivered REAL,
+    monitor_id TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS alarm_log_session ON alarm_log(session_id, id);
 """
 
@@ -33,24 +34,30 @@ class AlarmLog:
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
         db.executescript(SCHEMA)
+        for table in ("alarms", "alarm_log"):  # databases from before alarms named a monitor
+            if "monitor_id" not in {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN monitor_id TEXT NOT NULL DEFAULT ''")
 
-    def record(self, session_id: int, change: Any, decided: float) -> tuple[dict, int]:
+    def record(self, session_id: int, change: Any, decided: float,
+               monitor_id: str = "") -> tuple[dict, int]:
         """Store one change (an ``alerts.system.Change``); returns the alarm row as it now
-        stands and the id of the log entry."""
+        stands and the id of the log entry. ``monitor_id`` names the monitor a per-monitor alarm
+        (a lost feed) is about: each monitor of a session has its own."""
         db = self.db
         db.execute("BEGIN")
         try:
             current = db.execute(
-                "SELECT id FROM alarms WHERE session_id=? AND rule=? AND state != 'cleared'",
-                (session_id, change.rule)).fetchone()
+                "SELECT id FROM alarms WHERE session_id=? AND rule=? AND monitor_id=?"
+                " AND state != 'cleared'", (session_id, change.rule, monitor_id)).fetchone()
             if change.event == "raised" and current is None:
                 alarm_id = db.execute(
                     "INSERT INTO alarms(session_id, rule, kind, priority, title, message, onset,"
-                    " raised, delay_s, value, limit_value, decided, state, tier, updated)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " raised, delay_s, value, limit_value, decided, state, tier, updated, monitor_id)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (session_id, change.rule, change.kind, change.priority, change.title,
                      change.message, change.onset, change.t, change.delay_s, change.value,
-                     change.limit, decided, change.state, change.tier, change.t)).lastrowid
+                     change.limit, decided, change.state, change.tier, change.t,
+                     monitor_id)).lastrowid
             elif current is None:
                 raise ValueError(f"{change.event} of rule {change.rule} with no alarm signalled")
             else:
@@ -64,15 +71,21 @@ class AlarmLog:
                      change.event, change.t, change.event, change.by, alarm_id))
             log_id = db.execute(
                 "INSERT INTO alarm_log(alarm_id, session_id, t, rule, event, state, priority, message,"
-                " by, tier, decided) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " by, tier, decided, monitor_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (alarm_id, session_id, change.t, change.rule, change.event, change.state,
-                 change.priority, change.message, change.by, change.tier, decided)).lastrowid
+                 change.priority, change.message, change.by, change.tier, decided,
+                 monitor_id)).lastrowid
             row = db.execute("SELECT * FROM alarms WHERE id=?", (alarm_id,)).fetchone()
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
         return row, int(log_id)  # type: ignore[arg-type]
+
+    def assign_monitor(self, alarm_id: int, monitor_id: str) -> None:
+        """Name the monitor of an alarm logged before alarms named one (restored at start-up)."""
+        self.db.execute("UPDATE alarms SET monitor_id=? WHERE id=? AND monitor_id=''",
+                        (monitor_id, alarm_id))
 
     def delivered(self, log_id: int, t: float) -> None:
         """The first delivery of a change to a dashboard (for the signal-generation delay)."""

@@ -6,7 +6,7 @@ import json
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from alerts.rules import RulesError
@@ -32,6 +32,19 @@ SessionDep = Annotated[Login, Depends(require("session"))]
 
 def _security(request: Request) -> Security:
     return request.app.state.security  # type: ignore[no-any-return]
+
+
+# Every path and query parameter is bounded, so that an absurd value (a session id of 10^24, a
+# negative limit, a megabyte of text) is a 422 naming the parameter, never a 500 from deep
+# below (SQLite takes integers of at most 64 bits). Ids are SQLite row ids: 1 … 2^53 (beyond
+# that a browser's numbers are no longer exact). Times are seconds since the epoch.
+MAX_ID = 2**53
+MAX_TIME = 1e11  # the year 5138
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+QueryTime = Annotated[float | None, Query(ge=0, le=MAX_TIME)]
+MonitorId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+RuleId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")]
+ParamName = Annotated[str, Query(max_length=16)]
 
 
 @router.get("/health")
@@ -84,14 +97,14 @@ def _session(pipeline: Pipeline, session_id: int) -> dict[str, Any]:
 
 
 @router.get("/sessions/{session_id}")
-async def session(session_id: int, pipeline: PipelineDep, who: ViewHistory) -> dict[str, Any]:
+async def session(session_id: Id, pipeline: PipelineDep, who: ViewHistory) -> dict[str, Any]:
     row = _session(pipeline, session_id)
     return {**row, **pipeline.store.latest(session_id),
             "alarms": pipeline.alarm_log.alarms(session_id, active_only=True)}
 
 
 @router.post("/sessions/{session_id}/end")
-async def end_session(session_id: int, pipeline: PipelineDep, who: ManageSessions,
+async def end_session(session_id: Id, pipeline: PipelineDep, who: ManageSessions,
                       request: Request) -> dict[str, Any]:
     _session(pipeline, session_id)
     if not pipeline.end_session(session_id, time.time()):
@@ -100,11 +113,53 @@ async def end_session(session_id: int, pipeline: PipelineDep, who: ManageSession
     return _session(pipeline, session_id)
 
 
+class SessionMonitor(BaseModel):
+    model_config = {"extra": "forbid"}
+    monitor_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")
+
+
+def _listed(pipeline: Pipeline, session_id: int) -> list[str]:
+    state = pipeline.sessions[session_id]
+    return [f.monitor_id for f in state.feeds.values() if f.listed]
+
+
+@router.post("/sessions/{session_id}/monitors")
+async def add_session_monitor(session_id: Id, body: SessionMonitor, pipeline: PipelineDep,
+                              who: ManageSessions, request: Request) -> dict[str, Any]:
+    """List another monitor in a running session (a second device at the bedside): only the
+    monitors a session lists may feed it, and each is then supervised on its own. Audited."""
+    _active(pipeline, session_id)
+    old = _listed(pipeline, session_id)
+    if body.monitor_id in old:
+        raise HTTPException(409, f"session {session_id} lists monitor {body.monitor_id!r} already")
+    new = pipeline.add_monitor(session_id, body.monitor_id, who.user.name, time.time())
+    _security(request).audit.record(time.time(), who.user.name, "session_monitor_added",
+                                    f"session {session_id}", old={"monitors": old},
+                                    new={"monitors": new})
+    return {"session_id": session_id, "monitors": new}
+
+
+@router.delete("/sessions/{session_id}/monitors/{monitor_id}")
+async def remove_session_monitor(session_id: Id, monitor_id: MonitorId, pipeline: PipelineDep,
+                                 who: ManageSessions, request: Request) -> dict[str, Any]:
+    """Take a monitor off a running session: it is no longer expected (no lost-feed alarm for
+    it) and may not feed the session again unless added back. Audited."""
+    _active(pipeline, session_id)
+    old = _listed(pipeline, session_id)
+    if monitor_id not in old:
+        raise HTTPException(404, f"session {session_id} does not list monitor {monitor_id!r}")
+    new = pipeline.remove_monitor(session_id, monitor_id, time.time())
+    _security(request).audit.record(time.time(), who.user.name, "session_monitor_removed",
+                                    f"session {session_id}", old={"monitors": old},
+                                    new={"monitors": new})
+    return {"session_id": session_id, "monitors": new}
+
+
 @router.get("/sessions/{session_id}/readings")
 async def readings(
-    session_id: int, pipeline: PipelineDep, who: ViewHistory,
-    start: float | None = None, end: float | None = None,
-    params: Annotated[list[str] | None, Query()] = None,
+    session_id: Id, pipeline: PipelineDep, who: ViewHistory,
+    start: QueryTime = None, end: QueryTime = None,
+    params: Annotated[list[Annotated[str, Query(max_length=16)]] | None, Query(max_length=32)] = None,
 ) -> dict[str, Any]:
     """Numerics (one row per value; ``value: null`` is "no value") and cuff measurements
     between ``start`` and ``end`` (seconds since the epoch, device time)."""
@@ -117,7 +172,9 @@ async def readings(
 
 
 @router.get("/sessions/{session_id}/waveforms")
-async def waveforms(session_id: int, wave: str, start: float, end: float,
+async def waveforms(session_id: Id, wave: Annotated[str, Query(max_length=16)],
+                    start: Annotated[float, Query(ge=0, le=MAX_TIME)],
+                    end: Annotated[float, Query(ge=0, le=MAX_TIME)],
                     pipeline: PipelineDep, who: ViewHistory) -> list[dict[str, Any]]:
     _session(pipeline, session_id)
     if end - start > 600:
@@ -126,20 +183,21 @@ async def waveforms(session_id: int, wave: str, start: float, end: float,
 
 
 @router.get("/sessions/{session_id}/statuses")
-async def statuses(session_id: int, pipeline: PipelineDep, who: ViewHistory) -> list[dict[str, Any]]:
+async def statuses(session_id: Id, pipeline: PipelineDep, who: ViewHistory) -> list[dict[str, Any]]:
     _session(pipeline, session_id)
     return pipeline.store.statuses(session_id)
 
 
 @router.get("/alarms")
-async def alarms(pipeline: PipelineDep, who: ViewHistory, session_id: int | None = None,
-           active: bool = False) -> list[dict[str, Any]]:
+async def alarms(pipeline: PipelineDep, who: ViewHistory,
+                 session_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+                 active: bool = False) -> list[dict[str, Any]]:
     """Alarms, newest first: the active ones with ``active=true``, else the history too."""
     return pipeline.alarm_log.alarms(session_id, active_only=active)
 
 
 @router.get("/sessions/{session_id}/alarm-log")
-async def alarm_log(session_id: int, pipeline: PipelineDep, who: ViewHistory) -> list[dict[str, Any]]:
+async def alarm_log(session_id: Id, pipeline: PipelineDep, who: ViewHistory) -> list[dict[str, Any]]:
     _session(pipeline, session_id)
     return pipeline.alarm_log.log(session_id)
 
@@ -152,11 +210,11 @@ async def monitors(pipeline: PipelineDep, who: ViewMonitors) -> list[dict[str, A
 
 
 @router.get("/monitors/{monitor_id}/errors")
-async def monitor_errors(monitor_id: str, pipeline: PipelineDep, who: ViewHistory,
-                         limit: int = 100) -> list[dict[str, Any]]:
+async def monitor_errors(monitor_id: MonitorId, pipeline: PipelineDep, who: ViewHistory,
+                         limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
     """The refused messages of a monitor, newest first, as they arrived (cut at 4 KiB). They
     may hold vital signs, so clinical roles only (an admin sees the counts in /api/monitors)."""
-    return pipeline.store.rejects(monitor_id, min(limit, 1000))
+    return pipeline.store.rejects(monitor_id, limit)
 
 
 ACTIONS = {"acknowledge": "acknowledge", "pause-audio": "pause_audio", "reset": "acknowledge"}
@@ -165,7 +223,7 @@ ACTIONS = {"acknowledge": "acknowledge", "pause-audio": "pause_audio", "reset": 
 def _act(action: str):  # noqa: ANN202 - a route factory, one route per action
     needs = require(ACTIONS[action])  # outside the annotation: annotations are strings here
 
-    async def act(alarm_id: int, request: Request, pipeline: PipelineDep,
+    async def act(alarm_id: Id, request: Request, pipeline: PipelineDep,
                   who: Login = Depends(needs)) -> dict[str, Any]:  # noqa: B008
         before = pipeline.alarm_log.alarm(alarm_id)
         try:
@@ -204,7 +262,7 @@ def _active(pipeline: Pipeline, session_id: int) -> None:
 
 
 @router.post("/sessions/{session_id}/marks", status_code=201)
-async def add_mark(session_id: int, body: MarkIn, request: Request, pipeline: PipelineDep,
+async def add_mark(session_id: Id, body: MarkIn, request: Request, pipeline: PipelineDep,
                    who: MarkEvent) -> dict[str, Any]:
     """Mark an event now: the dose (starts the post-dose rules and captures the baseline), the
     end of an infusion, a treatment, an intervention, a note."""
@@ -218,13 +276,13 @@ async def add_mark(session_id: int, body: MarkIn, request: Request, pipeline: Pi
 
 
 @router.get("/sessions/{session_id}/marks")
-async def marks(session_id: int, pipeline: PipelineDep, who: ViewHistory) -> list[dict[str, Any]]:
+async def marks(session_id: Id, pipeline: PipelineDep, who: ViewHistory) -> list[dict[str, Any]]:
     _session(pipeline, session_id)
     return pipeline.store.marks(session_id)
 
 
 @router.post("/sessions/{session_id}/baseline")
-async def capture_baseline(session_id: int, request: Request, pipeline: PipelineDep,
+async def capture_baseline(session_id: Id, request: Request, pipeline: PipelineDep,
                            who: MarkEvent) -> dict[str, Any]:
     """Capture the pre-dose baseline now (it is captured at the dose mark otherwise)."""
     _active(pipeline, session_id)
@@ -234,7 +292,7 @@ async def capture_baseline(session_id: int, request: Request, pipeline: Pipeline
 
 
 @router.get("/sessions/{session_id}/rules")
-async def session_rules(session_id: int, pipeline: PipelineDep, who: ViewHistory) -> dict[str, Any]:
+async def session_rules(session_id: Id, pipeline: PipelineDep, who: ViewHistory) -> dict[str, Any]:
     """The rules in effect for this session (the clinic's, with the session's own changes), its
     dose time and baseline, and the history of changes."""
     row = _session(pipeline, session_id)
@@ -258,17 +316,17 @@ def _rule_json(rule: Any) -> dict[str, Any]:
 
 class RuleChange(BaseModel):
     model_config = {"extra": "forbid"}
-    when: str | None = None
-    clear: str | None = None
-    delay_s: float | None = None
-    clear_for_s: float | None = None
+    when: str | None = Field(default=None, max_length=500)
+    clear: str | None = Field(default=None, max_length=500)
+    delay_s: float | None = Field(default=None, ge=0, le=86400)
+    clear_for_s: float | None = Field(default=None, ge=0, le=86400)
     priority: Literal["low", "medium", "high"] | None = None
     enabled: bool | None = None
     reason: str = Field(min_length=1, max_length=500, description="why: kept in the audit trail")
 
 
 @router.patch("/sessions/{session_id}/rules/{rule_id}")
-async def change_rule(session_id: int, rule_id: str, body: RuleChange, request: Request,
+async def change_rule(session_id: Id, rule_id: RuleId, body: RuleChange, request: Request,
                       pipeline: PipelineDep, who: ChangeLimits) -> dict[str, Any]:
     """Change one rule's limits for this session only; audited with old → new and the reason."""
     _active(pipeline, session_id)

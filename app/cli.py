@@ -8,6 +8,10 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.accounts import Binding
 
 log = logging.getLogger("vitalwatch")
 
@@ -43,9 +47,17 @@ def main(argv: list[str] | None = None) -> int:
 
     device = sub.add_parser("device", help="manage monitor devices and their tokens")
     dsub = device.add_subparsers(dest="action", required=True)
-    dadd = dsub.add_parser("add", help="register a monitor; prints its token once")
+    dadd = dsub.add_parser("add", help="register a monitor and the rooms it may feed; prints its "
+                           "token once")
     dadd.add_argument("name", help="the monitor id the device will use")
+    _rooms_args(dadd)
     dadd.add_argument("--data-dir", type=Path, default=Path("data"))
+    drooms = dsub.add_parser("rooms", help="change the rooms a monitor may feed (audited)")
+    drooms.add_argument("name")
+    _rooms_args(drooms)
+    drooms.add_argument("--data-dir", type=Path, default=Path("data"))
+    dlist = dsub.add_parser("list", help="the devices, their rooms and whether revoked")
+    dlist.add_argument("--data-dir", type=Path, default=Path("data"))
     drevoke = dsub.add_parser("revoke", help="revoke a monitor's token")
     drevoke.add_argument("name")
     drevoke.add_argument("--data-dir", type=Path, default=Path("data"))
@@ -205,6 +217,15 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rooms_args(p: argparse.ArgumentParser) -> None:
+    rooms = p.add_mutually_exclusive_group(required=True)
+    rooms.add_argument("--room", action="append", dest="rooms", metavar="ROOM",
+                       help="a room the monitor may feed (repeatable)")
+    rooms.add_argument("--any-room", action="store_true",
+                       help="let the monitor feed any room (choose this knowingly: a token of such a "
+                            "device can feed every room of the clinic)")
+
+
 def _token_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token", default=os.environ.get("VITALWATCH_TOKEN"),
                    help="the device token (default: $VITALWATCH_TOKEN)")
@@ -261,9 +282,21 @@ def _accounts(args: argparse.Namespace) -> int:
             audit.record(time.time(), actor, "user_added", args.name, new={"role": args.role})
             print(f"user {args.name} added ({args.role})")
         elif args.action == "add":
-            token = accounts.add_device(args.name, time.time())
-            audit.record(time.time(), actor, "device_added", args.name)
+            token = accounts.add_device(args.name, time.time(), args.rooms or (), args.any_room)
+            bound = accounts.device_binding(args.name)
+            audit.record(time.time(), actor, "device_added", args.name,
+                         new=bound.to_json() if bound else None)
             print(token)
+        elif args.action == "rooms":
+            old, new = accounts.set_device_rooms(args.name, args.rooms or (), args.any_room)
+            audit.record(time.time(), actor, "device_rooms_changed", args.name, old=old.to_json(),
+                         new=new.to_json())
+            print(f"device {args.name}: {_rooms_text(new)} (was {_rooms_text(old)})")
+        elif args.action == "list":
+            for d in accounts.devices():
+                state = "revoked" if d["revoked"] else "demo" if d["demo"] else "active"
+                rooms = "any room" if d["any_room"] else ", ".join(d["rooms"]) or "no room"
+                print(f"{d['name']}\t{state}\t{rooms}")
         else:
             accounts.revoke_device(args.name, time.time())
             audit.record(time.time(), actor, "device_revoked", args.name)
@@ -274,6 +307,10 @@ def _accounts(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def _rooms_text(bound: Binding) -> str:
+    return "any room" if bound.any_room else ", ".join(bound.rooms) or "no room"
 
 
 async def _monitor_sim(args: argparse.Namespace) -> int:

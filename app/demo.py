@@ -81,7 +81,7 @@ def demo_tokens(accounts: Accounts, now: float) -> dict[str, str]:
     tokens = {}
     for room, *_ in ROOMS:
         accounts.db.execute("DELETE FROM devices WHERE name=? AND demo=1", (monitor_id(room),))
-        tokens[room] = accounts.add_device(monitor_id(room), now, demo=True)
+        tokens[room] = accounts.add_device(monitor_id(room), now, rooms=(room,), demo=True)
     return tokens
 
 

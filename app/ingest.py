@@ -121,13 +121,23 @@ async def ingest(ws: WebSocket, pipeline: Pipeline, security: Security) -> None:
         if hello.protocol != PROTOCOL_VERSION:
             raise Refused(hello.seq, "protocol",
                           f"protocol {hello.protocol} is not supported (this server speaks {PROTOCOL_VERSION})")
+        # A token names the rooms its device may feed, and a room's running session the
+        # monitors that may feed it: another patient's room is refused, precisely and counted.
+        if why := security.accounts.may_feed(device, hello.room):
+            raise Refused(hello.seq, "room", why)
+        if why := pipeline.admission(hello.monitor_id, hello.room):
+            raise Refused(hello.seq, "room", why)
     except Refused as r:
+        pipeline.refuse(device, r.seq, r.field, r.reason, first)
+        log.warning("monitor %s: hello refused (%s)", device, r.field or "message")
         await ws.send_text(Error(seq=r.seq, field=r.field, reason=r.reason).model_dump_json())
-        await _close(ws, 1008, f"refused hello: {r.field}: {r.reason}"[:120])
+        # A close reason has at most 123 bytes; a room's name may not be ASCII.
+        reason = f"refused hello: {r.field}: {r.reason}".encode()[:120].decode(errors="ignore")
+        await _close(ws, 1008, reason)
         return
 
     monitor_id = hello.monitor_id
-    session_id, last_seq = pipeline.hello(hello, time.time())
+    session_id, last_seq, connection = pipeline.hello(hello, time.time())
     await ws.send_text(Welcome(session_id=session_id, last_seq=last_seq).model_dump_json())
     log.info("monitor %s connected (stream %s, session %s)", monitor_id, hello.stream, session_id)
     bucket = _RateLimit(RATE_PER_S, RATE_BURST, time.monotonic())
@@ -175,7 +185,7 @@ async def ingest(ws: WebSocket, pipeline: Pipeline, security: Security) -> None:
     except WebSocketDisconnect:
         pass
     finally:
-        pipeline.disconnected(monitor_id, time.time())
+        pipeline.disconnected(monitor_id, time.time(), connection)
         log.info("monitor %s disconnected", monitor_id)
 
 

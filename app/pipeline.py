@@ -11,10 +11,11 @@ task calls ``supervise`` every second. Every method takes the server time it run
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from alerts.rules import RuleSet
@@ -50,6 +51,9 @@ class MonitorState:
     refused: int = 0
     refused_by: Counter[str] = field(default_factory=Counter)
     last_error: dict[str, Any] | None = None
+    # Which websocket connection is this monitor's current one: only that connection's close
+    # can mark it disconnected (an old, half-open one may be closed long after a reconnect).
+    connection: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +65,27 @@ class MonitorState:
         }
 
 
+class NotAdmitted(ValueError):
+    """A monitor may not feed a room's running session (the session does not list it)."""
+
+
+@dataclass
+class Feed:
+    """One monitor of a session, supervised on its own: its own feed-lost condition (rule T4),
+    its own link state. A second monitor in the room must never hide a dead one."""
+
+    monitor_id: str
+    alarms: AlarmSystem  # only the feed rules, on the server's clock
+    last_heard: float
+    silent: bool = False
+    finished: bool = False  # a replay that played to its end: no longer expected
+    listed: bool = True  # False once a clinician took it off (kept until its alarm is settled)
+
+    @property
+    def expected(self) -> bool:
+        return self.listed and not self.finished
+
+
 @dataclass
 class SessionState:
     id: int
@@ -68,12 +93,12 @@ class SessionState:
     mode: str
     started: float
     alarms: AlarmSystem  # on the device's clock
-    feed: AlarmSystem  # feed supervision, on the server's clock
-    monitor_id: str | None = None
+    # The monitors the session lists, in the order they joined: the first device to start it and
+    # those a clinician added. Only they may feed it; each is supervised on its own.
+    feeds: dict[str, Feed] = field(default_factory=dict)
     last_heard: float = 0.0
     device_time: float | None = None  # the latest device timestamp, and when it arrived
     device_time_at: float = 0.0
-    feed_silent: bool = False
     statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # the session's own limits
 
@@ -93,6 +118,7 @@ class Pipeline:
         self.sessions: dict[int, SessionState] = {}
         self.monitors: dict[str, MonitorState] = {}
         self.last_seq: dict[tuple[str, str], int] = {}
+        self._connections = itertools.count(1)
         for row in store.sessions(active_only=True):
             self._load_session(row, now)
 
@@ -100,11 +126,24 @@ class Pipeline:
 
     def _load_session(self, row: dict[str, Any], now: float) -> SessionState:
         alarms = AlarmSystem(self.rules)
-        feed = AlarmSystem(self.rules, only=FEED_RULES)
+        state = SessionState(row["id"], row["room"], row["mode"], row["started"], alarms)
+        # A session loaded at start-up expects its monitors back: one that stays away has lost
+        # its feed like any other (the clock starts now, when the server could first hear it).
+        for listed in self.store.session_monitors(row["id"]):
+            feed = self._feed(state, listed["monitor_id"], now)
+            feed.finished = listed["finished"] is not None
         # After a restart the alarms still signalled come back with their state, onset and
         # priority, so that they end by their own rules rather than vanish or double.
         for alarm in self.alarm_log.alarms(row["id"], active_only=True):
-            target = feed if alarm["rule"] in FEED_RULES else alarms
+            target = alarms
+            if alarm["rule"] in FEED_RULES:
+                monitor_id = alarm["monitor_id"] or next(iter(state.feeds), "")
+                if not alarm["monitor_id"] and monitor_id:
+                    self.alarm_log.assign_monitor(alarm["id"], monitor_id)
+                known = monitor_id in state.feeds
+                feed = self._feed(state, monitor_id, now)
+                feed.listed = feed.listed and known  # taken off before the restart: unlisted
+                target = feed.alarms
             target.restore({**alarm, "limit": alarm["limit_value"]}, alarm["state"],
                            alarm["acknowledged_by"])
         # The session's own limits, its dose and its baseline, as they were.
@@ -117,15 +156,17 @@ class Pipeline:
             alarms.set_baseline(json.loads(row["baseline"]))
         if row.get("dose") is not None:
             alarms.engine.dose_t = row["dose"]
-        state = SessionState(row["id"], row["room"], row["mode"], row["started"], alarms, feed)
         state.overrides = overrides
-        # A session loaded at start-up expects its monitor back: if it stays away, that is a
-        # lost feed like any other (the clock starts now, when the server could first hear it).
-        state.monitor_id = self.store.session_monitor(row["id"])
         state.last_heard = now
-        state.feed_silent = any(s.rule in FEED_RULES for s in feed.active())
+        for feed in state.feeds.values():
+            feed.silent = any(s.rule in FEED_RULES for s in feed.alarms.active())
         self.sessions[row["id"]] = state
         return state
+
+    def _feed(self, session: SessionState, monitor_id: str, now: float) -> Feed:
+        if monitor_id not in session.feeds:
+            session.feeds[monitor_id] = Feed(monitor_id, AlarmSystem(self.rules, only=FEED_RULES), now)
+        return session.feeds[monitor_id]
 
     def session_for_room(self, room: str) -> SessionState | None:
         return next((s for s in self.sessions.values() if s.room == room), None)
@@ -158,34 +199,102 @@ class Pipeline:
             self.monitors[monitor_id] = MonitorState(monitor_id)
         return self.monitors[monitor_id]
 
-    def hello(self, hello: Hello, now: float) -> tuple[int, int]:
+    def admission(self, monitor_id: str, room: str) -> str:
+        """"" if ``monitor_id`` may feed ``room`` now, else why not: a room's running session is
+        fed only by the monitors it lists (the first to start it, and those a clinician adds)."""
+        session = self.session_for_room(room)
+        listed = [f.monitor_id for f in session.feeds.values() if f.listed] if session else []
+        if not listed or monitor_id in listed:
+            return ""
+        return (f"room {room!r} has a running session ({session.id}) fed by "  # type: ignore[union-attr]
+                f"{', '.join(listed)}; a clinician adds {monitor_id!r} to that session first")
+
+    def hello(self, hello: Hello, now: float) -> tuple[int, int, int]:
         """A monitor (re)connects: join its room's session, or start one. Returns
-        ``(session_id, last_seq)``, the seq of the stream already stored."""
+        ``(session_id, last_seq, connection)``: the seq of the stream already stored, and the id
+        of this connection, which only its own ``disconnected`` may end. Raises NotAdmitted if
+        the room's running session does not list the monitor (see ``admission``)."""
+        if why := self.admission(hello.monitor_id, hello.room):
+            raise NotAdmitted(why)
         session = self.start_session(hello.room, hello.mode, now)
-        session.monitor_id, session.last_heard = hello.monitor_id, now
+        self._list(session, hello.monitor_id, f"monitor:{hello.monitor_id}", now)
+        session.last_heard = now
         m = self.monitor(hello.monitor_id)
         m.room, m.session_id, m.stream, m.mode = hello.room, session.id, hello.stream, hello.mode
         m.vendor, m.model, m.connected, m.last_heard = hello.vendor, hello.model, True, now
+        m.connection = next(self._connections)
         last = self.store.open_stream(hello, session.id)
         key = (hello.monitor_id, hello.stream)
         self.last_seq[key] = max(last, self.last_seq.get(key, 0))
-        self._heard(session, now)
+        self._heard(session, hello.monitor_id, now)
         self.hub.publish({"type": "room", "room": self.room_state(session)})
-        return session.id, self.last_seq[key]
+        return session.id, self.last_seq[key], m.connection
 
-    def disconnected(self, monitor_id: str, now: float) -> None:
+    def _list(self, session: SessionState, monitor_id: str, by: str, now: float) -> Feed:
+        """List a monitor in a session (again): it is expected from now on."""
+        known = monitor_id in session.feeds and session.feeds[monitor_id].listed
+        feed = self._feed(session, monitor_id, now)
+        if not known or feed.finished:
+            self.store.add_session_monitor(session.id, monitor_id, now, by)
+        if not known:
+            feed.last_heard = now
+        feed.finished, feed.listed = False, True
+        return feed
+
+    def add_monitor(self, session_id: int, monitor_id: str, by: str, now: float) -> list[str]:
+        """A clinician lists another monitor in a running session; returns the monitors it lists
+        now. The session expects it from now on: if it does not come, its feed is lost."""
+        session = self.sessions[session_id]
+        self._list(session, monitor_id, by, now)
+        self.hub.publish({"type": "room", "room": self.room_state(session)})
+        return [f.monitor_id for f in session.feeds.values() if f.listed]
+
+    def remove_monitor(self, session_id: int, monitor_id: str, now: float) -> list[str]:
+        """A clinician takes a monitor off a running session: it is no longer expected (its
+        lost-feed condition ends) and may not feed the session again unless added back. Raises
+        KeyError if the session does not list it."""
+        session = self.sessions[session_id]
+        feed = session.feeds[monitor_id]
+        if not feed.listed:
+            raise KeyError(monitor_id)
+        feed.silent = False
+        self._alarms(session, feed.alarms.signal(now, "feed_lost", False), now, monitor_id)
+        if not feed.alarms.active():
+            del session.feeds[monitor_id]
+        else:  # an alarm still to acknowledge keeps its feed, unexpected, until it is settled
+            feed.listed = False
+        self.store.remove_session_monitor(session_id, monitor_id)
+        m = self.monitors.get(monitor_id)
+        if m is not None and m.session_id == session_id:
+            m.session_id = None
+        self.hub.publish({"type": "room", "room": self.room_state(session)})
+        return [f.monitor_id for f in session.feeds.values() if f.listed]
+
+    def disconnected(self, monitor_id: str, now: float, connection: int | None = None) -> None:
+        """A monitor's connection has closed. Only its current connection counts: the close of a
+        connection it has already replaced (a reconnect after a half-open path) changes nothing."""
         m = self.monitor(monitor_id)
+        if connection is not None and connection != m.connection:
+            log.info("monitor %s: an old connection closed; the current one stays", monitor_id)
+            return
         m.connected = False
         session = self.sessions.get(m.session_id) if m.session_id else None
         if session is not None:
             self.hub.publish({"type": "room", "room": self.room_state(session)})
 
-    def finished(self, monitor_id: str, now: float) -> None:
-        """A replay has played to its end: its session no longer expects a monitor."""
+    def finished(self, monitor_id: str, now: float, connection: int | None = None) -> None:
+        """A replay has played to its end: its session no longer expects this monitor."""
         m = self.monitor(monitor_id)
+        if connection is not None and connection != m.connection:
+            return
         session = self.sessions.get(m.session_id) if m.session_id else None
-        if session is not None and session.monitor_id == monitor_id:
-            session.monitor_id = None
+        feed = session.feeds.get(monitor_id) if session is not None else None
+        if session is not None and feed is not None and not feed.finished:
+            feed.finished = True
+            self.store.finish_session_monitor(session.id, monitor_id, now)
+            if feed.silent:
+                feed.silent = False
+                self._alarms(session, feed.alarms.signal(now, "feed_lost", False), now, monitor_id)
             self.hub.publish({"type": "room", "room": self.room_state(session)})
 
     def refuse(self, monitor_id: str, seq: int | None, field_: str, reason: str, raw: str) -> None:
@@ -203,8 +312,12 @@ class Pipeline:
         m = self.monitor(monitor_id)
         session = self.sessions.get(m.session_id) if m.session_id is not None else None
         if session is None:
-            # The session was ended while the monitor streamed: the next reading starts a new one.
+            # The session was ended while the monitor streamed: the next reading starts a new one
+            # (unless another monitor has started one in the room meanwhile).
+            if why := self.admission(monitor_id, m.room):
+                raise NotAdmitted(why)
             session = self.start_session(m.room, m.mode, now)
+            self._list(session, monitor_id, f"monitor:{monitor_id}", now)
             m.session_id = session.id
             self.store.open_stream(
                 Hello(type="hello", seq=0, protocol=1, monitor_id=monitor_id, stream=m.stream,
@@ -213,14 +326,14 @@ class Pipeline:
         if msg.seq <= self.last_seq.get(key, 0):
             m.duplicates += 1
             m.last_heard = now
-            self._heard(session, now)
+            self._heard(session, monitor_id, now)
             return False
         if msg.type != "heartbeat":
             self.store.store_message(monitor_id, m.stream, session.id, msg, now)
         self.last_seq[key] = msg.seq
         m.accepted += 1
         m.last_heard = now
-        self._heard(session, now)
+        self._heard(session, monitor_id, now)
         base = {"session_id": session.id, "room": session.room, "mode": session.mode}
         if msg.type != "heartbeat":
             session.device_time, session.device_time_at = msg.t, now
@@ -249,16 +362,26 @@ class Pipeline:
             self._alarms(session, session.alarms.status(msg.t, msg.code, msg.active), now)
         return True
 
-    def _heard(self, session: SessionState, now: float) -> None:
+    def _heard(self, session: SessionState, monitor_id: str, now: float) -> None:
         session.last_heard = now
-        if session.feed_silent:
-            session.feed_silent = False
+        feed = session.feeds.get(monitor_id)
+        if feed is None:
+            return
+        feed.last_heard = now
+        if feed.silent:
+            feed.silent = False
             self.hub.publish({"type": "room", "room": self.room_state(session)})
-            self._alarms(session, session.feed.signal(now, "feed_lost", False), now)
+            self._alarms(session, feed.alarms.signal(now, "feed_lost", False), now, monitor_id)
 
-    def _alarms(self, session: SessionState, changes: list[Change], now: float) -> None:
+    def _alarms(self, session: SessionState, changes: list[Change], now: float,
+                monitor_id: str = "") -> None:
+        """Log and broadcast alarm changes; ``monitor_id`` for a monitor's own alarms (a lost
+        feed), which then name it in their message and in the alarm log."""
         for change in changes:
-            alarm, log_id = self.alarm_log.record(session.id, change, decided=now)
+            if monitor_id and not change.message.endswith(f": {monitor_id}"):
+                change = replace(change, message=f"{change.message}: {monitor_id}")
+            alarm, log_id = self.alarm_log.record(session.id, change, decided=now,
+                                                  monitor_id=monitor_id)
             self.hub.publish({"type": "alarm", "event": change.event, "log_id": log_id,
                               "room": session.room, "by": change.by, "alarm": alarm})
 
@@ -305,9 +428,17 @@ class Pipeline:
         session = self.sessions.get(alarm["session_id"]) if alarm else None
         if alarm is None or session is None or alarm["state"] == "cleared":
             raise KeyError(alarm_id)
-        system = session.feed if alarm["rule"] in FEED_RULES else session.alarms
-        t = now if system is session.feed else session.device_clock(now)
-        self._alarms(session, system.act(t, alarm["rule"], action, by), now)
+        if alarm["rule"] in FEED_RULES:
+            feed = session.feeds.get(alarm["monitor_id"])
+            if feed is None:
+                raise KeyError(alarm_id)
+            changes = feed.alarms.act(now, alarm["rule"], action, by)
+            self._alarms(session, changes, now, feed.monitor_id)
+            if not feed.listed and not feed.alarms.active():  # taken off the session, now settled
+                del session.feeds[feed.monitor_id]
+        else:
+            changes = session.alarms.act(session.device_clock(now), alarm["rule"], action, by)
+            self._alarms(session, changes, now)
         return self.alarm_log.alarm(alarm_id)  # type: ignore[return-value]
 
     # Supervision -------------------------------------------------------------------------
@@ -316,17 +447,20 @@ class Pipeline:
         """Called every second: feed loss, technical delays and escalations, and the dashboards'
         heartbeat (which is how a dashboard knows its own connection is alive)."""
         for session in list(self.sessions.values()):
-            if session.monitor_id is None:
-                continue
-            if not session.feed_silent and now - session.last_heard > SILENCE_S:
-                session.feed_silent = True
-                self.hub.publish({"type": "room", "room": self.room_state(session)})
-                self._alarms(session, session.feed.signal(session.last_heard, "feed_lost", True), now)
-            self._alarms(session, session.feed.tick(now), now)
+            # Each monitor on its own: one that is silent loses its feed even while another in
+            # the same room keeps streaming.
+            for feed in list(session.feeds.values()):
+                if feed.expected and not feed.silent and now - feed.last_heard > SILENCE_S:
+                    feed.silent = True
+                    self.hub.publish({"type": "room", "room": self.room_state(session)})
+                    self._alarms(session, feed.alarms.signal(feed.last_heard, "feed_lost", True), now,
+                                 feed.monitor_id)
+                self._alarms(session, feed.alarms.tick(now), now, feed.monitor_id)
             # Technical delays, the NIBP schedule and escalations must progress while a device
             # sends only statuses (or nothing): then tick on an estimate of the device's clock.
             # While readings flow they move time on themselves, exactly as offline evaluation.
-            if (session.device_time is not None and not session.feed_silent
+            feeding = any(f.expected and not f.silent for f in session.feeds.values())
+            if (session.device_time is not None and feeding
                     and now - session.device_time_at > DEVICE_QUIET_S):
                 self._alarms(session, session.alarms.tick(session.device_clock(now)), now)
         self.hub.publish({"type": "heartbeat", "server_time": now})
@@ -334,11 +468,27 @@ class Pipeline:
     # Views -------------------------------------------------------------------------------
 
     def room_state(self, session: SessionState) -> dict[str, Any]:
-        m = self.monitors.get(session.monitor_id) if session.monitor_id else None
+        """The room as the dashboards show it. ``live``: every monitor the session expects is
+        connected and heard from; ``partial``: some are, ``silent`` names those that are not.
+        ``monitors`` has each one's own link state; ``monitor`` is the first expected one."""
+        monitors = []
+        for feed in session.feeds.values():
+            if not feed.expected:
+                continue
+            m = self.monitors.get(feed.monitor_id)
+            connected = bool(m and m.connected and m.session_id == session.id)
+            view = m.to_json() if m else MonitorState(feed.monitor_id).to_json()
+            view.update(connected=connected, live=connected and not feed.silent,
+                        last_heard=feed.last_heard)
+            monitors.append(view)
+        silent = [v["monitor_id"] for v in monitors if not v["live"]]
         return {
             "session_id": session.id, "room": session.room, "mode": session.mode,
-            "started": session.started, "monitor": m.to_json() if m else None,
-            "live": bool(m and m.connected and not session.feed_silent),
+            "started": session.started, "monitor": monitors[0] if monitors else None,
+            "monitors": monitors,
+            "live": bool(monitors) and not silent,
+            "partial": bool(silent) and len(silent) < len(monitors),
+            "silent": silent,
             "dose": session.alarms.engine.dose_t,
             "last_heard": session.last_heard, "statuses": list(session.statuses.values()),
         }

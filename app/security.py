@@ -14,7 +14,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import HTTPException, Request
 from starlette.responses import PlainTextResponse, Response
@@ -154,7 +154,8 @@ def page(permission: str) -> Callable[[Request], Awaitable[Login]]:
     async def dependency(request: Request) -> Login:
         login = _security(request).login_of(request.cookies)
         if login is None:
-            raise HTTPException(303, headers={"Location": f"/login?next={request.url.path}"})
+            # Quoted: the path is the visitor's, and a header must not carry its raw bytes.
+            raise HTTPException(303, headers={"Location": f"/login?next={quote(request.url.path)}"})
         if not login.user.can(permission):
             raise HTTPException(403, f"role {login.user.role!r} may not see this page")
         return login

@@ -54,6 +54,9 @@ CREATE INDEX IF NOT EXISTS marks_session ON marks(session_id, t);
 CREATE TABLE IF NOT EXISTS session_rules (
     id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL, rule TEXT NOT NULL, change TEXT NOT NULL,
     by TEXT NOT NULL, t REAL NOT NULL, reason TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS session_monitors (
+    session_id INTEGER NOT NULL, monitor_id TEXT NOT NULL, added REAL NOT NULL,
+    added_by TEXT NOT NULL DEFAULT '', finished REAL, PRIMARY KEY (session_id, monitor_id));
 CREATE TABLE IF NOT EXISTS rejects (
     id INTEGER PRIMARY KEY, monitor_id TEXT NOT NULL, received REAL NOT NULL, seq INTEGER,
     field TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL);
@@ -78,7 +81,19 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
         self.db.execute("PRAGMA foreign_keys=ON")
+        listed = self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='session_monitors'").fetchone()
+        had_sessions = self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='streams'").fetchone()
         self.db.executescript(SCHEMA)
+        if had_sessions and not listed:
+            # A database from before sessions listed their monitors: each open session lists the
+            # monitor that last streamed into it, which was then the session's one monitor.
+            self.db.execute(
+                "INSERT OR IGNORE INTO session_monitors(session_id, monitor_id, added)"
+                " SELECT st.session_id, st.monitor_id, 0 FROM streams st"
+                " JOIN sessions se ON se.id = st.session_id AND se.ended IS NULL"
+                " WHERE st.rowid = (SELECT MAX(rowid) FROM streams WHERE session_id = st.session_id)")
 
     def start_checkpointer(self, every_s: float = 1.0) -> None:
         """Checkpoint the write-ahead log from a thread of its own, with its own connection.
@@ -188,12 +203,27 @@ class Store:
             r["change"] = json.loads(r["change"])
         return rows
 
-    def session_monitor(self, session_id: int) -> str | None:
-        row = self.db.execute(
-            "SELECT monitor_id FROM streams WHERE session_id=? ORDER BY rowid DESC LIMIT 1",
-            (session_id,),
-        ).fetchone()
-        return row["monitor_id"] if row else None
+    def session_monitors(self, session_id: int) -> list[dict]:
+        """The monitors a session lists (the one that started it, those a clinician added), in
+        the order they joined."""
+        return self.db.execute(
+            "SELECT monitor_id, added, added_by, finished FROM session_monitors WHERE session_id=?"
+            " ORDER BY added, rowid", (session_id,)).fetchall()
+
+    def add_session_monitor(self, session_id: int, monitor_id: str, t: float, by: str) -> None:
+        self.db.execute(
+            "INSERT INTO session_monitors(session_id, monitor_id, added, added_by) VALUES (?,?,?,?)"
+            " ON CONFLICT(session_id, monitor_id) DO UPDATE SET finished=NULL",
+            (session_id, monitor_id, t, by))
+
+    def remove_session_monitor(self, session_id: int, monitor_id: str) -> None:
+        self.db.execute("DELETE FROM session_monitors WHERE session_id=? AND monitor_id=?",
+                        (session_id, monitor_id))
+
+    def finish_session_monitor(self, session_id: int, monitor_id: str, t: float) -> None:
+        """A replay has played to its end: its session no longer expects it (kept listed)."""
+        self.db.execute("UPDATE session_monitors SET finished=? WHERE session_id=? AND monitor_id=?",
+                        (t, session_id, monitor_id))
 
     # Messages ----------------------------------------------------------------------------
 

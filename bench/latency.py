@@ -83,7 +83,7 @@ data, user, password, n = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.a
 store = Store(data / "vitalwatch.sqlite3")
 accounts = Accounts(store.db)
 accounts.add_user(user, "nurse", password, time.time())
-print(json.dumps([accounts.add_device(f"bench-{i:03d}", time.time()) for i in range(n)]))
+print(json.dumps([accounts.add_device(f"bench-{i:03d}", time.time(), any_room=True) for i in range(n)]))
 store.db.close()
 """
 # The same connection settings as the adapters' uplink (monitors/uplink.py).

@@ -59,7 +59,7 @@ def start_server(data_dir: Path, monitors: list[str]) -> tuple[subprocess.Popen,
 
     store = Store(data_dir / "vitalwatch.sqlite3")
     accounts = Accounts(store.db)
-    tokens = {m: accounts.add_device(m, time.time()) for m in monitors}
+    tokens = {m: accounts.add_device(m, time.time(), any_room=True) for m in monitors}
     store.close()
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port),

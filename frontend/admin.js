@@ -1,11 +1,12 @@
 // The administration page: users (list, add, disable), devices (list, add — its token shown once
-// — and revoke) and the audit trail (filter by action, CSV export). Admins only; no patient data.
+// —, change the rooms each may feed, revoke) and the audit trail (filter by action, CSV export).
+// Admins only; no patient data.
 //
 // Every text from the server goes into the page with textContent, never as HTML. State-changing
 // requests go through post(), which sends the login's CSRF token.
 
 import { dateTime, errorText, getJSON, me } from "./account.js";
-import { post } from "./live.js";
+import { post, request } from "./live.js";
 import { el } from "./vitals.js";
 
 const $ = (id) => document.getElementById(id);
@@ -86,7 +87,7 @@ async function loadDevices() {
   const devices = await getJSON("/api/devices");
   const body = $("devices-body");
   if (!devices.length) {
-    emptyRow(body, 4, "No devices. Add one for each monitor adapter.");
+    emptyRow(body, 5, "No devices. Add one for each monitor adapter.");
     return;
   }
   body.replaceChildren(...devices.map((d) => {
@@ -98,15 +99,43 @@ async function loadDevices() {
     if (d.demo) status.append(" ", tag("demo", "demo"));
     const action = el("td");
     if (!d.revoked) {
+      const rooms = el("button", "", "Rooms…");
+      rooms.type = "button";
+      rooms.dataset.action = "device-rooms";
+      rooms.addEventListener("click", () => changeRooms(d, rooms));
       const button = el("button", "danger", "Revoke");
       button.type = "button";
       button.dataset.action = "revoke-device";
       button.addEventListener("click", () => revokeDevice(d.name, button));
-      action.append(button);
+      action.append(rooms, " ", button);
     }
-    tr.append(el("td", "", d.name), el("td", "t", dateTime(d.created)), status, action);
+    const rooms = el("td", "rooms", roomsText(d));
+    if (!d.any_room && !d.rooms.length) rooms.append(" ", tag("refused everywhere", "off"));
+    tr.append(el("td", "", d.name), rooms, el("td", "t", dateTime(d.created)), status, action);
     return tr;
   }));
+}
+
+function roomsText(d) {
+  return d.any_room ? "any room" : d.rooms.join(", ");
+}
+
+/** Rooms typed as a comma-separated list; "*" alone means any room. */
+function roomsBody(text, anyRoom = false) {
+  const rooms = text.split(",").map((r) => r.trim()).filter(Boolean);
+  if (anyRoom || (rooms.length === 1 && rooms[0] === "*")) return { rooms: [], any_room: true };
+  return { rooms, any_room: false };
+}
+
+async function changeRooms(d, button) {
+  const text = prompt(`Rooms ${d.name} may feed (comma-separated; * for any room). It takes effect at its next connection.`,
+    d.any_room ? "*" : d.rooms.join(", "));
+  if (text === null) return;
+  button.disabled = true;
+  const r = await request("PUT", `/api/devices/${encodeURIComponent(d.name)}/rooms`, roomsBody(text));
+  if (r.ok) say($("device-message"), `${d.name} may feed ${roomsText(await r.json())}.`);
+  else say($("device-message"), await errorText(r), "error");
+  await Promise.all([loadDevices(), loadAudit()]);
 }
 
 async function revokeDevice(name, button) {
@@ -157,7 +186,7 @@ $("device-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = event.currentTarget;
   const name = $("device-name").value.trim();
-  const r = await post("/api/devices", { name });
+  const r = await post("/api/devices", { name, ...roomsBody($("device-rooms").value, $("device-any-room").checked) });
   if (r.ok) {
     const added = await r.json();
     say($("device-message"), `${added.name} added.`);

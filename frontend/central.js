@@ -4,7 +4,9 @@
 // tiles are built once per session and then only have their text and data attributes updated,
 // so flashing animations run undisturbed. Tests and styles key on the data attributes:
 // data-room, data-session-id, data-priority (none|low|medium|high), data-kind, data-state
-// (the top alarm's signal state), data-live, data-mode, data-phase.
+// (the top alarm's signal state), data-live (true|partial|false: partial when some of the room's
+// monitors are silent), data-mode, data-phase; each monitor of a room with several has its own
+// link state (data-monitor, data-live) in the tile's header.
 //
 // After a reconnect the snapshot brings the current values and alarms; what happened while this
 // screen was not live is backfilled from the REST API (readings since the last one seen, and the
@@ -61,7 +63,7 @@ function applySnapshot(msg) {
       if (v.t > newest) newest = v.t;
     }
     // A live room's newest value is recent: it gives the device clock until messages arrive.
-    if (r.live && Number.isFinite(newest) && room.clock.offset === null) room.clock.observe(newest, msg.server_time);
+    if (showing(r) && Number.isFinite(newest) && room.clock.offset === null) room.clock.observe(newest, msg.server_time);
     if (r.dose !== undefined) room.dose = r.dose; // when the server sends it with the room
     room.nibp = r.nibp;
     room.attempt = r.nibp_last_attempt;
@@ -177,7 +179,7 @@ function handle(msg) {
     case "room": {
       const room = roomFor(msg.room);
       if (!room) break;
-      if (room.info.live && !msg.room.live) room.values = {}; // never show pre-dropout values as current
+      if (showing(room.info) && !showing(msg.room)) room.values = {}; // never show pre-dropout values as current
       room.info = { ...room.info, ...msg.room };
       schedule(room);
       break;
@@ -230,7 +232,8 @@ function buildTile(room) {
   parts.statuses = el("span", "statuses");
   parts.mode = el("span", "mode-badge");
   parts.link = el("span", "link-state");
-  head.append(parts.name, parts.phase, parts.statuses, parts.mode, parts.link);
+  parts.monitors = el("span", "tile-monitors");
+  head.append(parts.name, parts.phase, parts.statuses, parts.mode, parts.link, parts.monitors);
 
   parts.band = alarmBand();
 
@@ -272,7 +275,7 @@ function render(room) {
   setData(tile, "room", info.room);
   setData(tile, "sessionId", String(info.session_id));
   setData(tile, "mode", info.mode);
-  setData(tile, "live", info.live ? "true" : "false");
+  setData(tile, "live", info.live ? "true" : info.partial ? "partial" : "false");
   setText(parts.name, info.room);
 
   const mark = WATERMARK[info.mode] || "";
@@ -281,9 +284,13 @@ function render(room) {
   setHidden(parts.watermark, !mark);
   setHidden(parts.mode, !mark);
 
-  // Link state: the monitor's, as the server judges it (heard within 3 s).
+  // Link state: the monitors', as the server judges it (each heard within 3 s). With several
+  // monitors in a room, a silent one is named: the others streaming must not hide it.
   if (!info.monitor) setText(parts.link, "NO MONITOR");
-  else setText(parts.link, info.live ? "● LIVE" : "OFFLINE");
+  else if (info.live) setText(parts.link, "● LIVE");
+  else if (info.partial) setText(parts.link, `◐ ${info.silent.join(", ")} OFFLINE`);
+  else setText(parts.link, "OFFLINE");
+  renderMonitors(parts.monitors, info.monitors || []);
 
   // The session's phase and the minutes since the dose.
   const phase = phaseAt(room.dose, room.infusionEnd, deviceNow);
@@ -318,7 +325,7 @@ function render(room) {
   // Values: only while the monitor is live, and only values refreshed recently.
   for (const p of TILE_PARAMS) {
     const v = room.values[p];
-    const fresh = info.live && v && t - v.seen <= STALE_S;
+    const fresh = showing(info) && v && t - v.seen <= STALE_S;
     setText(parts.params[p].value, fresh ? num(v.value) : "---");
     setHidden(parts.params[p].box, p === "EtCO2" && !(p in room.values));
     setFlash(parts.params[p].box, alarmed[p]?.priority || "none", alarmed[p]?.steady);
@@ -339,7 +346,7 @@ function render(room) {
     parts.spark.update(room.trend, deviceNow);
   }
 
-  const offline = !info.live;
+  const offline = !showing(info);
   setHidden(parts.offline, !offline);
   if (offline) {
     setText(parts.offline, info.monitor
@@ -349,6 +356,27 @@ function render(room) {
   const statuses = (info.statuses || []).filter((s) => s.active);
   setText(parts.statuses, statuses.map((s) => s.text || s.code.replace(/_/g, " ").toUpperCase()).join(" · "));
   setHidden(parts.statuses, statuses.length === 0);
+}
+
+/** Values are shown while at least one monitor of the room is live (each value greys on its own
+ * once it is not refreshed); the link state says which monitors are silent. */
+function showing(info) {
+  return Boolean(info && (info.live || info.partial));
+}
+
+/** One link state per monitor, for a room with several; rebuilt only when one changes. */
+function renderMonitors(node, monitors) {
+  const key = monitors.length > 1 ? monitors.map((m) => `${m.monitor_id}:${m.live}`).join("|") : "";
+  if (node.dataset.key === key) return;
+  node.dataset.key = key;
+  node.replaceChildren(...(key ? monitors.map((m) => {
+    const chip = el("span", "tile-monitor", `${m.live ? "●" : "○"} ${m.monitor_id}`);
+    chip.dataset.monitor = m.monitor_id;
+    chip.dataset.live = m.live ? "true" : "false";
+    chip.title = m.live ? "live" : `OFFLINE — last data ${clock(m.last_heard)}`;
+    return chip;
+  }) : []));
+  setHidden(node, !key);
 }
 
 function renderAll() {

@@ -97,7 +97,7 @@ function onSnapshot(msg) {
       state.values[param] = { value: v.value, seen: v.t };
       newest = Math.max(newest, v.t);
     }
-    if (state.info.live && Number.isFinite(newest)) state.deviceClock.observe(newest, msg.server_time);
+    if (showing(state.info) && Number.isFinite(newest)) state.deviceClock.observe(newest, msg.server_time);
   }
   waves.clear();
   $("no-waves").hidden = false;
@@ -189,7 +189,7 @@ function handle(msg) {
       break;
     }
     case "room": {
-      if (state.info && state.info.live && !msg.room.live) state.values = {};
+      if (showing(state.info) && !showing(msg.room)) state.values = {};
       state.info = { ...(state.info || {}), ...msg.room };
       renderAll();
       break;
@@ -250,6 +250,12 @@ function renderAll() {
   renderMarks();
 }
 
+/** Values are shown while at least one of the room's monitors is live (each greys on its own
+ * once it is not refreshed); the header names the silent ones. */
+function showing(info) {
+  return Boolean(info && (info.live || info.partial));
+}
+
 function renderHeader() {
   const s = state.session;
   const info = state.info;
@@ -282,15 +288,23 @@ function renderHeader() {
   } else if (!info.monitor) {
     box.textContent = "NO MONITOR CONNECTED";
     box.classList.add("offline-state");
+  } else if (info.partial) {
+    // Each monitor on its own: the silent ones are named, with when each was last heard.
+    const each = (info.monitors || []).map((m) => (m.live
+      ? `● ${m.model || m.monitor_id} live`
+      : `${m.monitor_id} OFFLINE — last data ${clock(m.last_heard)}`));
+    box.textContent = `MONITOR ${info.silent.join(", ")} OFFLINE — ${each.join(" · ")}`;
+    box.classList.add("offline-state");
   } else if (!info.live) {
-    box.textContent = `MONITOR OFFLINE — last data ${clock(info.last_heard)}`;
+    const which = (info.monitors || []).length > 1 ? `S ${info.silent.join(", ")}` : "";
+    box.textContent = `MONITOR${which} OFFLINE — last data ${clock(info.last_heard)}`;
     box.classList.add("offline-state");
   } else {
-    const m = info.monitor;
+    const names = (info.monitors || [info.monitor]).map((m) => m.model || m.monitor_id).join(", ");
     const statuses = (info.statuses || []).filter((x) => x.active).map((x) => x.text || x.code).join(" · ");
-    box.textContent = `● Monitor live — ${m.model || m.monitor_id}${statuses ? ` — ${statuses}` : ""}`;
+    box.textContent = `● Monitor${(info.monitors || []).length > 1 ? "s" : ""} live — ${names}${statuses ? ` — ${statuses}` : ""}`;
   }
-  box.dataset.live = info && info.live ? "true" : "false";
+  box.dataset.live = info && info.live ? "true" : info && info.partial ? "partial" : "false";
   const canMark = state.permissions.includes("mark_event") && Boolean(info) && !(s && s.ended);
   $("mark-buttons").hidden = !canMark;
 }
@@ -327,7 +341,7 @@ function renderCurrent() {
     box.append(nibpBox());
   }
   const t = now();
-  const live = Boolean(state.info && state.info.live);
+  const live = showing(state.info);
   for (const p of CURRENT_PARAMS) {
     const v = state.values[p];
     const fresh = live && v && t - v.seen <= STALE_S;

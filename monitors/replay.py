@@ -207,7 +207,7 @@ async def replay(file: str | Path, server: str, speed: float = 1.0, skip_s: floa
     why = await check_server(uplink.url, identity, uplink.stream, token)
     if why is not None:
         hint = "" if token else (" — a replay is a monitor and needs a device token: "
-                                 f"`vitalwatch device add {identity.monitor_id}`, then --token or "
+                                 f"`vitalwatch device add {identity.monitor_id} --room {identity.room!r}`, then --token or "
                                  "VITALWATCH_TOKEN")
         print(f"vitalwatch replay: {why}{hint}", file=err)
         return 2

@@ -101,11 +101,14 @@ class Server:
                 self.proc.wait()
                 raise AssertionError(f"server ignored signal {sig} for 10 s; killed") from None
 
-    def device_token(self, monitor_id: str) -> str:
-        """A device token for ``monitor_id``, for adapters started by a test (``--token``)."""
+    def device_token(self, monitor_id: str, rooms: tuple[str, ...] = ()) -> str:
+        """A device token for ``monitor_id``, for adapters started by a test (``--token``),
+        bound to ``rooms``, or to any room if none are given (the tests of room binding give
+        them; other tests feed whichever rooms they like)."""
         if monitor_id not in self._tokens:
             accounts = self._accounts()
-            self._tokens[monitor_id] = accounts.add_device(monitor_id, time.time())
+            self._tokens[monitor_id] = accounts.add_device(monitor_id, time.time(), rooms,
+                                                           any_room=not rooms)
             accounts.db.close()
         return self._tokens[monitor_id]
 

@@ -222,3 +222,35 @@ def test_room_view_limits_marks_and_bounded_waveforms(server: Server, page: Page
         page.wait_for_function("() => window.__vwWaves.stats.frames > 5", timeout=ms(3))
     finally:
         feed.stop()
+
+
+def test_a_silent_monitor_is_named_while_the_other_streams(server: Server, page: Page) -> None:
+    """In a room with two monitors, one going silent turns the tile partial and names it (its
+    own link state OFFLINE, the other's live, the other's values still shown), and the room view
+    names it too; when it comes back the tile is live again."""
+    ecg = Feeder(server, "Room 5", monitor_id="ecg-5", HR=72).start()
+    sid = session_of(server, "Room 5")
+    assert server.post(f"/api/sessions/{sid}/monitors", json={"monitor_id": "spo2-5"}).status_code == 200
+    spo2 = Feeder(server, "Room 5", monitor_id="spo2-5", SpO2=97).start()
+    try:
+        open_central(page, server)
+        tile = page.locator('.tile[data-room="Room 5"]')
+        expect(tile).to_have_attribute("data-live", "true", timeout=ms(10))
+        expect(tile.locator('.tile-monitor[data-monitor="spo2-5"]')).to_have_attribute("data-live", "true")
+        spo2.stop()
+        expect(tile).to_have_attribute("data-live", "partial", timeout=ms(6))
+        expect(tile.locator(".link-state")).to_have_text("◐ spo2-5 OFFLINE")
+        expect(tile.locator('.tile-monitor[data-monitor="spo2-5"]')).to_have_attribute("data-live", "false")
+        expect(tile.locator('.tile-monitor[data-monitor="ecg-5"]')).to_have_attribute("data-live", "true")
+        expect(tile.locator('[data-param="HR"] .value')).to_have_text("72")
+        expect(tile.locator(".offline")).to_be_hidden()
+        page.goto(f"{server.http}/room/{sid}")
+        state = page.locator("#room-state")
+        expect(state).to_have_attribute("data-live", "partial", timeout=ms(10))
+        expect(state).to_contain_text("MONITOR spo2-5 OFFLINE")
+        expect(state).to_contain_text("ecg-5 live")
+        back = Feeder(server, "Room 5", monitor_id="spo2-5", SpO2=96).start()
+        expect(state).to_have_attribute("data-live", "true", timeout=ms(10))
+        back.stop()
+    finally:
+        ecg.stop()

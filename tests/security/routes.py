@@ -38,6 +38,9 @@ class Endpoint:
     template: str  # the route's path as declared, e.g. /api/sessions/{session_id}
     path: str  # a concrete path to request
     permissions: frozenset[str]  # what the route's dependencies require; empty if none
+    # (where, name, kind) of each declared parameter: where is "path" or "query", kind is
+    # "int", "float", "bool", "str" or "list" (of strings).
+    params: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def id(self) -> str:
@@ -74,6 +77,24 @@ def permissions_of(dependant: Any) -> frozenset[str]:
             found.add(p)
         stack.extend(dep.dependencies)
     return frozenset(found)
+
+
+def _kind(annotation: Any) -> str:
+    text = str(annotation)  # "<class 'int'>", "int | None", "list[...] | None", …
+    return next((k for k in ("list", "bool", "int", "float")
+                 if text == f"<class '{k}'>" or text.startswith(k)), "str")
+
+
+def params_of(dependant: Any) -> tuple[tuple[str, str, str], ...]:
+    """Every path and query parameter a route declares, however deep in its dependencies."""
+    found: list[tuple[str, str, str]] = []
+    stack = [dependant] if dependant is not None else []
+    while stack:
+        dep = stack.pop()
+        found += [("path", f.name, _kind(f.field_info.annotation)) for f in dep.path_params]
+        found += [("query", f.name, _kind(f.field_info.annotation)) for f in dep.query_params]
+        stack.extend(dep.dependencies)
+    return tuple(dict.fromkeys(found))
 
 
 def _param_types(dependant: Any) -> dict[str, Any]:
@@ -132,7 +153,8 @@ def walk(app: Any, prefix: str = "") -> list[Endpoint]:
         if "GET" in methods:
             methods.discard("HEAD")  # Starlette answers HEAD with the GET handler
         for method in sorted(methods):
-            out.append(Endpoint("http", method, template, concrete(template, dependant), perms))
+            out.append(Endpoint("http", method, template, concrete(template, dependant), perms,
+                                params_of(dependant)))
     return out
 
 

@@ -56,13 +56,17 @@ def test_logins_sessions_users_and_devices_are_audited(shared: Server) -> None:
     assert shared.post("/api/users", role="admin", json={"name": "audited-nurse", "role": "nurse",
                                                          "password": "a-long-password"}).status_code == 201
     assert shared.post("/api/users/audited-nurse/disable", role="admin").status_code == 200
-    assert shared.post("/api/devices", role="admin", json={"name": "audited-mon"}).status_code == 201
+    assert shared.post("/api/devices", role="admin", json={"name": "audited-mon"}).status_code == 422
+    assert shared.post("/api/devices", role="admin",
+                       json={"name": "audited-mon", "rooms": ["Room Audit"]}).status_code == 201
     assert shared.post("/api/devices/audited-mon/revoke", role="admin").status_code == 200
     added = one(shared, "user_added", "audited-nurse")
     assert added["user"] == "user-admin" and loads(added["new"]) == {"role": "nurse"}
     disabled = one(shared, "user_disabled", "audited-nurse")
     assert loads(disabled["old"]) == {"disabled": False} and loads(disabled["new"]) == {"disabled": True}
-    assert one(shared, "device_added", "audited-mon")["user"] == "user-admin"
+    device_added = one(shared, "device_added", "audited-mon")
+    assert device_added["user"] == "user-admin"
+    assert loads(device_added["new"]) == {"rooms": ["Room Audit"], "any_room": False}
     assert one(shared, "device_revoked", "audited-mon")["user"] == "user-admin"
 
     assert httpx.post(f"{shared.http}/api/logout", headers=clinician, timeout=seconds(10)).status_code == 200

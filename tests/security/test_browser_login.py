@@ -123,8 +123,8 @@ def test_reviewer_lands_on_sessions(page: Page, shared: Server, active_session: 
 
 
 def test_admin_manages_users_devices_and_reads_the_audit_trail(page: Page, shared: Server) -> None:
-    """On /admin an admin adds a device and sees its token once (copyable, gone after Done),
-    revokes it, adds and disables a user, and finds all of it in the audit trail, filterable,
+    """On /admin an admin adds a device bound to a room and sees its token once (copyable, gone
+    after Done), changes its rooms, revokes it, adds and disables a user, and finds all of it in the audit trail, filterable,
     with a CSV export link."""
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=shared.http)
     page.goto(f"{shared.http}/login")
@@ -135,6 +135,7 @@ def test_admin_manages_users_devices_and_reads_the_audit_trail(page: Page, share
     expect(page.locator("#users-body tr[data-user='user-nurse']")).to_be_visible(timeout=ms(10))
 
     page.fill("#device-name", "browser-mon")
+    page.fill("#device-rooms", "Room 1")
     page.click("#device-form button[type=submit]")
     expect(page.locator("#token-box")).to_be_visible(timeout=ms(10))
     token = page.locator("#token-value").text_content() or ""
@@ -149,6 +150,10 @@ def test_admin_manages_users_devices_and_reads_the_audit_trail(page: Page, share
     assert token not in page.content()
     device = page.locator("#devices-body tr[data-device='browser-mon']")
     expect(device).to_have_attribute("data-state", "active")
+    expect(device.locator("td.rooms")).to_have_text("Room 1")
+    page.once("dialog", lambda d: d.accept("Room 2, Room 3"))
+    device.locator("[data-action=device-rooms]").click()
+    expect(device.locator("td.rooms")).to_have_text("Room 2, Room 3", timeout=ms(10))
     page.once("dialog", lambda d: d.accept())
     device.locator("[data-action=revoke-device]").click()
     expect(device).to_have_attribute("data-state", "revoked", timeout=ms(10))
@@ -166,7 +171,7 @@ def test_admin_manages_users_devices_and_reads_the_audit_trail(page: Page, share
     user.locator("[data-action=disable-user]").click()
     expect(user).to_have_attribute("data-state", "disabled", timeout=ms(10))
 
-    for action in ("device_added", "device_revoked", "user_added", "user_disabled"):
+    for action in ("device_added", "device_rooms_changed", "device_revoked", "user_added", "user_disabled"):
         expect(page.locator(f"#audit-body tr[data-action='{action}']").first).to_be_visible(timeout=ms(10))
     page.select_option("#audit-action", "device_revoked")
     expect(page.locator("#audit-body tr")).to_have_count(1, timeout=ms(10))

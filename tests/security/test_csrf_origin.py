@@ -51,7 +51,7 @@ def test_csrf_token_is_also_needed_to_log_out_and_for_admin_changes(shared: Serv
     assert r.status_code == 403
     assert httpx.get(f"{shared.http}/api/me", headers=nurse, timeout=seconds(10)).status_code == 200
     admin = fresh_login(shared, "admin")
-    r = httpx.post(f"{shared.http}/api/devices", json={"name": "csrf-device"},
+    r = httpx.post(f"{shared.http}/api/devices", json={"name": "csrf-device", "rooms": ["Room 1"]},
                    headers={"Cookie": admin["Cookie"]}, timeout=seconds(10))
     assert r.status_code == 403
     devices = httpx.get(f"{shared.http}/api/devices", headers=admin, timeout=seconds(10)).json()

@@ -70,7 +70,7 @@ def test_revoked_token_is_refused_with_a_reason(shared: Server) -> None:
     assert done.returncode == 0, done.stderr
     hs = ingest(shared, token, send=hello("mon-revoke", "Room R"))
     assert hs.status == 401 and "revoked" in hs.body and "mon-revoke" in hs.body
-    again = cli(shared, "device", "add", "mon-revoke")
+    again = cli(shared, "device", "add", "mon-revoke", "--room", "Room R")
     assert again.returncode == 0, again.stderr
     new_token = again.stdout.strip()
     assert new_token.startswith("vwd_") and new_token != token
@@ -117,3 +117,146 @@ def test_token_of_monitor_a_cannot_speak_for_monitor_b(shared: Server) -> None:
     mon = RawMonitor(shared, monitor_id="mon-a", room="Room A")
     assert mon.send(numerics(1, T0, HR=60)) == {"type": "ack", "seq": 1}
     mon.close()
+
+
+# Devices are bound to rooms ------------------------------------------------------------------
+
+
+def refused_hello(server: Server, token: str, monitor_id: str, room: str) -> tuple[dict, int | None, str]:
+    """Say hello; returns (the error answered, close code, close reason)."""
+    ws = connect(f"{server.ws}/ws/ingest", additional_headers={"Authorization": f"Bearer {token}"},
+                 proxy=None)
+    with ws:
+        ws.send(hello(monitor_id, room))
+        error = json.loads(ws.recv(timeout=seconds(5)))
+        try:
+            ws.recv(timeout=seconds(5))
+            raise AssertionError("the connection stayed open after a refused hello")
+        except ConnectionClosed:
+            pass
+    return error, ws.close_code, ws.close_reason or ""
+
+
+def audit_of(server: Server, action: str) -> list[dict]:
+    return server.get("/api/audit", role="admin", action=action)  # type: ignore[return-value]
+
+
+def test_device_add_needs_its_rooms_or_a_knowing_any_room(shared: Server) -> None:
+    """`vitalwatch device add` without `--room` or `--any-room` is refused; with rooms it prints
+    a token, `device list` shows them and the audit trail records them."""
+    bare = cli(shared, "device", "add", "mon-bare")
+    assert bare.returncode == 2 and "--room" in bare.stderr and "--any-room" in bare.stderr
+    both = cli(shared, "device", "add", "mon-bare", "--room", "Room 1", "--any-room")
+    assert both.returncode == 2
+    done = cli(shared, "device", "add", "mon-two", "--room", "Room 1", "--room", "Room 2")
+    assert done.returncode == 0 and done.stdout.strip().startswith("vwd_"), done.stderr
+    anywhere = cli(shared, "device", "add", "mon-anywhere", "--any-room")
+    assert anywhere.returncode == 0, anywhere.stderr
+    listed = cli(shared, "device", "list").stdout
+    assert "mon-two\tactive\tRoom 1, Room 2" in listed and "mon-anywhere\tactive\tany room" in listed
+    added = {e["target"]: json.loads(e["new"]) for e in audit_of(shared, "device_added")}
+    assert added["mon-two"] == {"rooms": ["Room 1", "Room 2"], "any_room": False}
+    assert added["mon-anywhere"] == {"rooms": [], "any_room": True}
+
+
+def test_hello_into_a_room_the_token_is_not_bound_to_is_refused(shared: Server) -> None:
+    """A token bound to Room Bound saying hello into Room Z gets an error naming `room` and the rooms
+    it may feed, a close 1008 and a count under `room`; no session starts in Room Z; the same
+    token into Room Bound is welcome."""
+    token = shared.device_token("mon-bound", rooms=("Room Bound",))
+    error, code, reason = refused_hello(shared, token, "mon-bound", "Room Z")
+    assert error["type"] == "error" and error["field"] == "room" and error["seq"] == 0
+    assert "'Room Bound'" in error["reason"] and "'Room Z'" in error["reason"]
+    assert code == 1008 and reason.startswith("refused hello: room")
+    monitor = next(m for m in shared.get("/api/monitors") if m["monitor_id"] == "mon-bound")
+    assert monitor["refused_by"] == {"room": 1}
+    db = sqlite3.connect(server_db(shared))
+    try:
+        assert db.execute("SELECT count(*) FROM sessions WHERE room='Room Z'").fetchone()[0] == 0
+    finally:
+        db.close()
+    assert json.loads(ingest(shared, token, send=hello("mon-bound", "Room Bound")).first)["type"] == "welcome"
+
+
+def test_an_admin_changes_the_rooms_of_a_device(shared: Server) -> None:
+    """`PUT /api/devices/{name}/rooms` (admins only) changes where a device may feed from its next
+    hello, audited with old → new; an empty binding is a 422 that says what to give; the CLI's
+    `device rooms` does the same, also audited."""
+    token = shared.device_token("mon-moved", rooms=("Room M1",))
+    url = f"{shared.http}/api/devices/mon-moved/rooms"
+    r = httpx.put(url, json={"rooms": ["Room M2"]}, headers=shared.headers("clinician"),
+                  timeout=seconds(10))
+    assert r.status_code == 403
+    r = httpx.put(url, json={"rooms": []}, headers=shared.headers("admin"), timeout=seconds(10))
+    assert r.status_code == 422 and "--any-room" in r.json()["detail"]
+    r = httpx.put(url, json={"rooms": ["Room M2"]}, headers=shared.headers("admin"), timeout=seconds(10))
+    assert r.status_code == 200 and r.json() == {"name": "mon-moved", "rooms": ["Room M2"], "any_room": False}
+    change = audit_of(shared, "device_rooms_changed")[0]
+    assert change["user"] == "user-admin" and change["target"] == "mon-moved"
+    assert json.loads(change["old"]) == {"rooms": ["Room M1"], "any_room": False}
+    assert json.loads(change["new"]) == {"rooms": ["Room M2"], "any_room": False}
+    error, code, _ = refused_hello(shared, token, "mon-moved", "Room M1")
+    assert error["field"] == "room" and code == 1008
+    assert json.loads(ingest(shared, token, send=hello("mon-moved", "Room M2")).first)["type"] == "welcome"
+    missing = httpx.put(f"{shared.http}/api/devices/no-such-device/rooms", json={"rooms": ["R"]},
+                        headers=shared.headers("admin"), timeout=seconds(10))
+    assert missing.status_code == 404
+    done = cli(shared, "device", "rooms", "mon-moved", "--room", "Room M3")
+    assert done.returncode == 0 and "Room M3 (was Room M2)" in done.stdout, done.stderr
+    change = audit_of(shared, "device_rooms_changed")[0]
+    assert change["user"].startswith("cli:") and json.loads(change["new"])["rooms"] == ["Room M3"]
+    assert json.loads(ingest(shared, token, send=hello("mon-moved", "Room M3")).first)["type"] == "welcome"
+
+
+def test_demo_tokens_feed_their_demo_rooms_only(tmp_path) -> None:  # noqa: ANN001
+    """The demo's device tokens are each bound to their own demo room."""
+    from app.accounts import Accounts
+    from app.demo import ROOMS, demo_tokens, monitor_id
+    from app.store import Store
+
+    store = Store(tmp_path / "vitalwatch.sqlite3")
+    try:
+        accounts = Accounts(store.db)
+        tokens = demo_tokens(accounts, 0.0)
+        for room, *_ in ROOMS:
+            assert accounts.device(tokens[room], demo_mode=True)[0] == monitor_id(room)
+            assert accounts.may_feed(monitor_id(room), room) == ""
+            assert "may feed only" in accounts.may_feed(monitor_id(room), "Room 99")
+    finally:
+        store.close()
+
+
+def test_devices_from_before_room_binding_keep_the_rooms_they_fed(tmp_path) -> None:  # noqa: ANN001
+    """A database from before devices were bound to rooms binds each device to the rooms it has
+    fed, and a device that never fed one to no room (refused until an admin binds it)."""
+    from app.accounts import Accounts
+    from app.store import Store
+
+    path = tmp_path / "vitalwatch.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE devices (name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE,
+            created REAL NOT NULL, revoked REAL, demo INTEGER NOT NULL DEFAULT 0);
+        CREATE TABLE sessions (id INTEGER PRIMARY KEY, room TEXT NOT NULL, mode TEXT NOT NULL,
+            started REAL NOT NULL, ended REAL, label TEXT NOT NULL DEFAULT '', dose REAL, baseline TEXT);
+        CREATE TABLE streams (monitor_id TEXT NOT NULL, stream TEXT NOT NULL,
+            session_id INTEGER NOT NULL, last_seq INTEGER NOT NULL, vendor TEXT, model TEXT,
+            serial TEXT, mode TEXT, PRIMARY KEY (monitor_id, stream));
+        INSERT INTO devices VALUES ('old-bed', 'h1', 0, NULL, 0), ('old-spare', 'h2', 0, NULL, 0);
+        INSERT INTO sessions(id, room, mode, started, ended) VALUES (1, 'Room 5', 'live', 0, 1),
+            (2, 'Room 6', 'live', 2, NULL);
+        INSERT INTO streams VALUES ('old-bed', 's1', 1, 10, '', '', '', 'live'),
+            ('old-bed', 's2', 2, 10, '', '', '', 'live');
+    """)
+    db.close()
+    store = Store(path)
+    try:
+        accounts = Accounts(store.db)
+        assert accounts.device_binding("old-bed") is not None
+        assert accounts.device_binding("old-bed").rooms == ("Room 5", "Room 6")  # type: ignore[union-attr]
+        assert accounts.may_feed("old-bed", "Room 6") == ""
+        assert "bound to no room" in accounts.may_feed("old-spare", "Room 5")
+        # The open session lists the monitor that fed it.
+        assert [r["monitor_id"] for r in store.session_monitors(2)] == ["old-bed"]
+    finally:
+        store.close()
