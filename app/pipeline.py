@@ -198,7 +198,7 @@ class Pipeline:
     def refuse(self, monitor_id: str, seq: int | None, field_: str, reason: str, raw: str) -> None:
         m = self.monitor(monitor_id)
         m.refused += 1
-        m.refused_by[field_ or "message"] += 1
+        m.refused_by[refusals.counted_field(field_, m.refused_by)] += 1
         m.last_error = {"seq": seq, "field": field_, "kind": refusals.kind(reason), "reason": reason}
         self.store.reject(monitor_id, seq, field_, reason, raw)
 

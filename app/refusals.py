@@ -9,6 +9,7 @@ fixed vocabulary, chosen by the reason's wording, never built from it, so no val
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 # First match wins; the reasons are written by app/ingest.py and monitors/protocol.py (their
 # own words and pydantic's). A reason none of these knows is an "invalid message".
@@ -36,3 +37,15 @@ def kind(reason: str) -> str:
         if pattern.search(reason):
             return name
     return KINDS[-1]
+
+# Refusals are counted by field, and a device chooses its field names (an unknown key is refused
+# under its own name): past this many distinct fields per monitor the rest are counted together,
+# so a device cannot grow the server's memory with made-up names.
+MAX_FIELDS = 32
+OTHER_FIELDS = "(other fields)"
+
+
+def counted_field(field: str, counted: Mapping[str, int]) -> str:
+    """The key to count a refusal of ``field`` under, given the fields ``counted`` so far."""
+    key = field or "message"
+    return key if key in counted or len(counted) < MAX_FIELDS else OTHER_FIELDS

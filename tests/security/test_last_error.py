@@ -116,3 +116,20 @@ def test_a_reason_of_unknown_wording_is_an_invalid_message() -> None:
     from app.refusals import kind
 
     assert kind("HR 123 was odd for Mrs Example") == "invalid message" == KINDS[-1]
+
+
+def test_refusals_by_made_up_field_names_are_counted_in_bounded_memory(shared: Server) -> None:
+    """A device that sends ever new unknown field names gets each refused, but the counts keep at
+    most MAX_FIELDS names and count the rest as "(other fields)"."""
+    from app.refusals import MAX_FIELDS, OTHER_FIELDS
+
+    mon = RawMonitor(shared, "mon-names", room="Room N")
+    n = MAX_FIELDS + 8
+    for i in range(n):
+        error = mon.send(json.dumps({**numerics(i + 1, T0 + i, HR=70), f"made_up_{i}": 1}))
+        assert error["type"] == "error" and error["field"] == f"made_up_{i}", error
+    mon.close()
+    m = next(x for x in monitors(shared, "admin").json() if x["monitor_id"] == "mon-names")
+    assert m["refused"] == n and len(m["refused_by"]) == MAX_FIELDS + 1
+    assert m["refused_by"][OTHER_FIELDS] == n - MAX_FIELDS
+    assert m["refused_by"]["made_up_0"] == 1 and m["last_error"]["field"] == f"made_up_{n - 1}"
