@@ -205,8 +205,10 @@ async def alarm_log(session_id: Id, pipeline: PipelineDep, who: ViewHistory) -> 
 @router.get("/monitors")
 async def monitors(pipeline: PipelineDep, who: ViewMonitors) -> list[dict[str, Any]]:
     """Every monitor heard since start-up, with its counts of accepted, duplicate and refused
-    messages (by field) and its last error."""
-    return [m.to_json() for m in pipeline.monitors.values()]
+    messages (by field) and its last error: its reason quotes what was sent, so only roles that
+    may see vital signs get it; others (admins) get its seq, field and kind."""
+    values = who.user.can("view_history")
+    return [m.to_json(values) for m in pipeline.monitors.values()]
 
 
 @router.get("/monitors/{monitor_id}/errors")

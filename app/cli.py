@@ -8,12 +8,16 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from app.accounts import Binding
 
 log = logging.getLogger("vitalwatch")
+
+# `monitor sim` doses a scenario this many minutes in, as `generate()` does; a shorter run doses
+# half-way instead, so every run of a scenario contains its dose.
+SIM_PRE_DOSE_MIN = 10.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--speed", type=float, default=1.0, help="times real time")
     sim.add_argument("--minutes", type=float, default=90)
+    sim.add_argument("--pre-dose", type=float, help="scenarios: minutes before the dose (default: "
+                     f"{SIM_PRE_DOSE_MIN:g}, or half of --minutes when the run is no longer)")
     sim.add_argument("--from", dest="skip", default="0:00", help="start this far in (MM:SS)")
     sim.add_argument("--ramp", type=float, default=600, help="test patterns: seconds to develop")
     sim.add_argument("--waveforms", action="store_true", help="also send waveforms")
@@ -313,26 +319,55 @@ def _rooms_text(bound: Binding) -> str:
     return "any room" if bound.any_room else ", ".join(bound.rooms) or "no room"
 
 
-async def _monitor_sim(args: argparse.Namespace) -> int:
+def _sim_source(args: argparse.Namespace) -> Any:
+    """The paced source of ``monitor sim``; ValueError names the argument that is wrong."""
     import time
 
     from monitors import basic_sim
     from monitors.adapter import Identity, Paced
-    from monitors.uplink import Uplink
 
+    if not args.minutes > 0:
+        raise ValueError(f"--minutes must be positive, got {args.minutes:g}")
+    if not args.speed > 0:
+        raise ValueError(f"--speed must be positive, got {args.speed:g}")
+    try:
+        skip_s = mmss(args.skip)
+    except ValueError:
+        raise ValueError(f"--from must be MM:SS, got {args.skip!r}") from None
     monitor_id = args.monitor_id or f"sim-{args.room.replace(' ', '-').lower()}"
     if args.profile:
+        if args.profile not in basic_sim.PROFILES:
+            raise ValueError(f"unknown --profile {args.profile!r} "
+                             f"(known: {', '.join(basic_sim.PROFILES)})")
         model = f"test-pattern/{args.profile}"
         records = basic_sim.records(args.profile, args.seed, time.time(), args.minutes,
                                     args.waveforms, ramp_s=args.ramp)
     else:
         from monitors.simulator import generate
 
+        pre_dose = args.pre_dose
+        if pre_dose is None:
+            pre_dose = SIM_PRE_DOSE_MIN if args.minutes > SIM_PRE_DOSE_MIN else args.minutes / 2
+        elif not 0 <= pre_dose < args.minutes:
+            raise ValueError(f"--pre-dose must be at least 0 and less than --minutes "
+                             f"({args.minutes:g}), got {pre_dose:g}")
         model = f"simulator/{args.scenario}"
         _, records = generate(args.scenario, args.seed, minutes=args.minutes,
-                              waveforms=args.waveforms, start=time.time())
+                              waveforms=args.waveforms, start=time.time(),
+                              pre_dose_minutes=pre_dose)
+        log.info("simulating %g min of %s, dose at minute %g", args.minutes, args.scenario, pre_dose)
     identity = Identity(monitor_id, args.room, args.mode, vendor="vitalwatch", model=model)
-    source = Paced(identity, records, args.speed, skip_s=mmss(args.skip))
+    return Paced(identity, records, args.speed, skip_s=skip_s)
+
+
+async def _monitor_sim(args: argparse.Namespace) -> int:
+    from monitors.uplink import Uplink
+
+    try:
+        source = _sim_source(args)
+    except ValueError as e:
+        print(f"vitalwatch monitor sim: {e}", file=sys.stderr)
+        return 2
     await Uplink(args.server, source, token=args.token).run()
     return 0
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from alerts.rules import RuleSet
 from alerts.system import AlarmSystem, Change
+from app import refusals
 from app.alarm_log import AlarmLog
 from app.hub import Hub
 from app.store import Store
@@ -55,13 +56,19 @@ class MonitorState:
     # can mark it disconnected (an old, half-open one may be closed long after a reconnect).
     connection: int = 0
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, values: bool = True) -> dict[str, Any]:
+        """The monitor's state for a view. A refusal's reason quotes what was sent (vital signs):
+        without ``values`` (a role that may not see them) ``last_error`` has its seq, field and
+        kind, not its reason."""
+        last_error = self.last_error
+        if last_error is not None and not values:
+            last_error = {k: v for k, v in last_error.items() if k != "reason"}
         return {
             "monitor_id": self.monitor_id, "room": self.room, "session_id": self.session_id,
             "mode": self.mode, "vendor": self.vendor, "model": self.model,
             "connected": self.connected, "last_heard": self.last_heard,
             "accepted": self.accepted, "duplicates": self.duplicates, "refused": self.refused,
-            "refused_by": dict(self.refused_by), "last_error": self.last_error,
+            "refused_by": dict(self.refused_by), "last_error": last_error,
         }
 
 
@@ -300,8 +307,8 @@ class Pipeline:
     def refuse(self, monitor_id: str, seq: int | None, field_: str, reason: str, raw: str) -> None:
         m = self.monitor(monitor_id)
         m.refused += 1
-        m.refused_by[field_ or "message"] += 1
-        m.last_error = {"seq": seq, "field": field_, "reason": reason}
+        m.refused_by[refusals.counted_field(field_, m.refused_by)] += 1
+        m.last_error = {"seq": seq, "field": field_, "kind": refusals.kind(reason), "reason": reason}
         self.store.reject(monitor_id, seq, field_, reason, raw)
 
     # Messages ----------------------------------------------------------------------------

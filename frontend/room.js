@@ -217,11 +217,13 @@ function handle(msg) {
 }
 
 function setMarks(marks) {
-  // Marks from the monitor carry no id: they are told apart by time and kind.
+  // A monitor's mark is broadcast without the id it is stored under, so the same mark can come
+  // twice (live while the page loads, then from the API with its id): marks are told apart by
+  // time, kind and text, never by id.
   const seen = new Set();
   state.marks = [];
   for (const m of [...marks].sort((a, b) => a.t - b.t)) {
-    const key = m.id ?? `${m.t}:${m.what}:${m.text}`;
+    const key = `${m.t}:${m.what}:${m.text}`;
     if (seen.has(key)) continue;
     seen.add(key);
     state.marks.push(m);

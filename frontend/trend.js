@@ -29,6 +29,15 @@ const STRIP = { low: [0.915, 0.932], medium: [0.936, 0.953], high: [0.957, 0.974
 const DOMAINS = { y: [0.45, 0.9], y2: [0.24, 0.41], y3: [0, 0.2] };
 const MARK_LABEL = { dose: "DOSE", "infusion end": "INFUSION END", treatment: "TREATMENT", intervention: "INTERVENTION", note: "NOTE" };
 
+/**
+ * `text` for a Plotly text field (annotation text and hovertext): Plotly reads a subset of HTML
+ * there (`<a href>` becomes a live link, `<br>`, `<b>`…) and decodes entities after it, so
+ * escaping `&`, `<` and `>` shows any text — a monitor's mark, a user name — exactly as written.
+ */
+export function plotlyText(text) {
+  return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
 /** A local-time label Plotly puts on a date axis as is (it has no time zones of its own). */
 export function timeLabel(t) {
   const d = new Date(t * 1000);
@@ -292,6 +301,8 @@ export class TrendChart {
       text: "ALARMS", xref: "paper", yref: "paper", x: 0, y: (STRIP.low[0] + STRIP.high[1]) / 2,
       xanchor: "right", yanchor: "middle", xshift: -6, showarrow: false, font: { size: 11, color: "#8494a4" },
     }];
+    // A limit label is built from a parsed limit (a parameter, an operator, a number): never
+    // markup, so it goes to Plotly as it is.
     for (const l of this.spreadLabels(this.limits())) {
       notes.push({
         text: l.label, xref: "paper", x: 1, xanchor: "left", xshift: 4, yref: AXIS[l.param], y: l.value,
@@ -307,9 +318,11 @@ export class TrendChart {
       level = m.t - previous < span * 0.15 ? (level + 1) % 4 : 0;
       previous = m.t;
       const label = MARK_LABEL[m.what] ?? m.what.toUpperCase();
+      // Shortened before escaping, so an entity is never cut in half.
       const short = m.text ? `${label}: ${m.text.length > 22 ? `${m.text.slice(0, 21)}…` : m.text}` : label;
       notes.push({
-        text: short, hovertext: `${label}${m.text ? ` — ${m.text}` : ""}${m.by ? ` (${m.by})` : ""}`,
+        text: plotlyText(short),
+        hovertext: plotlyText(`${label}${m.text ? ` — ${m.text}` : ""}${m.by ? ` (${m.by})` : ""}`),
         xref: "x", x: timeLabel(m.t), yref: "paper", y: DOMAINS.y[1], xanchor: "left", yanchor: "top",
         xshift: 3, yshift: -2 - 17 * level, showarrow: false,
         font: { size: 12, color: m.what === "dose" ? "#ffffff" : "#c9a0ff" },
