@@ -52,6 +52,8 @@ BACKWARD_S = 5.0  # how far a reading may go back behind the previous one of its
 
 
 _FIELD_PREFIX = re.compile(r"^([A-Za-z0-9_.]+): (.*)$", re.S)
+# A JSON escape of half a surrogate pair: only then can decoded text be invalid Unicode.
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class Refused(Exception):
@@ -77,11 +79,18 @@ def decode(raw: str) -> Any:
     if len(raw) > MAX_MESSAGE_BYTES:
         raise Refused(None, "", f"message of {len(raw)} bytes exceeds the limit of {MAX_MESSAGE_BYTES}")
     try:
-        return json.loads(raw, parse_constant=_no_constants)
+        data = json.loads(raw, parse_constant=_no_constants)
     except RecursionError:
         raise Refused(None, "", "malformed JSON: nested too deeply") from None
     except ValueError as e:  # includes integers of more than 4300 digits
         raise Refused(None, "", f"malformed JSON: {e}") from None
+    if _SURROGATE.search(raw):
+        try:  # a lone surrogate cannot be stored, shown or even written back in an error
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise Refused(None, "", "malformed JSON: a \\u escape of a lone surrogate is not "
+                          "text") from None
+    return data
 
 
 def read_seq(data: Any) -> int:
@@ -196,6 +205,8 @@ class Connection:
                               retry_after_s=self.bucket.wait_s())
             if data.get("type") == "hello":
                 raise Refused(seq, "type", "hello was already received on this connection")
+            if seq == 0:
+                raise Refused(0, "seq", "seq 0 is the hello's; a stream's messages are numbered from 1")
             if seq < next_seq:
                 return self._settled_before(seq, now), None
             if seq > next_seq:

@@ -71,7 +71,7 @@ Number = Annotated[float, BeforeValidator(_number)]
 Sample = Annotated[float, BeforeValidator(_sample)]
 Time = Annotated[float, BeforeValidator(_time), Field(
     description="device timestamp, seconds since the Unix epoch (2000-01-01 to 2100-01-01)")]
-Seq = Annotated[StrictInt, Field(ge=0, le=MAX_SEQ)]
+Seq = Annotated[StrictInt, Field(ge=1, le=MAX_SEQ)]  # a stream's messages count from 1
 
 
 class Param(str, Enum):
@@ -165,7 +165,7 @@ class Hello(_Msg):
     given up when its buffer overflowed), so the server need not wait for them."""
 
     type: Literal["hello"]
-    seq: Seq
+    seq: StrictInt = Field(ge=0, le=MAX_SEQ)
     protocol: StrictInt = Field(ge=1, le=1000)
     monitor_id: StrictStr = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")
     stream: StrictStr = Field(min_length=1, max_length=64)
