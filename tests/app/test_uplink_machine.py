@@ -207,5 +207,5 @@ class UplinkAndIngest(RuleBasedStateMachine):
 
 
 TestUplinkAndIngest = UplinkAndIngest.TestCase
-TestUplinkAndIngest.settings = settings(max_examples=60, stateful_step_count=50, deadline=None,
+TestUplinkAndIngest.settings = settings(max_examples=40, stateful_step_count=40, deadline=None,
                                         suppress_health_check=[HealthCheck.too_slow])
