@@ -158,7 +158,7 @@ def _outage(server: Server, minutes: float, before_s: float, outage_s: float) ->
 
 @pytest.mark.soak
 def test_outage_with_backlog(server: Server) -> None:
-    """A server outage (SIGKILL, restart) under a sim with three waveforms — 10 s, or 60 s with
+    """A server outage (SIGKILL, restart) under a sim with waveforms — 10 s, or 60 s with
     VITALWATCH_SOAK=1: every acknowledged message stored exactly once, nothing the sim
     produced missing, no refusal for the rate."""
     if os.environ.get("VITALWATCH_SOAK") == "1":
