@@ -71,7 +71,7 @@ Number = Annotated[float, BeforeValidator(_number)]
 Sample = Annotated[float, BeforeValidator(_sample)]
 Time = Annotated[float, BeforeValidator(_time), Field(
     description="device timestamp, seconds since the Unix epoch (2000-01-01 to 2100-01-01)")]
-Seq = Annotated[StrictInt, Field(ge=1, le=MAX_SEQ)]  # a stream's messages count from 1
+Seq = Annotated[StrictInt, Field(ge=0, le=MAX_SEQ)]  # ingest refuses 0 (the hello's) for data
 
 
 class Param(str, Enum):

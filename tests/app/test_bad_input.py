@@ -61,6 +61,7 @@ BAD = [
     (json.dumps(numerics(1, T0, HR=70) | {"seq": 10**100}), None, "seq", "a number of 101 digits"),
     ('{"type":"heartbeat","seq":' + "9" * 5000 + ',"t":1}', None, "", "malformed JSON"),
     (json.dumps({"type": "heartbeat"}), None, "seq", "Field required"),
+    (json.dumps(numerics(0, T0, HR=70)), 0, "seq", "seq 0 is the hello's"),
     # Deep nesting: Python's parser gives up; that is an error, not a dropped connection.
     ("[" * 10_000 + "]" * 10_000, None, "", "nested too deeply"),
     ('{"type":"numerics","seq":1,"t":%r,"values":%s}' % (T0, "[" * 5000 + "]" * 5000),

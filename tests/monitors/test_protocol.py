@@ -59,7 +59,7 @@ def test_no_value_stays_no_value() -> None:
         ({"type": "mark", "seq": 1, "t": T, "what": "note", "text": 5}, "valid string"),
         # Bounds: seq, time, samples.
         (numerics(HR=70) | {"seq": 2**53}, "less than or equal to 9007199254740991"),
-        (numerics(HR=70) | {"seq": 0}, "greater than or equal to 1"),
+        (numerics(HR=70) | {"seq": -1}, "greater than or equal to 0"),
         (numerics(HR=70) | {"t": 0}, "is not a time between 2000 and 2100"),
         (numerics(HR=70) | {"t": 10**400}, "must be a number of at most 1e308"),
         ({"type": "waveform", "seq": 1, "t": T, "wave": "PLETH", "rate": 100, "samples": [1, 1e300]},
