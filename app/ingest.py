@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import re
 import time
 from collections import deque
@@ -157,7 +158,7 @@ class _RateLimit:
 
     def wait_s(self) -> float:
         """How long until one message will be taken again."""
-        return round(max(0.0, 1 - self.tokens) / self.rate, 3)
+        return max(0.001, math.ceil(max(0.0, 1 - self.tokens) / self.rate * 1000) / 1000)
 
 
 class Connection:
