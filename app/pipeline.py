@@ -330,13 +330,18 @@ class Pipeline:
                 Hello(type="hello", seq=0, protocol=1, monitor_id=monitor_id, stream=m.stream,
                       room=m.room, mode=m.mode), session.id)  # type: ignore[arg-type]
         key = (monitor_id, m.stream)
-        if msg.seq <= self.last_seq.get(key, 0):
+        last = self.last_seq.get(key, 0)
+        if msg.seq <= last:
             m.duplicates += 1
             m.last_heard = now
             self._heard(session, monitor_id, now)
             return False
-        if msg.type != "heartbeat":
-            self.store.store_message(monitor_id, m.stream, session.id, msg, now)
+        if msg.seq != last + 1:
+            # Ingest refuses a seq gap before it gets here: last_seq never jumps.
+            raise ValueError(f"seq {msg.seq} of {monitor_id} is not the next one ({last + 1})")
+        # A heartbeat stores nothing but advances the stream's seq, so that after a restart the
+        # stream goes on from it rather than waiting for a seq that was never a reading.
+        self.store.store_message(monitor_id, m.stream, session.id, msg, now)
         self.last_seq[key] = msg.seq
         m.accepted += 1
         m.last_heard = now

@@ -6,7 +6,10 @@ stores it (and advances its stream's last seq) has committed. In WAL mode with
 ``synchronous=NORMAL`` a committed transaction survives the process being killed (SIGKILL); an
 operating-system crash or power loss may lose the last few (``--fsync`` trades throughput for that).
 Storing the message and advancing ``last_seq`` in one transaction is what makes resending after a
-reconnect safe: a message is either stored with its seq or not at all.
+reconnect safe: a message is either stored with its seq or not at all. A seq settled without
+being stored (refused for good, or given up by the monitor) is recorded in ``unstored`` in the
+transaction that advances ``last_seq`` past it, so a resend of it is refused again, never
+acknowledged: every seq up to ``last_seq`` is either stored or in ``unstored``.
 """
 
 from __future__ import annotations
@@ -57,6 +60,10 @@ CREATE TABLE IF NOT EXISTS session_rules (
 CREATE TABLE IF NOT EXISTS session_monitors (
     session_id INTEGER NOT NULL, monitor_id TEXT NOT NULL, added REAL NOT NULL,
     added_by TEXT NOT NULL DEFAULT '', finished REAL, PRIMARY KEY (session_id, monitor_id));
+CREATE TABLE IF NOT EXISTS unstored (
+    monitor_id TEXT NOT NULL, stream TEXT NOT NULL, first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL, field TEXT NOT NULL, reason TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS unstored_seq ON unstored(monitor_id, stream, first_seq);
 CREATE TABLE IF NOT EXISTS rejects (
     id INTEGER PRIMARY KEY, monitor_id TEXT NOT NULL, received REAL NOT NULL, seq INTEGER,
     field TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL);
@@ -260,6 +267,24 @@ class Store:
                 "UPDATE streams SET last_seq=? WHERE monitor_id=? AND stream=?",
                 (msg.seq, monitor_id, stream),
             )
+
+    def skip(self, monitor_id: str, stream: str, first: int, last: int, field: str,
+             reason: str) -> None:
+        """Settle seqs ``first``..``last`` of a stream without storing them (refused for good, or
+        given up by the monitor): recorded, and the stream's last seq advanced, in one transaction."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO unstored VALUES (?,?,?,?,?,?)",
+                       (monitor_id, stream, first, last, field, reason[:500]))
+            db.execute("UPDATE streams SET last_seq=? WHERE monitor_id=? AND stream=? AND last_seq<?",
+                       (last, monitor_id, stream, last))
+
+    def unstored(self, monitor_id: str, stream: str, seq: int) -> dict | None:
+        """Why ``seq`` of this stream was settled without being stored, or None if it was stored."""
+        row = self.db.execute(
+            "SELECT first_seq, last_seq, field, reason FROM unstored WHERE monitor_id=? AND stream=?"
+            " AND first_seq<=? ORDER BY first_seq DESC LIMIT 1", (monitor_id, stream, seq),
+        ).fetchone()
+        return row if row is not None and row["last_seq"] >= seq else None
 
     def reject(self, monitor_id: str, seq: int | None, field: str, reason: str, raw: str) -> None:
         if len(raw) > MAX_REJECT_RAW:

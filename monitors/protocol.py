@@ -2,10 +2,12 @@
 
 Every message is one JSON object in one websocket text frame, with a ``type`` field. Monitor →
 server messages carry ``seq``, a number that rises by one per message within a *stream* (one run of
-an adapter, named by the ``stream`` id in its ``hello``). The server answers each message with an
-``ack`` (stored or refused for good: do not resend) or an ``error`` (which also settles that seq).
-An adapter that reconnects sends ``hello`` again with the same stream id and resends every message
-the server has not settled; the server stores a (monitor, stream, seq) at most once.
+an adapter, named by the ``stream`` id in its ``hello``); the server takes them strictly in order.
+It answers each message with an ``ack`` (that seq is stored), an ``error`` with ``retry: false``
+(refused for good: that seq is settled, do not resend it) or an ``error`` with ``retry: true``
+(not taken now: resend it, after ``retry_after_s``). An adapter that reconnects sends ``hello``
+again with the same stream id and resends every message not yet settled; the server stores a
+(monitor, stream, seq) at most once.
 
 These models are the single definition of the protocol: the server validates with them, the
 adapters build with them, and ``docs/protocol.schema.json`` is exported from them.
@@ -18,9 +20,58 @@ import math
 from enum import Enum
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt,
+                      StrictStr, TypeAdapter, model_validator)
 
 PROTOCOL_VERSION = 1
+
+# The largest seq: 2^53 - 1, the largest integer every JSON implementation reads exactly. A stream
+# cannot run out: at 100 messages a second it lasts for millions of years.
+MAX_SEQ = 2**53 - 1
+# Device timestamps must lie in this range (2000-01-01 to 2100-01-01, seconds since the Unix
+# epoch) whatever the mode: anything else is a broken clock or milliseconds sent as seconds.
+# How far they may be from the server's clock is the server's to check (docs/protocol.md).
+T_MIN = 946_684_800.0
+T_MAX = 4_102_444_800.0
+# Waveform samples are stored as float32.
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _number(v: object) -> object:
+    """JSON numbers only: ``true`` is not 1 and ``"72"`` is not 72 (an adapter sending either has
+    a bug worth hearing about). Integers are numbers."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"must be a number, not {_json_type(v)}")
+    if isinstance(v, int) and abs(v) > 1e308:
+        raise ValueError("must be a number of at most 1e308")
+    return v
+
+
+def _json_type(v: object) -> str:
+    names = {bool: "a boolean", str: "a string", list: "an array", dict: "an object",
+             type(None): "null"}
+    return names.get(type(v), type(v).__name__)
+
+
+def _sample(v: object) -> object:
+    v = _number(v)
+    if not abs(v) <= FLOAT32_MAX:  # type: ignore[operator]
+        raise ValueError(f"sample {v:g} is beyond the float32 range (±3.4e38)")
+    return v
+
+
+def _time(v: object) -> object:
+    v = _number(v)
+    if not T_MIN <= v <= T_MAX:  # type: ignore[operator]
+        raise ValueError(f"{v:g} is not a time between 2000 and 2100 in seconds since 1970")
+    return v
+
+
+Number = Annotated[float, BeforeValidator(_number)]
+Sample = Annotated[float, BeforeValidator(_sample)]
+Time = Annotated[float, BeforeValidator(_time), Field(
+    description="device timestamp, seconds since the Unix epoch (2000-01-01 to 2100-01-01)")]
+Seq = Annotated[StrictInt, Field(ge=0, le=MAX_SEQ)]  # ingest refuses 0 (the hello's) for data
 
 
 class Param(str, Enum):
@@ -104,27 +155,32 @@ class Measurement(_Msg):
     """One value. ``value: null`` means the device has no valid value (probe off, searching):
     it is stored as "no value", never as zero."""
 
-    value: float | None
-    unit: str
+    value: Number | None
+    unit: StrictStr = Field(max_length=16)
 
 
 class Hello(_Msg):
+    """The first message of every connection. ``resume_from`` is the lowest seq the adapter
+    still holds: every seq below it is settled on the adapter's side (acknowledged, refused, or
+    given up when its buffer overflowed), so the server need not wait for them."""
+
     type: Literal["hello"]
-    seq: int = Field(ge=0)
-    protocol: int = Field(ge=1)
-    monitor_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")
-    stream: str = Field(min_length=1, max_length=64)
-    room: str = Field(min_length=1, max_length=64)
+    seq: StrictInt = Field(ge=0, le=MAX_SEQ)
+    protocol: StrictInt = Field(ge=1, le=1000)
+    monitor_id: StrictStr = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")
+    stream: StrictStr = Field(min_length=1, max_length=64)
+    room: StrictStr = Field(min_length=1, max_length=64)
     mode: Literal["live", "demo", "replay", "test"]
-    vendor: str = Field(default="", max_length=64)
-    model: str = Field(default="", max_length=64)
-    serial: str = Field(default="", max_length=64)
+    vendor: StrictStr = Field(default="", max_length=64)
+    model: StrictStr = Field(default="", max_length=64)
+    serial: StrictStr = Field(default="", max_length=64)
+    resume_from: StrictInt | None = Field(default=None, ge=1, le=MAX_SEQ)
 
 
 class Numerics(_Msg):
     type: Literal["numerics"]
-    seq: int = Field(ge=0)
-    t: float = Field(description="device timestamp, seconds since the Unix epoch")
+    seq: Seq
+    t: Time
     values: dict[Param, Measurement] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -142,14 +198,14 @@ class Nibp(_Msg):
     """One completed (or failed) cuff measurement. ``t`` is when the measurement finished."""
 
     type: Literal["nibp"]
-    seq: int = Field(ge=0)
-    t: float
+    seq: Seq
+    t: Time
     status: Literal["ok", "failed"]
-    sys: float | None = None
-    dia: float | None = None
-    map: float | None = None
-    unit: str = "mmHg"
-    reason: str = Field(default="", max_length=200, description="why it failed, if it did")
+    sys: Number | None = None
+    dia: Number | None = None
+    map: Number | None = None
+    unit: StrictStr = Field(default="mmHg", max_length=16)
+    reason: StrictStr = Field(default="", max_length=200, description="why it failed, if it did")
 
     @model_validator(mode="after")
     def _check(self) -> Nibp:
@@ -169,11 +225,11 @@ class Nibp(_Msg):
 
 class Waveform(_Msg):
     type: Literal["waveform"]
-    seq: int = Field(ge=0)
-    t: float = Field(description="device timestamp of the first sample")
+    seq: Seq
+    t: Time = Field(description="device timestamp of the first sample")
     wave: Wave
-    rate: float = Field(description="samples per second")
-    samples: list[float | None] = Field(min_length=1, max_length=MAX_WAVE_SAMPLES)
+    rate: Number = Field(description="samples per second")
+    samples: list[Sample | None] = Field(min_length=1, max_length=MAX_WAVE_SAMPLES)
 
     @model_validator(mode="after")
     def _check(self) -> Waveform:
@@ -188,14 +244,14 @@ class Status(_Msg):
     ``active: false`` reports that the condition has ended."""
 
     type: Literal["status"]
-    seq: int = Field(ge=0)
-    t: float
+    seq: Seq
+    t: Time
     code: Literal[
         "probe_off", "no_signal", "sensor_fault", "lead_off", "cuff_error", "motion",
         "low_perfusion", "low_battery", "device_alarm", "device_lost", "other", "pulse_search",
     ]
-    active: bool = True
-    text: str = Field(default="", max_length=200)
+    active: StrictBool = True
+    text: StrictStr = Field(default="", max_length=200)
 
 
 class Mark(_Msg):
@@ -204,16 +260,19 @@ class Mark(_Msg):
     dashboard; a monitor with an event button, a simulator or a replay may send them too."""
 
     type: Literal["mark"]
-    seq: int = Field(ge=0)
-    t: float
+    seq: Seq
+    t: Time
     what: Literal["dose", "infusion end", "treatment", "intervention", "note"]
-    text: str = Field(default="", max_length=500)
+    text: StrictStr = Field(default="", max_length=500)
 
 
 class Heartbeat(_Msg):
+    """"Still here": a sequenced message like any other (acknowledged, resent if unsettled),
+    stored as nothing but its seq."""
+
     type: Literal["heartbeat"]
-    seq: int = Field(ge=0)
-    t: float
+    seq: Seq
+    t: Time
 
 
 MonitorMessage = Annotated[
@@ -226,28 +285,41 @@ monitor_message = TypeAdapter(MonitorMessage)
 
 
 class Welcome(BaseModel):
-    """The answer to ``hello``: ``last_seq`` is the highest seq of this stream already settled,
-    so the adapter can forget everything up to it."""
+    """The answer to ``hello``. Every seq of this stream up to ``last_seq`` is settled and the
+    server takes ``last_seq + 1`` next; seqs the adapter still holds at or below ``last_seq``
+    are answered one by one when resent (``ack`` if stored, ``error`` if refused). ``max_rate``
+    and ``max_burst`` are the connection's message rate limit (a token bucket): an adapter
+    that stays below them is never refused for its rate."""
 
     type: Literal["welcome"] = "welcome"
     session_id: int
     last_seq: int
+    max_rate: float | None = None
+    max_burst: float | None = None
 
 
 class Ack(BaseModel):
-    """Every message up to and including ``seq`` is settled."""
+    """The message with this ``seq`` is stored (now, or when it was first sent)."""
 
     type: Literal["ack"] = "ack"
     seq: int
 
 
 class Error(BaseModel):
-    """A message was refused. ``seq`` is null when it could not even be read."""
+    """A message was not stored. ``seq`` is null when it could not even be read.
+
+    ``retry: false``: refused for good (its content, its time, a second hello …); the seq is
+    settled and must not be resent. ``retry: true``: not taken now (over the rate limit, or a
+    seq out of order); resend it, in order, no sooner than ``retry_after_s``. ``expected_seq``
+    is the seq the server takes next, when that is what went wrong."""
 
     type: Literal["error"] = "error"
     seq: int | None
     field: str
     reason: str
+    retry: bool = False
+    retry_after_s: float | None = None
+    expected_seq: int | None = None
 
 
 ServerMessage = Annotated[Union[Welcome, Ack, Error], Field(discriminator="type")]

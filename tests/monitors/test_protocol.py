@@ -11,10 +11,11 @@ from pydantic import ValidationError
 from monitors.protocol import Nibp, Numerics, json_schema, monitor_message
 
 SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "protocol.schema.json"
+T = 1_800_000_000.0
 
 
 def numerics(**values: object) -> dict:
-    return {"type": "numerics", "seq": 1, "t": 1.0,
+    return {"type": "numerics", "seq": 1, "t": T,
             "values": {k: (v if isinstance(v, dict) else {"value": v, "unit": "/min"}) for k, v in values.items()}}
 
 
@@ -40,11 +41,33 @@ def test_no_value_stays_no_value() -> None:
         (numerics(HR={"value": 72, "unit": "furlongs"}), "unknown unit 'furlongs' for HR"),
         (numerics(XX=1), "values.XX"),
         ({"type": "numerics", "seq": 1, "values": {}}, "t"),
-        ({"type": "nibp", "seq": 1, "t": 1, "status": "ok"}, "at least one of sys, dia, map"),
-        ({"type": "nibp", "seq": 1, "t": 1, "status": "ok", "sys": 80, "dia": 120}, "dia: 120 must be below sys 80"),
-        ({"type": "waveform", "seq": 1, "t": 1, "wave": "PLETH", "rate": 0, "samples": [1]}, "rate: 0 Hz"),
-        ({"type": "heartbeat", "seq": 1, "t": 1, "extra": 1}, "extra"),
+        ({"type": "nibp", "seq": 1, "t": T, "status": "ok"}, "at least one of sys, dia, map"),
+        ({"type": "nibp", "seq": 1, "t": T, "status": "ok", "sys": 80, "dia": 120}, "dia: 120 must be below sys 80"),
+        ({"type": "waveform", "seq": 1, "t": T, "wave": "PLETH", "rate": 0, "samples": [1]}, "rate: 0 Hz"),
+        ({"type": "heartbeat", "seq": 1, "t": T, "extra": 1}, "extra"),
         ({"type": "teleport", "seq": 1}, "teleport"),
+        # No coercion: JSON's other types are not numbers, booleans or strings.
+        (numerics(HR=True), "must be a number, not a boolean"),
+        (numerics(HR="72"), "must be a number, not a string"),
+        (numerics(HR=70) | {"t": "1800000000"}, "must be a number, not a string"),
+        (numerics(HR=70) | {"seq": True}, "valid integer"),
+        (numerics(HR=70) | {"seq": "1"}, "valid integer"),
+        (numerics(HR=70) | {"seq": 1.0}, "valid integer"),
+        (numerics(HR={"value": 70, "unit": 1}), "valid string"),
+        ({"type": "status", "seq": 1, "t": T, "code": "motion", "active": "false"}, "valid boolean"),
+        ({"type": "status", "seq": 1, "t": T, "code": "motion", "active": 0}, "valid boolean"),
+        ({"type": "mark", "seq": 1, "t": T, "what": "note", "text": 5}, "valid string"),
+        # Bounds: seq, time, samples.
+        (numerics(HR=70) | {"seq": 2**53}, "less than or equal to 9007199254740991"),
+        (numerics(HR=70) | {"seq": -1}, "greater than or equal to 0"),
+        (numerics(HR=70) | {"t": 0}, "is not a time between 2000 and 2100"),
+        (numerics(HR=70) | {"t": 10**400}, "must be a number of at most 1e308"),
+        ({"type": "waveform", "seq": 1, "t": T, "wave": "PLETH", "rate": 100, "samples": [1, 1e300]},
+         "beyond the float32 range"),
+        ({"type": "waveform", "seq": 1, "t": T, "wave": "PLETH", "rate": 100, "samples": [True]},
+         "must be a number, not a boolean"),
+        ({"type": "hello", "seq": 0, "protocol": 1, "monitor_id": "m", "stream": "s", "room": "r",
+          "mode": "test", "resume_from": 0}, "greater than or equal to 1"),
     ],
 )
 def test_bad_messages_are_refused_with_the_reason(message: dict, field_in_error: str) -> None:
@@ -56,9 +79,20 @@ def test_bad_messages_are_refused_with_the_reason(message: dict, field_in_error:
 
 def test_failed_cuff_measurement_needs_no_values() -> None:
     """A failed NIBP measurement is a valid message with no values."""
-    msg = monitor_message.validate_python({"type": "nibp", "seq": 3, "t": 1, "status": "failed",
+    msg = monitor_message.validate_python({"type": "nibp", "seq": 3, "t": T, "status": "failed",
                                            "reason": "motion"})
     assert isinstance(msg, Nibp) and msg.sys is None
+
+
+def test_integers_are_numbers_and_limits_are_inclusive() -> None:
+    """Strictness refuses other JSON types, not integers: an int is a valid float; the largest
+    seq, the float32 maximum and the time range's ends are accepted."""
+    msg = monitor_message.validate_python(numerics(HR=72) | {"seq": 2**53 - 1, "t": 946_684_800})
+    assert isinstance(msg, Numerics) and msg.values["HR"].value == 72.0 and msg.seq == 2**53 - 1
+    wave = monitor_message.validate_python({"type": "waveform", "seq": 1, "t": 4_102_444_800,
+                                            "wave": "PLETH", "rate": 100,
+                                            "samples": [3.4028234663852886e38, None, 0]})
+    assert wave.samples[0] == 3.4028234663852886e38 and wave.samples[1] is None
 
 
 def test_exported_schema_matches_the_models() -> None:
