@@ -128,6 +128,7 @@ class AlarmEngine:
         self._codes: set[str] = set()  # device status codes active now
         self._artifact: dict[str, float] = {}  # rule id -> last time its pulse guard saw an artifact
         self._gaps: deque[tuple[float, float]] = deque()  # (t, HR - PR): the pulse guard's reference
+        self._irregular: dict[float, tuple[float, float]] = {}  # window -> (when, MAD) last worked out
         self._gap_refs: dict[tuple[float, float], tuple[float, float, float]] = {}  # (median, jump, MAD) now
         self.derived = Derived(rules.derived)
         self._hr_source = ""
@@ -500,17 +501,43 @@ class AlarmEngine:
         if key not in self._gap_refs:
             ref, jump, mad = 0.0, 0.0, 0.0
             if self._gaps:
-                recent = [g for (gt, g) in self._gaps if gt >= t - guard.reference_s]
+                recent = self._since(t - guard.reference_s)
                 if guard.reference_s > 0 and recent and t - self._gaps[-len(recent)][0] >= guard.reference_s / 2:
                     ref = _median(recent)
                 if len(recent) >= 2:
                     jump = abs(recent[-1] - recent[-2])
-                longer = [g for (gt, g) in self._gaps if gt >= t - guard.irregular_s]
-                if guard.irregular_s > 0 and t - self._gaps[-len(longer)][0] >= guard.irregular_s / 2:
-                    centre = _median(longer)
-                    mad = _median([abs(g - centre) for g in longer])
+                mad = self._irregularity(t, guard.irregular_s, guard.hold_s / 2)
             self._gap_refs[key] = (ref, jump, mad)
         return self._gap_refs[key]
+
+    def _since(self, start: float) -> list[float]:
+        """The gaps from ``start`` on, oldest first (read from the newest end: the window is
+        short beside the deque)."""
+        out = []
+        for gt, g in reversed(self._gaps):
+            if gt < start:
+                break
+            out.append(g)
+        out.reverse()
+        return out
+
+    def _irregularity(self, t: float, window_s: float, every_s: float) -> float:
+        """The gap's median absolute deviation over ``window_s`` (0 until half of it is filled).
+        A property of the rhythm over minutes, so it is worked out again only every ``every_s``
+        of device time (half the guard's hold: an artifact's evidence lasts the hold anyway) or
+        when time goes back, not on every reading."""
+        if window_s <= 0:
+            return 0.0
+        done = self._irregular.get(window_s)
+        if done is not None and 0 <= t - done[0] < every_s:
+            return done[1]
+        longer = self._since(t - window_s)
+        mad = 0.0
+        if longer and t - self._gaps[-len(longer)][0] >= window_s / 2:
+            centre = _median(longer)
+            mad = _median([abs(g - centre) for g in longer])
+        self._irregular[window_s] = (t, mad)
+        return mad
 
     def _cuff(self, rule: Rule, t: float, values: Mapping, out: list[Transition], *,
               in_order: bool = True) -> None:

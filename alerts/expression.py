@@ -12,6 +12,7 @@ import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 PARAMS = ("HR", "PR", "SpO2", "RR", "EtCO2", "SBP", "DBP", "MAP", "HRbest")
 NIBP_PARAMS = frozenset({"SBP", "DBP", "MAP"})
@@ -67,7 +68,7 @@ class Expression:
     joiner: str  # "or" | "and"
     text: str
 
-    @property
+    @cached_property  # asked on every reading of every rule; the terms never change
     def params(self) -> frozenset[str]:
         return frozenset(t.param for t in self.terms)
 

@@ -8,6 +8,7 @@ condition unwatched.
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -332,7 +333,7 @@ class Rule(BaseModel):
                     f"({self.confirm_min_apart_s:g}): no repeat could confirm before its deadline")
         return self
 
-    @property
+    @cached_property  # asked on every reading; a rule is never changed in place (changes make new rules)
     def on_cuff(self) -> bool:
         """True for rules evaluated on each completed NIBP reading."""
         return self.when is not None and self.when.params <= NIBP_PARAMS
