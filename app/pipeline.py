@@ -233,6 +233,10 @@ class Pipeline:
         last = self.store.open_stream(hello, session.id)
         key = (hello.monitor_id, hello.stream)
         self.last_seq[key] = max(last, self.last_seq.get(key, 0))
+        # Every adapter start is a new stream: keep only this monitor's current one in memory
+        # (the store holds every stream's last seq, and a returning stream reads it back above).
+        for old in [k for k in self.last_seq if k[0] == hello.monitor_id and k != key]:
+            del self.last_seq[old]
         self._heard(session, hello.monitor_id, now)
         self.hub.publish({"type": "room", "room": self.room_state(session)})
         return session.id, self.last_seq[key], m.connection
