@@ -16,17 +16,25 @@ T0 = 1_800_000_000.0
 MONITOR = "mon-err"
 
 # Each bad message, the field it is refused for, its kind, a value it carries that must not reach
-# an admin (chosen to appear nowhere else in the answer), and whether the reason quotes it.
+# an admin (chosen to appear nowhere else in the answer), and whether the reason quotes it. A
+# stream's seqs run in order; a frame that cannot be read at all settles no seq, so the messages
+# after it are numbered as if it had not been sent (``sent``).
 BAD = [
     ({"type": "nibp", "seq": 1, "t": T0 + 1, "status": "ok", "sys": 123.4, "dia": 133.7},
      "dia", "impossible value", "133.7", True),
     ({"type": "numerics", "seq": 2, "t": T0 + 2, "values": {"SpO2": {"value": 96.5, "unit": "furlongs"}}},
      "values.SpO2", "unknown unit", "furlongs", True),
     ('{"type": "numerics", "seq": 3, "t": 18000000, "values": {"HR": 6262', "", "not JSON", "6262", False),
-    ({"type": "numerics", "seq": 4, "t": T0 + 3, "values": {"HR": {"value": 88.25, "unit": "/min"}},
+    ({"type": "numerics", "seq": 3, "t": T0 + 3, "values": {"HR": {"value": 88.25, "unit": "/min"}},
       "note": "Mrs Example"}, "note", "unexpected field", "Mrs Example", False),
-    (numerics(5, T0 + 4, HR=417), "values.HR", "impossible value", "417", True),
+    (numerics(4, T0 + 4, HR=417), "values.HR", "impossible value", "417", True),
 ]
+READABLE = sum(1 for message, *_ in BAD if not isinstance(message, str))
+
+
+def first_of_stream(message: dict | str) -> str:
+    """``message`` as the first message of a fresh stream (seq 1)."""
+    return message if isinstance(message, str) else json.dumps({**message, "seq": 1})
 
 
 def monitors(server: Server, role: str) -> httpx.Response:
@@ -44,7 +52,7 @@ def refused(shared: Server) -> Server:
     for message, field, *_ in BAD:
         error = mon.send(message if isinstance(message, str) else json.dumps(message))
         assert error["type"] == "error" and error["field"] == field, error
-    assert mon.send(numerics(len(BAD) + 1, T0 + 10, HR=71))["type"] == "ack"
+    assert mon.send(numerics(READABLE + 1, T0 + 10, HR=71))["type"] == "ack"
     mon.close()
     return shared
 
@@ -55,12 +63,12 @@ def test_admin_sees_the_kind_and_field_of_each_refusal_but_no_value(shared: Serv
     contains no value from it; a clinician's gives the reason, with the value if it quotes one."""
     mon = RawMonitor(shared, f"mon-one-{n}", room=f"Room O{n}")
     message, field, kind, value, quoted = BAD[n]
-    mon.send(message if isinstance(message, str) else json.dumps(message))
+    mon.send(first_of_stream(message))
     mon.close()
     admin = monitors(shared, "admin")
     assert admin.status_code == 200 and value not in admin.text
     m = next(x for x in admin.json() if x["monitor_id"] == f"mon-one-{n}")
-    assert m["last_error"] == {"seq": None if field == "" else n + 1, "field": field, "kind": kind}
+    assert m["last_error"] == {"seq": None if field == "" else 1, "field": field, "kind": kind}
     assert m["refused"] == 1 and m["refused_by"] == {field or "message": 1}
     clinician = next(x for x in monitors(shared, "clinician").json() if x["monitor_id"] == f"mon-one-{n}")
     assert clinician["last_error"]["kind"] == kind
@@ -74,7 +82,7 @@ def test_clinical_roles_see_the_full_reason(refused: Server, role: str) -> None:
     assert r.status_code == 200
     m = mine(r.text)
     assert m["refused"] == len(BAD) and m["accepted"] == 1
-    assert m["last_error"] == {"seq": 5, "field": "values.HR", "kind": "impossible value",
+    assert m["last_error"] == {"seq": 4, "field": "values.HR", "kind": "impossible value",
                                "reason": "HR 417 /min is physiologically impossible (possible: 0–350 /min)"}
 
 
@@ -88,7 +96,7 @@ def test_admin_sees_counts_fields_and_kind_only(refused: Server) -> None:
     m = mine(r.text)
     assert m["refused"] == len(BAD) and m["accepted"] == 1
     assert m["refused_by"] == {"values.HR": 1, "dia": 1, "values.SpO2": 1, "message": 1, "note": 1}
-    assert m["last_error"] == {"seq": 5, "field": "values.HR", "kind": "impossible value"}
+    assert m["last_error"] == {"seq": 4, "field": "values.HR", "kind": "impossible value"}
     assert m["last_error"]["kind"] in KINDS
 
 
