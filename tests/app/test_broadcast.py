@@ -44,7 +44,10 @@ def test_stuck_dashboard_is_cut_off_and_others_keep_up(server: Server) -> None:
         for i, mon in enumerate(monitors):
             seq = k + 1 + (50 if i < 8 else 0)
             mon.ws.send(json.dumps(numerics(seq, T0 + k, HR=60 + i, SpO2=97, RR=14, PR=60)))
-        time.sleep(0.002)  # paced in rounds, as monitors send, rather than one instant burst
+        # Paced in rounds, as monitors send, rather than one instant burst: 24 monitors at ~100
+        # messages a second each, which leaves the healthy dashboard's reader (a thread of this
+        # process) time to read on a loaded machine; the stuck one still never reads a byte.
+        time.sleep(0.01)
     for i, mon in enumerate(monitors):  # every message is settled
         acks = [mon.recv() for _ in range(n)]
         assert acks[-1] == {"type": "ack", "seq": n + (50 if i < 8 else 0)}
