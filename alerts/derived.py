@@ -50,7 +50,7 @@ NAMES = {"HR": "heart rate (ECG)", "PR": "pulse rate", "SpO2": "SpO2", "RR": "re
 class DerivedPolicy(BaseModel):
     """Engineering defaults of the derived signals (``derived:`` in the rules file)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     # A parameter missing from every message for this long has no value (it may be absent from
     # one monitor's messages while another monitor of the room sends it).
     stale_s: float = Field(gt=0)
@@ -136,14 +136,25 @@ class Derived:
         if pr:
             return pr, "PR"
         pleth = self.pleth_at(t)
-        if pleth.state == "pulsing" and (hr == 0 or self.blank("HR", t) or not self.seen("HR")):
+        no_ecg = hr == 0 or self.blank("HR", t) or not self.seen("HR")
+        if pleth.state == "pulsing" and no_ecg:
             return pleth.rate, "PLETH"
+        if pr == 0 and no_ecg:
+            # With no ECG rate, an oximeter's pulse rate of 0 is the only heart rate there is: a
+            # pulse of 0 must alarm at least as loudly as a pulse of 35 (H2, high).
+            return 0.0, "PR"
         return None, ""
 
     def levels(self, t: float) -> dict[str, tuple[bool, str]]:
         """Each derived signal at ``t``: on or off, and the detail its alarm text gives."""
         vitals = [p for p in VITALS if self.seen(p)]
         vitals_absent = bool(vitals) and all(self.blank(p, t) for p in vitals)
+        # An ECG that still shows a rhythm while the oximeter shows no pulse at all — no pulse
+        # rate, no SpO2, a pleth trace that is flat — and no device status explains it: pulseless
+        # electrical activity looks exactly like this, so it is as urgent as a blank monitor.
+        pulseless = (not vitals_absent and bool(self.value("HR", t))
+                     and all(self.blank(p, t) and not self._explained(p) for p in ("PR", "SpO2") if self.seen(p))
+                     and (self.seen("PR") or self.seen("SpO2")) and self.pleth_at(t).state == "flat")
         capno = self.seen("EtCO2") and all(self.blank(p, t) for p in CAPNOGRAM if self.seen(p))
         # Asystole needs an ECG that shows no beat (a rate of 0, or no value without a lead-off
         # status) and no pulse anywhere; a room without an ECG cannot tell asystole from a lost
@@ -161,7 +172,9 @@ class Derived:
         contradicted = self.ecg_contradicted(t)
         pr = self.value("PR", t)
         return {
-            "vitals_absent": (vitals_absent, "no " + ", ".join(NAMES[p] for p in vitals)),
+            "vitals_absent": (vitals_absent or pulseless,
+                              "no " + ", ".join(NAMES[p] for p in vitals) if vitals_absent else
+                              "ECG rhythm but no pulse: no pulse rate, no SpO2, flat pleth"),
             "asystole": (asystole, "ECG rate 0" if hr == 0 else "no ECG rate; no pulse"),
             "capnogram_lost": (capno, "no EtCO2 or respiration rate"),
             "signal_absent": (bool(absent), "; ".join(

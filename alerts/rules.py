@@ -53,6 +53,11 @@ SIGNAL_STATUS_CODES = {
 # let a dead monitor (T4) or a device lost behind a live adapter (T5) look like a quiet patient.
 # The server runs T4 by its id, so the id is part of the requirement.
 REQUIRED = {"T4": "feed_lost", "T5": "device_lost"}
+# ... and they may not be weakened into silence either: a supervision alarm at low priority, or
+# one that waits longer than this before it is raised, is refused like a missing one. (A safety
+# bound on what a clinic may configure, not a clinical default: the defaults are 10 s and 2 s.)
+SUPERVISION_LEAST_PRIORITY = "medium"
+SUPERVISION_MAX_DELAY_S = 45.0
 Kind = Literal["physiological", "technical"]
 
 
@@ -137,13 +142,19 @@ def _supervision(rs: RuleSet) -> list[tuple[tuple[Any, ...], str]]:
             problems.append((("rules", rule_id), f"rule {rule_id} {why}: it must watch signal '{signal}'"))
         elif not rule.enabled:
             problems.append((("rules", rule_id, "enabled"), f"rule {rule_id} {why} and cannot be disabled"))
+        elif PRIORITY_RANK[rule.priority] < PRIORITY_RANK[SUPERVISION_LEAST_PRIORITY]:
+            problems.append((("rules", rule_id, "priority"),
+                             f"rule {rule_id} {why}: its priority must be at least {SUPERVISION_LEAST_PRIORITY}"))
+        elif rule.delay_s > SUPERVISION_MAX_DELAY_S:
+            problems.append((("rules", rule_id, "delay_s"),
+                             f"rule {rule_id} {why}: its delay may be at most {SUPERVISION_MAX_DELAY_S:g} s"))
     return problems
 
 
 class Escalation(BaseModel):
     """Raise an active alarm's priority when all the given conditions are met."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     to: Priority
     after_s: float = Field(default=0, ge=0)  # the condition has lasted this long
     after_dose_s: float | None = Field(default=None, ge=0)  # ... and it is this long after the dose
@@ -156,7 +167,7 @@ class UnacknowledgedEscalation(BaseModel):
     one of ``high_kinds``. Technical alarms climb only by their own rule's ``escalate``: a probe
     off or an overdue cuff reading turning red teaches staff that red can wait."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     nurse_after_s: float = Field(gt=0)
     high_after_s: float = Field(gt=0)
     high_kinds: list[Kind] = Field(default_factory=lambda: ["physiological"])
@@ -169,13 +180,13 @@ class UnacknowledgedEscalation(BaseModel):
 
 
 class Cycle(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     every_min: float = Field(gt=0)
     until_min: float | None = Field(default=None, gt=0)  # minutes after the dose; None: for ever
 
 
 class RequiredReading(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     at_min: float = Field(gt=0)
     window_min: float = Field(gt=0)
 
@@ -183,7 +194,7 @@ class RequiredReading(BaseModel):
 class Schedule(BaseModel):
     """The NIBP cycle a session is held to once the dose is given (rule T3 watches it)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     nibp: list[Cycle] = Field(min_length=1)
     overdue_grace_min: float = Field(ge=0)
     required_reading: RequiredReading | None = None
@@ -202,7 +213,7 @@ class BaselinePolicy(BaseModel):
     """How the pre-dose baseline (``BL.*``) is captured when the dose is marked: the mean of the
     last cuff readings, and the mean of each continuous value over the last minutes."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     window_min: float = Field(gt=0)
     nibp_readings: int = Field(ge=1)
     # Upper bounds of a usable resting cuff pressure: relative cuff limits (BL.SBP * 0.7, BL.SBP +
@@ -225,7 +236,7 @@ class SignalPolicy(BaseModel):
     """How alarm signals behave once raised (IEC 60601-1-8 inactivation states); the
     responsible organisation's settings, not the user's."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     audio_pause_s: float = Field(gt=0)
     reminder_s: float = Field(gt=0)
     latching_priorities: list[Priority]
@@ -242,7 +253,7 @@ class PulseGuard(BaseModel):
     (median absolute deviation over ``irregular_s`` above ``irregular_mad``, as in atrial fibrillation, where a varying
     share of beats makes no pulse) is no evidence of motion: then only a ``motion`` status is."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     within: float = Field(gt=0)
     hold_s: float = Field(ge=0)
     reference_s: float = Field(default=0, ge=0)
@@ -256,7 +267,7 @@ class PulseGuard(BaseModel):
 class Rule(BaseModel):
     """One alarm rule. Either ``when`` (a value condition) or ``signal`` (a technical one)."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, arbitrary_types_allowed=True)
 
     id: str
     title: str
@@ -340,7 +351,7 @@ class Rule(BaseModel):
 
 
 class RuleSet(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     version: Literal[1]
     signals: SignalPolicy
     schedule: Schedule

@@ -50,7 +50,7 @@ MAX_DEFERRED_IN_WINDOW = 1000
 # about 3 h of numerics), so a backlog after an outage is still taken.
 FUTURE_S = 10.0
 PAST_S = 24 * 3600.0
-BACKWARD_S = 5.0  # how far a reading may go back behind the previous one of its kind
+BACKWARD_S = 5.0  # how far a message may go back behind the latest this monitor has sent
 
 
 _FIELD_PREFIX = re.compile(r"^([A-Za-z0-9_.]+): (.*)$", re.S)
@@ -175,7 +175,6 @@ class Connection:
         self.bucket = _RateLimit(RATE_PER_S, RATE_BURST, mono)
         self.errors: deque[float] = deque()
         self.deferrals: deque[float] = deque()
-        self.latest: dict[str, float] = {}  # the latest t accepted per kind, on this connection
         self.deferred = 0
 
     def resume(self, resume_from: int | None, last_seq: int, now: float) -> int:
@@ -216,7 +215,7 @@ class Connection:
                               f"({next_seq}): resend from {next_seq}, in order", retry=True,
                               retry_after_s=0.0, expected_seq=next_seq)
             msg = validate(data, seq)
-            if self.live:
+            if self.live or self._feeds_live():
                 self._check_time(msg, now)
             try:
                 self.pipeline.accept(self.monitor_id, msg, now)
@@ -227,9 +226,6 @@ class Connection:
                 refusal = Refused(seq, "room", str(e), retry=True, retry_after_s=RECONNECT_AFTER_S)
                 reason = f"refused: room: {e}".encode()[:120].decode(errors="ignore")
                 return refusal.error().model_dump_json(), reason
-            if msg.type != "heartbeat":
-                kind = msg.type if msg.type != "waveform" else f"waveform {msg.wave.value}"
-                self.latest[kind] = max(msg.t, self.latest.get(kind, msg.t))
             return f'{{"type":"ack","seq":{msg.seq}}}', None  # = Ack(seq=...), cheaper
         except Refused as r:
             return r.error().model_dump_json(), self._refused(r, raw, next_seq, now)
@@ -253,13 +249,22 @@ class Connection:
         if -ahead > PAST_S:
             raise Refused(msg.seq, "t", f"t is {-ahead / 3600:.1f} h behind the server clock (more "
                           f"than {PAST_S / 3600:g} h behind is refused)")
-        kind = msg.type if msg.type != "waveform" else f"waveform {msg.wave.value}"
-        # Measured against the earlier of the previous reading and now, so that one reading a
-        # few seconds ahead cannot get the next, correctly timed ones refused.
-        if kind in self.latest and msg.t < min(self.latest[kind], now) - BACKWARD_S:
-            back = self.latest[kind] - msg.t
-            raise Refused(msg.seq, "t", f"t is {back:.1f} s before the previous {kind} of this "
-                          f"connection (more than {BACKWARD_S:g} s back is refused)")
+        # Measured against everything this monitor has sent before (on any connection: the
+        # first message after a reconnect may not go back either; a waveform chunk by its last
+        # sample), and against the earlier of that and now, so that one reading a few seconds
+        # ahead cannot get the next, correctly timed ones refused.
+        previous = self.pipeline.monitor(self.monitor_id).device_time
+        end = msg.t + (len(msg.samples) / msg.rate if msg.type == "waveform" else 0.0)
+        if previous is not None and end < min(previous, now) - BACKWARD_S:
+            raise Refused(msg.seq, "t", f"t is {previous - end:.1f} s before what this monitor "
+                          f"sent last (more than {BACKWARD_S:g} s back is refused)")
+
+    def _feeds_live(self) -> bool:
+        """Whether this monitor feeds a live session now (a test-mode monitor a clinician added
+        to a live patient's session is held to the live bounds from then on)."""
+        m = self.pipeline.monitors.get(self.monitor_id)
+        session = self.pipeline.sessions.get(m.session_id) if m and m.session_id is not None else None
+        return session is not None and session.mode == "live"
 
     def _refused(self, r: Refused, raw: str | None, next_seq: int, now: float) -> str | None:
         """Record a refusal; returns the close reason when the monitor has had too many."""

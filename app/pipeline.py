@@ -39,6 +39,7 @@ DEVICE_QUIET_S = 2.0
 @dataclass
 class MonitorState:
     monitor_id: str
+    device_time: float | None = None  # the latest device time it has sent (a waveform: its end)
     room: str = ""
     session_id: int | None = None
     stream: str = ""
@@ -352,7 +353,13 @@ class Pipeline:
         self._heard(session, monitor_id, now)
         base = {"session_id": session.id, "room": session.room, "mode": session.mode}
         if msg.type != "heartbeat":
-            session.device_time, session.device_time_at = msg.t, now
+            end = msg.t + (len(msg.samples) / msg.rate if msg.type == "waveform" else 0.0)
+            m.device_time = end if m.device_time is None else max(m.device_time, end)
+            # The session's device clock, on which the supervisor ticks its alarms, only moves
+            # forward: a message stamped in the past (a device clock in the wrong time zone, a
+            # second monitor's backlog) must not wind it back and hold the alarms' timers.
+            if session.device_time is None or msg.t >= session.device_time:
+                session.device_time, session.device_time_at = msg.t, now
         if msg.type == "numerics":
             values = {p.value: v.value for p, v in msg.values.items()}
             self.hub.publish({"type": "numerics", **base, "t": msg.t, "values": values})

@@ -110,6 +110,15 @@ CLASS_1 = [
          Room(150, after(60, normal, lambda s: {**normal(s), "SpO2": None, "PR": None}),
               statuses=[(60, "probe_off", True)]),
          {"T1": ("low", 71)}, never={"T7", "V1", "T8"}),
+    Case("pulseless electrical activity: the ECG shows 70, the oximeter no pulse rate and no SpO2, "
+         "the pleth flat, no device status: V1 high",
+         Room(120, after(60, normal, lambda s: {**normal(s), "PR": None, "SpO2": None}),
+              pleth=lambda s: 76 if s < 60 else 0),
+         {"V1": ("high", 73)}, revert=_without("V1")),
+    Case("the probe pulled with its status: the flat pleth is the probe's, T1 low and no V1",
+         Room(120, after(60, normal, lambda s: {**normal(s), "PR": None, "SpO2": None}),
+              pleth=lambda s: 76 if s < 60 else 0, statuses=[(60, "probe_off", True)]),
+         {"T1": ("low", 71)}, never={"V1", "H4"}),
     Case("a blank shorter than V1's delay raises nothing",
          Room(120, lambda s: BLANK if 60 <= s < 68 else normal(s)), {}, never={"V1", "T7", "H4"}),
 ]
@@ -137,6 +146,8 @@ def oximeter(pr: float) -> Callable[[int], Values]:
 CLASS_2 = [
     Case("oximeter-only room, pulse 35 for 3 min: H2 high", Room(180, oximeter(35)),
          {"H2": ("high", 6)}, revert=_ecg_only_heart_rate),
+    Case("oximeter-only room, pulse rate 0 with SpO2 still held: H2 high, as for a pulse of 35",
+         Room(60, after(20, oximeter(76), oximeter(0))), {"H2": ("high", 26)}),
     Case("oximeter-only room, pulse 45: H3 medium", Room(60, oximeter(45)),
          {"H3": ("medium", 11)}, never={"H2"}, revert=_ecg_only_heart_rate),
     Case("oximeter-only room, pulse 135: H1 medium", Room(60, oximeter(135)),

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from alerts import rules
 from alerts.expression import parse
@@ -231,3 +232,22 @@ def test_session_changes_go_through_the_same_checks(change: dict, expected: str)
     feed supervision, no overlapping clear limit, no condition that always holds."""
     with pytest.raises(rules.RulesError, match=re.escape(expected)):
         rules.load().with_overrides(change)
+
+
+@pytest.mark.parametrize("change, why", [
+    ({"priority": "low"}, "rule T4 (no data or heartbeat from the monitor) is required supervision: its priority must be at least medium"),
+    ({"delay_s": 86400}, "its delay may be at most 45 s"),
+    ({"delay_s": float("inf")}, "finite number"),
+])
+def test_feed_supervision_cannot_be_weakened_into_silence(tmp_path: Path, change: dict, why: str) -> None:
+    """T4 at low priority, or with a delay of a day or of infinity, is refused in a rules file
+    and as a session's own change, like a T4 removed: a dead monitor must alarm within seconds."""
+    data = yaml.safe_load(rules.DEFAULT_RULES.read_text(encoding="utf-8"))
+    data["rules"]["T4"].update(change)
+    path = tmp_path / "weak-t4.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    with pytest.raises(rules.RulesError) as refused:
+        rules.load(path)
+    assert why in str(refused.value) and "line " in str(refused.value)
+    with pytest.raises(rules.RulesError):
+        rules.load().with_overrides({"T4": change})

@@ -32,7 +32,7 @@ def test_live_time_is_bounded_at_both_ends_and_counted(server: Server) -> None:
     assert mon.send(numerics(seq, time.time(), HR=71)) == {"type": "ack", "seq": seq}
     seq += 1
     back = mon.send(numerics(seq, time.time() - BACKWARD_S - 30, HR=72))
-    assert back["field"] == "t" and "before the previous numerics" in back["reason"]
+    assert back["field"] == "t" and "before what this monitor sent last" in back["reason"]
     # Within the tolerance ahead; the readings after it, on time, are still taken.
     seq += 1
     assert mon.send(numerics(seq, time.time() + FUTURE_S - 2, HR=73))["type"] == "ack"
@@ -74,3 +74,24 @@ def test_a_reading_from_1970_does_not_bring_alarms_forward(server: Server) -> No
     """One live reading timestamped in 1970 is refused, and a sustained SpO2 84 after it raises
     O3 and O2 after their delays, not at the first reading as if it had lasted since 1970."""
     assert _alarm_times(server, 1.0) == {"O3": 5, "O2": 15}
+
+
+def test_no_message_of_any_kind_winds_a_live_monitors_clock_back(server: Server) -> None:
+    """After a monitor's readings, a status or a dose mark stamped an hour back is refused naming
+    ``t`` — on the same connection and as the first message after a reconnect — so no single
+    message can wind back the clock the supervisor ticks the room's alarms on."""
+    mon = RawMonitor(server, mode="live")
+    for seq in range(1, 4):
+        assert mon.send(numerics(seq, time.time(), HR=70))["type"] == "ack"
+    old = time.time() - 3600
+    status = mon.send({"type": "status", "seq": 4, "t": old, "code": "low_battery"})
+    assert status["type"] == "error" and status["field"] == "t", status
+    assert "before what this monitor sent last" in status["reason"]
+    mon.close()
+    again = RawMonitor(server, mode="live", stream=mon.stream)
+    mark = again.send({"type": "mark", "seq": 5, "t": old, "what": "dose"})
+    assert mark["type"] == "error" and mark["field"] == "t", mark
+    assert again.send(numerics(6, time.time(), HR=71))["type"] == "ack"
+    again.close()
+    session = server.get("/api/sessions")[0]
+    assert session["dose"] is None
