@@ -7,6 +7,7 @@ import time
 import uuid
 from typing import Any
 
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.conftest import Server, seconds
@@ -67,3 +68,20 @@ class Dashboard:
 
     def close(self) -> None:
         self.ws.close()
+
+
+def refused_hello(server: Server, token: str, monitor_id: str, room: str) -> tuple[dict[str, Any], int | None, str]:
+    """Say hello as ``monitor_id`` into ``room`` with ``token``, expecting a refusal: returns the
+    error answered, the close code and the close reason (and fails if the connection stays open)."""
+    ws = connect(f"{server.ws}/ws/ingest", additional_headers={"Authorization": f"Bearer {token}"},
+                 proxy=None)
+    with ws:
+        ws.send(json.dumps({"type": "hello", "seq": 0, "protocol": 1, "monitor_id": monitor_id,
+                            "stream": uuid.uuid4().hex, "room": room, "mode": "test"}))
+        error = json.loads(ws.recv(timeout=seconds(5)))
+        try:
+            ws.recv(timeout=seconds(5))
+            raise AssertionError("the connection stayed open after a refused hello")
+        except ConnectionClosed:
+            pass
+    return error, ws.close_code, ws.close_reason or ""

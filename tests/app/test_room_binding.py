@@ -4,13 +4,10 @@ a clinician adds (audited); any other device is refused precisely, and the refus
 from __future__ import annotations
 
 import json
-import uuid
 
 import httpx
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
 
-from tests.app.helpers import RawMonitor, numerics
+from tests.app.helpers import RawMonitor, numerics, refused_hello
 from tests.conftest import Server, seconds
 
 T0 = 1_800_000_000.0
@@ -18,18 +15,7 @@ T0 = 1_800_000_000.0
 
 def hello_refused(server: Server, monitor_id: str, room: str) -> tuple[dict, int | None, str]:
     """Say hello as ``monitor_id`` into ``room``; returns (the error, close code, close reason)."""
-    ws = connect(f"{server.ws}/ws/ingest", proxy=None, additional_headers={
-        "Authorization": f"Bearer {server.device_token(monitor_id)}"})
-    with ws:
-        ws.send(json.dumps({"type": "hello", "seq": 0, "protocol": 1, "monitor_id": monitor_id,
-                            "stream": uuid.uuid4().hex, "room": room, "mode": "test"}))
-        error = json.loads(ws.recv(timeout=seconds(5)))
-        try:
-            ws.recv(timeout=seconds(5))
-            raise AssertionError("the connection stayed open after a refused hello")
-        except ConnectionClosed:
-            pass
-    return error, ws.close_code, ws.close_reason or ""
+    return refused_hello(server, server.device_token(monitor_id), monitor_id, room)
 
 
 def test_second_device_is_refused_from_a_running_session(server: Server) -> None:

@@ -13,7 +13,7 @@ import httpx
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.app.helpers import RawMonitor, numerics
+from tests.app.helpers import RawMonitor, numerics, refused_hello
 from tests.conftest import ROOT, Server, seconds
 from tests.security.conftest import fresh_login, handshake, server_db
 
@@ -120,21 +120,6 @@ def test_token_of_monitor_a_cannot_speak_for_monitor_b(shared: Server) -> None:
 
 
 # Devices are bound to rooms ------------------------------------------------------------------
-
-
-def refused_hello(server: Server, token: str, monitor_id: str, room: str) -> tuple[dict, int | None, str]:
-    """Say hello; returns (the error answered, close code, close reason)."""
-    ws = connect(f"{server.ws}/ws/ingest", additional_headers={"Authorization": f"Bearer {token}"},
-                 proxy=None)
-    with ws:
-        ws.send(hello(monitor_id, room))
-        error = json.loads(ws.recv(timeout=seconds(5)))
-        try:
-            ws.recv(timeout=seconds(5))
-            raise AssertionError("the connection stayed open after a refused hello")
-        except ConnectionClosed:
-            pass
-    return error, ws.close_code, ws.close_reason or ""
 
 
 def audit_of(server: Server, action: str) -> list[dict]:
