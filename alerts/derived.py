@@ -149,12 +149,6 @@ class Derived:
         """Each derived signal at ``t``: on or off, and the detail its alarm text gives."""
         vitals = [p for p in VITALS if self.seen(p)]
         vitals_absent = bool(vitals) and all(self.blank(p, t) for p in vitals)
-        # An ECG that still shows a rhythm while the oximeter shows no pulse at all — no pulse
-        # rate, no SpO2, a pleth trace that is flat — and no device status explains it: pulseless
-        # electrical activity looks exactly like this, so it is as urgent as a blank monitor.
-        pulseless = (not vitals_absent and bool(self.value("HR", t))
-                     and all(self.blank(p, t) and not self._explained(p) for p in ("PR", "SpO2") if self.seen(p))
-                     and (self.seen("PR") or self.seen("SpO2")) and self.pleth_at(t).state == "flat")
         capno = self.seen("EtCO2") and all(self.blank(p, t) for p in CAPNOGRAM if self.seen(p))
         # Asystole needs an ECG that shows no beat (a rate of 0, or no value without a lead-off
         # status) and no pulse anywhere; a room without an ECG cannot tell asystole from a lost
@@ -172,9 +166,7 @@ class Derived:
         contradicted = self.ecg_contradicted(t)
         pr = self.value("PR", t)
         return {
-            "vitals_absent": (vitals_absent or pulseless,
-                              "no " + ", ".join(NAMES[p] for p in vitals) if vitals_absent else
-                              "ECG rhythm but no pulse: no pulse rate, no SpO2, flat pleth"),
+            "vitals_absent": (vitals_absent, "no " + ", ".join(NAMES[p] for p in vitals)),
             "asystole": (asystole, "ECG rate 0" if hr == 0 else "no ECG rate; no pulse"),
             "capnogram_lost": (capno, "no EtCO2 or respiration rate"),
             "signal_absent": (bool(absent), "; ".join(

@@ -110,11 +110,6 @@ CLASS_1 = [
          Room(150, after(60, normal, lambda s: {**normal(s), "SpO2": None, "PR": None}),
               statuses=[(60, "probe_off", True)]),
          {"T1": ("low", 71)}, never={"T7", "V1", "T8"}),
-    Case("pulseless electrical activity: the ECG shows 70, the oximeter no pulse rate and no SpO2, "
-         "the pleth flat, no device status: V1 high",
-         Room(120, after(60, normal, lambda s: {**normal(s), "PR": None, "SpO2": None}),
-              pleth=lambda s: 76 if s < 60 else 0),
-         {"V1": ("high", 73)}, revert=_without("V1")),
     Case("the probe pulled with its status: the flat pleth is the probe's, T1 low and no V1",
          Room(120, after(60, normal, lambda s: {**normal(s), "PR": None, "SpO2": None}),
               pleth=lambda s: 76 if s < 60 else 0, statuses=[(60, "probe_off", True)]),
