@@ -27,7 +27,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from app.pipeline import NotAdmitted, Pipeline
 from app.security import Security, deny
 from monitors.uplink import END_OF_STREAM
-from monitors.protocol import (MAX_SEQ, PROTOCOL_VERSION, Error, Heartbeat, Hello, Welcome,
+from monitors.protocol import (MAX_SEQ, PROTOCOL_VERSION, Error, Heartbeat, Hello, Welcome, last_t,
                                monitor_message)
 
 log = logging.getLogger("vitalwatch.ingest")
@@ -254,7 +254,7 @@ class Connection:
         # sample), and against the earlier of that and now, so that one reading a few seconds
         # ahead cannot get the next, correctly timed ones refused.
         previous = self.pipeline.monitor(self.monitor_id).device_time
-        end = msg.t + (len(msg.samples) / msg.rate if msg.type == "waveform" else 0.0)
+        end = last_t(msg)
         if previous is not None and end < min(previous, now) - BACKWARD_S:
             raise Refused(msg.seq, "t", f"t is {previous - end:.1f} s before what this monitor "
                           f"sent last (more than {BACKWARD_S:g} s back is refused)")

@@ -24,7 +24,7 @@ from app import refusals
 from app.alarm_log import AlarmLog
 from app.hub import Hub
 from app.store import Store
-from monitors.protocol import Hello
+from monitors.protocol import Hello, last_t
 
 log = logging.getLogger("vitalwatch.pipeline")
 
@@ -353,7 +353,7 @@ class Pipeline:
         self._heard(session, monitor_id, now)
         base = {"session_id": session.id, "room": session.room, "mode": session.mode}
         if msg.type != "heartbeat":
-            end = msg.t + (len(msg.samples) / msg.rate if msg.type == "waveform" else 0.0)
+            end = last_t(msg)
             m.device_time = end if m.device_time is None else max(m.device_time, end)
             # The session's device clock, on which the supervisor ticks its alarms, only moves
             # forward: a message stamped in the past (a device clock in the wrong time zone, a

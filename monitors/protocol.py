@@ -275,6 +275,11 @@ class Heartbeat(_Msg):
     t: Time
 
 
+def last_t(msg: Numerics | Nibp | Waveform | Status | Mark | Heartbeat) -> float:
+    """The latest device time a message speaks for: its ``t``, or a waveform chunk's last sample."""
+    return msg.t + len(msg.samples) / msg.rate if isinstance(msg, Waveform) else msg.t
+
+
 MonitorMessage = Annotated[
     Union[Hello, Numerics, Nibp, Waveform, Status, Mark, Heartbeat], Field(discriminator="type")
 ]
