@@ -52,11 +52,12 @@ class Term:
         limit = self.threshold(baseline)
         return None if limit is None else _OPS[self.op](value, limit)
 
-    def describe(self, value: float, baseline: Values | None = None) -> str:
+    def describe(self, value: float | None, baseline: Values | None = None) -> str:
         """``SpO2 84 < 85``: the value, the comparison and the limit, as alarm texts read;
         a relative limit also says where it comes from (``SBP 172 >= 165 (BL+40)``)."""
         limit = self.threshold(baseline)
-        text = f"{DERIVED_PARAMS.get(self.param, self.param)} {value:g} {self.op} {round(limit, 1) if limit is not None else '?':g}"
+        shown = "?" if value is None else f"{value:g}"
+        text = f"{DERIVED_PARAMS.get(self.param, self.param)} {shown} {self.op} {round(limit, 1) if limit is not None else '?':g}"
         if self.base is not None:
             text += f" (BL{'×' if self.how == '*' else self.how}{self.limit:g})"
         return text

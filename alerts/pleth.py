@@ -11,6 +11,7 @@ Pure: samples come with the time of their first sample; nothing here reads a clo
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections import deque
 from dataclasses import dataclass, field
@@ -104,7 +105,7 @@ class Pleth:
             elif v > high and below:
                 below = False
                 rises.append(t)
-        intervals = [b - a for a, b in zip(rises, rises[1:])]
+        intervals = [b - a for a, b in itertools.pairwise(rises)]
         if len(intervals) < _MIN_BEATS:
             return None
         mean = statistics.fmean(intervals)

@@ -8,13 +8,20 @@ condition unwatched.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
 )
 
 from alerts import expression
@@ -83,7 +90,8 @@ def _text(term: expression.Term) -> str:
     return f"{term.param} {term.op} BL.{term.base} {term.how} {term.limit:g}"
 
 
-def _pairs(a: Expression, b: Expression, a_ops: str, b_ops: str):
+def _pairs(a: Expression, b: Expression, a_ops: str,
+           b_ops: str) -> Iterator[tuple[expression.Term, expression.Term]]:
     """Pairs of comparable terms on one parameter: one of ``a`` with an operator starting with a
     character of ``a_ops``, one of ``b`` likewise."""
     for x in a.terms:
@@ -132,7 +140,7 @@ def _check_hysteresis(when: Expression, clear: Expression) -> None:
 def _supervision(rs: RuleSet) -> list[tuple[tuple[Any, ...], str]]:
     """The required supervision rules (``REQUIRED``) that are missing, changed or switched off,
     each with where in the file it is and why it is refused."""
-    problems = []
+    problems: list[tuple[tuple[Any, ...], str]] = []
     for rule_id, signal in REQUIRED.items():
         rule = rs.rules.get(rule_id)
         why = f"({SIGNALS[signal]}) is required supervision"
@@ -170,7 +178,7 @@ class UnacknowledgedEscalation(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     nurse_after_s: float = Field(gt=0)
     high_after_s: float = Field(gt=0)
-    high_kinds: list[Kind] = Field(default_factory=lambda: ["physiological"])
+    high_kinds: list[Kind] = Field(default_factory=lambda: list[Kind](["physiological"]))
 
     @model_validator(mode="after")
     def _order(self) -> UnacknowledgedEscalation:
@@ -326,9 +334,8 @@ class Rule(BaseModel):
             raise ValueError("a rule needs exactly one of 'when' (a condition) or 'signal'")
         if self.signal is not None and self.signal not in SIGNALS:
             raise ValueError(f"unknown signal {self.signal!r} (known: {', '.join(SIGNALS)})")
-        if self.clear is not None and self.when is not None:
-            if self.clear.params - self.when.params:
-                raise ValueError("'clear' may only name parameters that 'when' names")
+        if self.clear is not None and self.when is not None and self.clear.params - self.when.params:
+            raise ValueError("'clear' may only name parameters that 'when' names")
         if self.escalate and PRIORITY_RANK[self.escalate.to] <= PRIORITY_RANK[self.priority]:
             raise ValueError("'escalate.to' must be a higher priority than 'priority'")
         return self
@@ -444,7 +451,7 @@ def loads(text: str, name: str = "<rules>") -> RuleSet:
     return rules
 
 
-def _to_python(node: yaml.Node, path: tuple[Any, ...], lines: dict, name: str) -> Any:
+def _to_python(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int], name: str) -> Any:
     """Build plain data from YAML nodes, remembering the line of every path (for error messages)
     and refusing duplicate keys, which plain YAML loading would silently let override."""
     lines[path] = node.start_mark.line + 1

@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Paced:
     speed. Records that are not wire messages (ground truth, exported alarms) are skipped.
     """
 
-    WIRE = {"numerics", "nibp", "waveform", "status", "mark", "heartbeat"}
+    WIRE: ClassVar[set[str]] = {"numerics", "nibp", "waveform", "status", "mark", "heartbeat"}
 
     def __init__(self, identity: Identity, records: Iterable[dict[str, Any]], speed: float = 1.0,
                  clock: Callable[[], float] = time.time, skip_s: float = 0.0) -> None:

@@ -36,7 +36,7 @@ import tty
 from collections import deque
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from monitors.devices import PROTOCOLS
 from monitors.devices.contec_device import ContecDevice, ContecLegacyDevice
@@ -181,11 +181,20 @@ class _Every:
 # --- The devices --------------------------------------------------------------------------------
 
 
+class DeviceSide(Protocol):
+    """The device end of a serial line, as the device models in monitors/devices implement it."""
+
+    def receive_data(self, data: bytes) -> None: ...
+
+    def data_to_send(self) -> bytes: ...
+
+
 class Talker:
     """One device: what it sends as time passes and how it answers the host. ``reset`` makes it
     a device that was just connected (a host opened the port)."""
 
     needs_waveforms = False
+    device: DeviceSide  # set by ``reset``
 
     def __init__(self) -> None:
         self.reset()
@@ -206,6 +215,7 @@ class Talker:
 class MasimoTalker(Talker):
     """A Radical-7 printing ASCII 1 lines, one a second. Conditions become EXC bits."""
 
+    device: MasimoDevice
     EXC: ClassVar[dict[str, int]] = {"probe_off": 0x020, "no_signal": 0x008, "motion": 0x010,
                                      "low_perfusion": 0x004, "sensor_fault": 0x002}
 
@@ -264,6 +274,7 @@ class IntelliVueTalker(Talker):
     waveform blocks every 256 ms while the host polls them."""
 
     needs_waveforms = True
+    device: IntelliVueDevice
     # Wave -> (samples per 256 ms block, gain, offset): 16-bit "ADC" units of the emulated monitor.
     WAVES: ClassVar[dict[str, tuple[int, float, float]]] = {
         "PLETH": (32, 40.0, 0.0), "ECG_II": (128, 500.0, 2048.0), "RESP": (16, 40.0, 0.0),
@@ -336,7 +347,7 @@ class GenericTalker(Talker):
 
     def tick(self, wall: float, patient: Patient) -> None:
         for w in self.every.due(wall):
-            record: dict[str, Any] = {p: v for p, v in patient.values.items()}
+            record: dict[str, Any] = dict(patient.values.items())
             record["time"] = datetime.fromtimestamp(w).isoformat(timespec="seconds")
             record["status"] = dict(patient.statuses)
             self._line(record)

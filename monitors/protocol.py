@@ -18,10 +18,19 @@ from __future__ import annotations
 
 import math
 from enum import Enum
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt,
-                      StrictStr, TypeAdapter, model_validator)
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    model_validator,
+)
 
 PROTOCOL_VERSION = 1
 
@@ -37,11 +46,12 @@ T_MAX = 4_102_444_800.0
 FLOAT32_MAX = 3.4028234663852886e38
 
 
-def _number(v: object) -> object:
+def _number(v: object) -> int | float:
     """JSON numbers only: ``true`` is not 1 and ``"72"`` is not 72 (an adapter sending either has
     a bug worth hearing about). Integers are numbers."""
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ValueError(f"must be a number, not {_json_type(v)}")
+        # ValueError, not TypeError: pydantic reports only ValueError as a field's validation error.
+        raise ValueError(f"must be a number, not {_json_type(v)}")  # noqa: TRY004
     if isinstance(v, int) and abs(v) > 1e308:
         raise ValueError("must be a number of at most 1e308")
     return v
@@ -55,14 +65,14 @@ def _json_type(v: object) -> str:
 
 def _sample(v: object) -> object:
     v = _number(v)
-    if not abs(v) <= FLOAT32_MAX:  # type: ignore[operator]
+    if not abs(v) <= FLOAT32_MAX:
         raise ValueError(f"sample {v:g} is beyond the float32 range (±3.4e38)")
     return v
 
 
 def _time(v: object) -> object:
     v = _number(v)
-    if not T_MIN <= v <= T_MAX:  # type: ignore[operator]
+    if not T_MIN <= v <= T_MAX:
         raise ValueError(f"{v:g} is not a time between 2000 and 2100 in seconds since 1970")
     return v
 
@@ -281,7 +291,7 @@ def last_t(msg: Numerics | Nibp | Waveform | Status | Mark | Heartbeat) -> float
 
 
 MonitorMessage = Annotated[
-    Union[Hello, Numerics, Nibp, Waveform, Status, Mark, Heartbeat], Field(discriminator="type")
+    Hello | Numerics | Nibp | Waveform | Status | Mark | Heartbeat, Field(discriminator="type")
 ]
 monitor_message = TypeAdapter(MonitorMessage)
 
@@ -327,10 +337,10 @@ class Error(BaseModel):
     expected_seq: int | None = None
 
 
-ServerMessage = Annotated[Union[Welcome, Ack, Error], Field(discriminator="type")]
+ServerMessage = Annotated[Welcome | Ack | Error, Field(discriminator="type")]
 
 
-def json_schema() -> dict:
+def json_schema() -> dict[str, Any]:
     """The JSON Schema of both directions, as exported to docs/protocol.schema.json."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -214,14 +214,15 @@ async def replay(file: str | Path, server: str, speed: float = 1.0, skip_s: floa
     began = time.monotonic()
     await uplink.run()
     wall = max(time.monotonic() - began, 1e-9)
-    span = (source.last_t - source.first_t) if source.sent and source.first_t is not None else 0.0
+    span = (source.last_t - source.first_t
+            if source.sent and source.first_t is not None and source.last_t is not None else 0.0)
     print(f"replayed {source.sent} messages ({span / 60:.1f} min of recording) of {file} into "
           f"{identity.room!r} as {identity.monitor_id}, session {uplink.session_id}: "
           f"{wall:.1f} s, {span / wall:.0f}× real time (asked {speed:g}×)", file=out)
     if uplink.errors:
         print(f"vitalwatch replay: the server refused {len(uplink.errors)} messages:", file=err)
-        for e in uplink.errors[:10]:
-            print(f"  seq {e.get('seq')}: {e.get('field')}: {e.get('reason')}", file=err)
+        for refusal in uplink.errors[:10]:
+            print(f"  seq {refusal.get('seq')}: {refusal.get('field')}: {refusal.get('reason')}", file=err)
         return 1
     if uplink.given_up:
         print(f"vitalwatch replay: {uplink.given_up} messages were given up", file=err)

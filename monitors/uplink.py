@@ -147,7 +147,7 @@ class Outbox:
             self.refused += 1
             return True
         self.deferred += 1
-        if seq not in self.pending or self.sent_in.get(seq) != self.round:
+        if seq is None or seq not in self.pending or self.sent_in.get(seq) != self.round:
             return False  # settled meanwhile, or the answer to a send already superseded
         target = seq
         expected = reply.get("expected_seq")
@@ -216,7 +216,7 @@ class Uplink:
                                                   additional_headers=headers) as ws:
                         await self._session(ws)
                         backoff = BACKOFF_MIN_S
-                except (OSError, websockets.WebSocketException, asyncio.TimeoutError) as e:
+                except (TimeoutError, OSError, websockets.WebSocketException) as e:
                     log.warning("uplink to %s: %s; retrying in %.1f s", self.url, e, backoff)
                 finally:
                     self._connected = False

@@ -100,7 +100,7 @@ def _status(value: Any) -> dict[str, str]:
     if isinstance(value, str):
         value = [c for c in value.split("|") if c.strip()]
     if isinstance(value, list):
-        value = {c: "" for c in value}
+        value = dict.fromkeys(value, "")
     if not isinstance(value, dict):
         raise Rejected("status: must be a list of codes or an object")
     out = {}

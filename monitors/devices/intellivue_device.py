@@ -8,6 +8,7 @@ response); the emulator then calls ``numerics(...)`` about once a second and ``w
 
 from __future__ import annotations
 
+import contextlib
 import math
 import struct
 from dataclasses import dataclass
@@ -186,10 +187,9 @@ class IntelliVueDevice:
         self._deframer.feed(data)
 
     def _frame(self, user_data: bytes, _wire_bytes: int) -> None:
-        try:
+        # A monitor ignores what it cannot read; the host will time out and retry.
+        with contextlib.suppress(Malformed, struct.error, ValueError, IndexError):
             self._message(user_data)
-        except (Malformed, struct.error, ValueError, IndexError):
-            pass  # a monitor ignores what it cannot read; the host will time out and retry
 
     def data_to_send(self) -> bytes:
         return self._q.take_outgoing()

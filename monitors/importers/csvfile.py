@@ -116,7 +116,7 @@ def read(path: str, report: Report) -> tuple[Header, Iterator[dict[str, Any]]]:
 
 
 def _records(timed: list, columns: list, report: Report) -> Iterator[dict[str, Any]]:
-    for t, n, row in timed:
+    for t, _n, row in timed:
         values: dict[str, float | None] = {}
         parts: dict[str, float | None] = {}
         for i, target, param, factor in columns:

@@ -67,7 +67,7 @@ def _targets(names: list[str], waveform: bool, report: Report | None = None) -> 
                 left_out(name, f"{names[j]} is preferred for {target.name}")
             continue
         chosen[key] = (i, target)
-    return {i: t for i, t in chosen.values()}
+    return dict(chosen.values())
 
 
 def read(path: str, report: Report) -> tuple[Header, Iterator[dict[str, Any]]]:

@@ -283,25 +283,25 @@ def _statuses(artifacts: Sequence[Artifact], nibp: Sequence[Reading],
     """The device status messages: probe and lead off, pulse search and flagged motion as they
     start and end (overlapping ones of a code as one); a cuff leak when a reading fails because of
     it, until the next good reading."""
-    out = []
+    out: list[tuple[float, str, bool, str]] = []
     spans: dict[str, list[tuple[float, float]]] = {}
     for a in artifacts:
         flagged = a.kind in ("probe off", "lead off", "pulse search") or (
             a.kind in ("motion", "pulse jump") and a.status)
         if flagged and a.start < n:
             spans.setdefault(STATUS[a.kind][0], []).append((a.start, a.end))
-    texts = {code: text for code, text in STATUS.values()}
+    texts = dict(STATUS.values())
     for code, intervals in spans.items():
         joined: list[list[float]] = []
-        for a, b in sorted(intervals):
-            if joined and a <= joined[-1][1]:
-                joined[-1][1] = max(joined[-1][1], b)
+        for start, end in sorted(intervals):
+            if joined and start <= joined[-1][1]:
+                joined[-1][1] = max(joined[-1][1], end)
             else:
-                joined.append([a, b])
-        for a, b in joined:
-            out.append((a, code, True, texts[code]))
-            if b < n:
-                out.append((b, code, False, texts[code]))
+                joined.append([start, end])
+        for start, end in joined:
+            out.append((start, code, True, texts[code]))
+            if end < n:
+                out.append((end, code, False, texts[code]))
     code, text = STATUS["cuff leak"]
     active = False
     for r in nibp:

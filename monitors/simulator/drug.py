@@ -68,6 +68,13 @@ def changes(response: Response, minutes: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+def _normal(d: P.Normal | P.Uniform) -> P.Normal:
+    """The blood-pressure and heart-rate rises are drawn as normals (§4)."""
+    if not isinstance(d, P.Normal):
+        raise TypeError(f"expected a normal distribution, not {d!r}")
+    return d
+
+
 def draw_response(rng: np.random.Generator, patient: Patient, route: str) -> Response:
     """A response drawn from the §4 distributions for ``patient`` and ``route``."""
     if route not in ROUTES:
@@ -76,17 +83,18 @@ def draw_response(rng: np.random.Generator, patient: Patient, route: str) -> Res
     z_sbp, z_dbp_own, z_hr = rng.normal(size=3)
     rho = P.RISE_CORRELATION
     z_dbp = rho * z_sbp + np.sqrt(1 - rho * rho) * z_dbp_own
-    sbp_mean = table["SBP"].mean
+    sbp_d, dbp_d, hr_d = (_normal(table[k]) for k in ("SBP", "DBP", "HR"))
+    sbp_mean = sbp_d.mean
     if route == "esketamine" and patient.age >= P.ESKETAMINE_OLD_AGE:
         sbp_mean = P.ESKETAMINE_OLD_SBP_MEAN
-    sbp = sbp_mean + table["SBP"].sd * z_sbp
+    sbp = sbp_mean + sbp_d.sd * z_sbp
     if route != "esketamine" and (patient.age >= P.IV_RISK_AGE or patient.hypertensive):
         sbp *= P.IV_RISK_MULTIPLIER
     size = P.ROUTE_SIZE[route]
     change = {
         "SBP": size * sbp,
-        "DBP": size * (table["DBP"].mean + table["DBP"].sd * z_dbp),
-        "HR": size * (table["HR"].mean + table["HR"].sd * z_hr),
+        "DBP": size * (dbp_d.mean + dbp_d.sd * z_dbp),
+        "HR": size * (hr_d.mean + hr_d.sd * z_hr),
         "RR": size * draw(rng, table["RR"]),
     }
     course = P.COURSE[route]

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..recording import Header
 from .session import Session
+from .waveforms import Wave
 
 SIMULATOR_VERSION = 2  # 2: failure scenarios, room parameter sets, new artifacts, dosing gate
 CHUNK_S = 0.4  # waveform records of 0.4 s: 50 pleth, 100 ECG, 10 respiration samples
@@ -61,14 +62,15 @@ def _numerics(session: Session, start: float) -> Iterator[tuple]:
                              "values": {name: {"value": col[i], "unit": unit} for name, col, unit in columns}}
 
 
-def _waves(session: Session, start: float, name: str, order: int) -> Iterator[tuple]:
-    wave = session.waves[name]
+def _waves(wave: Wave, start: float, name: str, order: int) -> Iterator[tuple]:
     size = round(wave.rate * CHUNK_S)
     samples = wave.samples.tolist()
     valid = wave.valid
     count = -(-valid.size // size)
     padded = np.concatenate([valid, np.ones(count * size - valid.size, dtype=bool)]).reshape(count, size)
-    all_valid, any_valid = padded.all(axis=1).tolist(), padded.any(axis=1).tolist()
+    # numpy's stubs type a reduction over one axis as possibly a scalar (whose tolist() is a bool).
+    all_valid: list[bool] = padded.all(axis=1).tolist()  # type: ignore[assignment]
+    any_valid: list[bool] = padded.any(axis=1).tolist()  # type: ignore[assignment]
     for c in range(count):
         i = c * size
         if all_valid[c]:
@@ -108,6 +110,6 @@ def records(session: Session, start: float) -> Iterator[dict]:
     """Every record of the session in time order, built lazily from its arrays."""
     streams = [_sparse(session, start), _numerics(session, start)]
     if session.waves is not None:
-        streams += [_waves(session, start, name, k) for k, name in enumerate(session.waves)]
+        streams += [_waves(wave, start, name, k) for k, (name, wave) in enumerate(session.waves.items())]
     for _, _, rec in heapq.merge(*streams, key=lambda x: (x[0], x[1])):
         yield rec

@@ -13,7 +13,7 @@ Times inside a plan are seconds from the recording start; ``dose`` is the dose t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -110,7 +110,7 @@ def vomiting(plan: Plan, t0: float, rng: np.random.Generator) -> None:
 Builder = Callable[[Streams, int, float, int, "str | None"], Plan]
 
 
-def _patient(spec: tuple[int, bool, dict[str, float]]) -> Patient:
+def _patient(spec: tuple[int, bool, Mapping[str, float]]) -> Patient:
     age, hypertensive, baseline = spec
     return fixed_patient(age, hypertensive, **baseline)
 

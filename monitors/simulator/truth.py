@@ -102,8 +102,9 @@ def label(phys: Physiology, artifacts: Sequence[Artifact], nibp: Sequence[Readin
 
     spans: dict[str, list[tuple[float, float]]] = {}
     for a in artifacts:
-        if LABEL[a.kind] is not None:
-            spans.setdefault(LABEL[a.kind], []).append((a.start, a.end))
+        label = LABEL[a.kind]
+        if label is not None:
+            spans.setdefault(label, []).append((a.start, a.end))
     for r in nibp:
         if not r.ok:
             spans.setdefault("cuff failure", []).append((r.start, r.end))

@@ -66,7 +66,7 @@ def _motion(rng: np.random.Generator, t: np.ndarray, rate: int, artifacts: Seque
         i, j = np.searchsorted(t, a.start), np.searchsorted(t, a.end)
         if j <= i:
             continue
-        m = j - i
+        m = int(j - i)
         slow = smooth_noise(rng, m, rate * 0.7, amplitude)
         jerks = rng.normal(0.0, amplitude * 0.3, m)
         out[i:j] = slow + jerks
@@ -88,9 +88,9 @@ def _ecg(rng: np.random.Generator, phys: Physiology, artifacts: Sequence[Artifac
         ecg += (0.12 * _gauss(dt + 0.16, 0.025) - 0.12 * _gauss(dt + 0.03, 0.01)
                 + 1.1 * _gauss(dt, 0.011) - 0.25 * _gauss(dt - 0.03, 0.012)
                 + 0.3 * _gauss(dt - 0.28 * np.sqrt(rr), 0.055))
-    gain = np.full(t.size, gain)
-    gain[_intervals_mask(t, [(a.start, a.end) for a in artifacts if a.kind == "ecg zero"])] *= 0.03
-    ecg = gain * ecg + 0.05 * np.sin(2 * np.pi * breathing_phase(phys.efforts, t))
+    gains = np.full(t.size, gain)
+    gains[_intervals_mask(t, [(a.start, a.end) for a in artifacts if a.kind == "ecg zero"])] *= 0.03
+    ecg = gains * ecg + 0.05 * np.sin(2 * np.pi * breathing_phase(phys.efforts, t))
     ecg += rng.normal(0.0, 0.01, t.size) + _motion(rng, t, rate, artifacts, 0.3)
     lead_off = _intervals_mask(t, [(a.start, a.end) for a in artifacts if a.kind == "lead off"])
     return Wave(rate, np.round(ecg, 3), ~lead_off)
