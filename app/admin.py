@@ -24,7 +24,7 @@ Room = Annotated[str, Field(min_length=1, max_length=MAX_ROOM)]
 
 
 def _sec(request: Request) -> Security:
-    return request.app.state.security  # type: ignore[no-any-return]
+    return request.app.state.security
 
 
 class NewUser(BaseModel):

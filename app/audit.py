@@ -50,7 +50,8 @@ class Audit:
 
     def entries(self, since: float | None = None, action: str | None = None,
                 limit: int = 1000) -> list[dict]:
-        q, args = "SELECT * FROM audit WHERE t >= ?", [since or 0.0]
+        q = "SELECT * FROM audit WHERE t >= ?"
+        args: list[float | str] = [since or 0.0]
         if action:
             q += " AND action = ?"
             args.append(action)

@@ -169,10 +169,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return export_session(args.session, args.out, args.data_dir)
     if args.command == "replay":
-        from monitors.replay import replay
+        from monitors.replay import replay as replay_file
 
-        return asyncio.run(replay(args.file, args.server, speed=args.speed, skip_s=mmss(args.skip),
-                                  room=args.room, monitor_id=args.monitor_id, token=args.token))
+        return asyncio.run(replay_file(args.file, args.server, speed=args.speed, skip_s=mmss(args.skip),
+                                       room=args.room, monitor_id=args.monitor_id, token=args.token))
     if args.command == "import":
         from monitors.importers import run_import
 

@@ -23,11 +23,11 @@ the device's (``RoomView.device_clock`` gives the device clock's offset).
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-FEED_VERSION = 1
+FEED_VERSION: Final = 1
 
 DeviceTime = Annotated[float, Field(description="seconds since the epoch, on the monitor's clock",
                                     json_schema_extra={"x-clock": "device"})]
@@ -325,9 +325,8 @@ class Refused(_Model):
 
 
 ServerMessage = Annotated[
-    Union[Snapshot, Heartbeat, SessionStarted, SessionEnded, RoomChanged, NumericsMessage,
-          NibpMessage, WaveformMessage, StatusMessage, AlarmMessage, MarkMessage, SettingsMessage,
-          Refused],
+    Snapshot | Heartbeat | SessionStarted | SessionEnded | RoomChanged | NumericsMessage | NibpMessage
+    | WaveformMessage | StatusMessage | AlarmMessage | MarkMessage | SettingsMessage | Refused,
     Field(discriminator="type"),
 ]
 server_message = TypeAdapter(ServerMessage)
@@ -369,7 +368,7 @@ class Subscribe(_Model):
 
 Snapshot.model_rebuild()
 
-ClientMessage = Annotated[Union[Subscribe], Field(discriminator="type")]
+ClientMessage = Annotated[Subscribe, Field(discriminator="type")]
 client_message = TypeAdapter(ClientMessage)
 
 

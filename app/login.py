@@ -22,7 +22,7 @@ class Credentials(BaseModel):
 
 
 def _security(request: Request) -> Security:
-    return request.app.state.security  # type: ignore[no-any-return]
+    return request.app.state.security
 
 
 @router.post("/api/login")

@@ -115,7 +115,7 @@ async def deny(ws: WebSocket, status: int, reason: str) -> None:
 
 
 def _security(request: Request) -> Security:
-    return request.app.state.security  # type: ignore[no-any-return]
+    return request.app.state.security
 
 
 def require(permission: str) -> Callable[[Request], Awaitable[Login]]:

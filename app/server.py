@@ -87,7 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(login.router)
     app.include_router(admin.router)
 
-    def html(name: str, permission: str):  # noqa: ANN202 - a route factory
+    def html(name: str, permission: str):
         needs = page(permission)  # outside the annotation: annotations are strings here
 
         async def serve_page(who: Login = Depends(needs)) -> FileResponse:  # noqa: B008
