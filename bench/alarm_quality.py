@@ -55,14 +55,13 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alerts.rules import PRIORITY_RANK, RuleSet, load  # noqa: E402
-from alerts.system import AlarmSystem  # noqa: E402
-from app.evaluate import feed  # noqa: E402
-from monitors.simulator import ROUTES, SCENARIOS, generate, population  # noqa: E402
-from monitors.simulator.scenarios import MINUTES, SIGNATURE  # noqa: E402
+from alerts.rules import PRIORITY_RANK, RuleSet, load
+from alerts.system import AlarmSystem
+from app.evaluate import feed
+from monitors.simulator import ROUTES, SCENARIOS, generate, population
+from monitors.simulator.scenarios import MINUTES, SIGNATURE
 
 # --- The contract: the priority each ground-truth label must be alarmed at -------------------
 REQUIRED = {
@@ -395,7 +394,7 @@ def evaluate(rules_path: Path | None, seeds: int, population: int, stats: int,
         rate = sum(o.detected for o in shown) / len(shown)
         if rate < SENSITIVITY_OVERALL:
             failures.append(("T3", "overall", f"{rate:.1%} of {len(shown)} events detected"))
-    typical = [f for f in false.get("typical-responder", [])]
+    typical = list(false.get("typical-responder", []))
     if len(typical) / max(count["typical-responder"], 1) > TYPICAL_NON_ACTIONABLE:
         failures.append(("T4", "typical-responder", f"non-actionable: {Counter(r for r, *_ in typical)}"))
     if count["population"]:

@@ -31,8 +31,8 @@ from typing import Any
 # The code measured is the checkout this runs in (latency.py sets the working directory).
 sys.path.insert(0, os.getcwd())
 
-from app import cli, server  # noqa: E402
-from app.store import Store  # noqa: E402
+from app import cli, server
+from app.store import Store
 
 SLOW_S = 0.002  # storage calls longer than this are listed one by one
 LAG_TICK_S = 0.005

@@ -87,7 +87,7 @@ print(json.dumps([accounts.add_device(f"bench-{i:03d}", time.time(), any_room=Tr
 store.db.close()
 """
 # The same connection settings as the adapters' uplink (monitors/uplink.py).
-WS_OPTIONS = dict(max_size=2**20, open_timeout=10, ping_interval=5, ping_timeout=10)
+WS_OPTIONS = {"max_size": 2**20, "open_timeout": 10, "ping_interval": 5, "ping_timeout": 10}
 
 
 # Load generators (each runs in its own process) ---------------------------------------------
@@ -113,7 +113,7 @@ async def _monitors_main(url: str, indices: list[int], n_total: int, tokens: dic
 
     samples_per_chunk = int(PLETH_RATE * CHUNK_S)
     trace = _pleth(int(PLETH_RATE * 10))
-    res: dict[str, Any] = {"sent": {t: 0 for t in DATA_TYPES}, "sent_window": {t: 0 for t in DATA_TYPES},
+    res: dict[str, Any] = {"sent": dict.fromkeys(DATA_TYPES, 0), "sent_window": dict.fromkeys(DATA_TYPES, 0),
                            "acked": 0, "acked_window": 0, "errors": [], "ack_rtt": [],
                            "send_lag": [], "disconnects": [], "connect_failures": []}
     sockets: dict[int, Any] = {}
@@ -131,7 +131,7 @@ async def _monitors_main(url: str, indices: list[int], n_total: int, tokens: dic
             if reply.get("type") != "welcome":
                 raise RuntimeError(f"hello refused: {reply}")
             sockets[i] = ws
-        except Exception as e:  # reported, not fatal: the run says how many connected
+        except Exception as e:  # noqa: BLE001 - reported, not fatal: the run says how many connected
             res["connect_failures"].append(f"monitor {i}: {type(e).__name__}: {e}")
 
     async def run_one(i: int) -> None:
@@ -153,7 +153,7 @@ async def _monitors_main(url: str, indices: list[int], n_total: int, tokens: dic
                             res["ack_rtt"].append((now - sent[0]) * 1000)
                     else:
                         res["errors"].append(reply)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - any failure is a disconnect the run reports
                 res["disconnects"].append(f"monitor {i}: {type(e).__name__}: {e}")
 
         reader = asyncio.create_task(read_acks())
@@ -198,7 +198,7 @@ async def _monitors_main(url: str, indices: list[int], n_total: int, tokens: dic
             # Wait for the last acks, then hang up.
             while sent_at and time.time() < timing["end"]:
                 await asyncio.sleep(0.05)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any failure is a disconnect the run reports
             res["disconnects"].append(f"monitor {i}: {type(e).__name__}: {e}")
         finally:
             reader.cancel()
@@ -227,7 +227,7 @@ async def _dashboards_main(url: str, count: int, headers: list[dict[str, str] | 
     stopping = False
 
     async def one(k: int) -> None:
-        received = {t: 0 for t in DATA_TYPES}
+        received = dict.fromkeys(DATA_TYPES, 0)
         res["received"].append(received)
         first = True
         while not stopping:
@@ -259,7 +259,7 @@ async def _dashboards_main(url: str, count: int, headers: list[dict[str, str] | 
                     if not stopping:
                         res["disconnects"].append(f"dashboard {k}: closed by the server: {ws.close_code} "
                                                   f"{ws.close_reason}")
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - any failure is a disconnect the run reports
                 if stopping:
                     return
                 res["disconnects"].append(f"dashboard {k}: {type(e).__name__}: {e}")
@@ -347,7 +347,8 @@ class Server:
         data = self.workdir / "data"
         data.mkdir(parents=True, exist_ok=True)
         r = subprocess.run([sys.executable, "-c", PROVISION, str(data), BENCH_USER, BENCH_PASSWORD,
-                            str(monitors)], cwd=self.source, capture_output=True, text=True, timeout=120)
+                            str(monitors)], cwd=self.source, capture_output=True, check=False, text=True,
+                           timeout=120)
         if r.returncode == 3:
             return
         if r.returncode != 0:
@@ -494,7 +495,7 @@ def run_one(system: str, monitors: int, dashboards: int, args: argparse.Namespac
             p.start()
             children.append((p, parent_conn))
         deadline = time.monotonic() + 60
-        for p, c in children:
+        for _p, c in children:
             if not c.poll(max(0.0, deadline - time.monotonic())):
                 raise RuntimeError(f"{system}: load generators did not connect within 60 s")
             c.recv()
@@ -701,10 +702,11 @@ def _version(source: Path) -> dict[str, Any]:
     out: dict[str, Any] = {"source": str(source), "commit": None, "local_changes": None}
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=source, capture_output=True,
-                                text=True, timeout=10)
+                                check=False, text=True, timeout=10)
         if commit.returncode == 0 and Path(source, ".git").exists():
             dirty = subprocess.run(["git", "status", "--porcelain", "--", "app", "monitors", "alerts"],
-                                   cwd=source, capture_output=True, text=True, timeout=10).stdout.strip()
+                                   cwd=source, capture_output=True, check=False, text=True,
+                                   timeout=10).stdout.strip()
             out.update(commit=commit.stdout.strip(), local_changes=bool(dirty))
     except (OSError, subprocess.SubprocessError):
         pass

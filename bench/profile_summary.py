@@ -53,7 +53,9 @@ def main() -> None:
     categories: Counter[str] = Counter()
     steps: Counter[str] = Counter()
     total = idle = 0
-    for line in open(args.profile):
+    with open(args.profile) as f:
+        lines = f.read().splitlines()
+    for line in lines:
         line = line.rstrip()
         if not line:
             continue

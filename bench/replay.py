@@ -37,12 +37,12 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from alerts.rules import load
-from app.evaluate import evaluate_file, run
-from app.export import export_session
-from monitors import recording
-from monitors.replay import MAX_RATE, replay
-from monitors.simulator import generate
+from alerts.rules import load  # noqa: E402
+from app.evaluate import evaluate_file, run  # noqa: E402
+from app.export import export_session  # noqa: E402
+from monitors import recording  # noqa: E402
+from monitors.replay import MAX_RATE, replay  # noqa: E402
+from monitors.simulator import generate  # noqa: E402
 
 
 def free_port() -> int:

@@ -32,7 +32,7 @@ def _ecg_only_heart_rate(rules: RuleSet) -> RuleSet:
 def _guard_as_it_was(rules: RuleSet) -> RuleSet:
     """The pulse guard unbounded and keyed on any ECG-to-pulse gap."""
     old = {"pulse_guard": {"within": 15, "hold_s": 20}}
-    return rules.with_overrides({r: old for r in ("O1", "O2", "O3")})
+    return rules.with_overrides(dict.fromkeys(("O1", "O2", "O3"), old))
 
 
 def _gap_irregularity_ignored(rules: RuleSet) -> RuleSet:
@@ -355,7 +355,7 @@ def test_a_clock_running_ahead_does_not_hold_an_alarm_back() -> None:
     from alerts.engine import AlarmEngine
     engine = AlarmEngine(RULES)
     out = engine.numerics(T0 + 3600, {"SpO2": 84})
-    for s in range(0, 10):
+    for s in range(10):
         out += engine.numerics(T0 + s, {"SpO2": 84})
     first = raised(out)
     assert first["O3"].t == T0 + RULES.rules["O3"].delay_s and first["O3"].onset == T0
@@ -393,7 +393,7 @@ def test_signal_conditions_follow_a_clock_running_ahead_back() -> None:
     from alerts.engine import AlarmEngine
     engine = AlarmEngine(RULES)
     out = engine.status(T0 + 3600, "pulse_search", True)
-    for s in range(0, 12):
+    for s in range(12):
         out += engine.tick(T0 + s)
     assert raised(out)["T8"].t == T0 + RULES.rules["T8"].delay_s
 

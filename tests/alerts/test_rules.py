@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import re
-
 from pathlib import Path
 
 import pytest
@@ -112,7 +111,7 @@ def test_expression_evaluation() -> None:
 def test_every_rule_is_disclosed_in_docs_alarms_md() -> None:
     """docs/alarms.md names exactly the rules of the default rules file."""
     doc = (Path(rules.__file__).parent.parent / "docs" / "alarms.md").read_text()
-    documented = set(re.findall(r"^\| ([A-Z]\d+V?) \|", doc, re.M))
+    documented = set(re.findall(r"^\| ([A-Z]\d+V?) \|", doc, re.MULTILINE))
     assert documented == set(rules.load().rules)
 
 
@@ -155,8 +154,8 @@ REFUSED = [
     ("T5 removed", lambda s: _drop_rule(s, "T5"), (None, "rules:"),
      "rule T5 (the adapter has lost its device (unplugged, silent, unreadable)) is required supervision and is missing"),
     ("T5 watching another signal", lambda s: _set(s, "T5", "signal", "probe_off"), ("  T5:", "  T5:"),
-     "rule T5 (the adapter has lost its device (unplugged, silent, unreadable)) is required supervision: "
-     "it must watch signal 'device_lost'"),
+     ("rule T5 (the adapter has lost its device (unplugged, silent, unreadable)) is required supervision: "
+      "it must watch signal 'device_lost'")),
     ("an or-condition whose low limit is above its high limit",
      lambda s: s + EXTRA.format(when="HR < 130 or HR > 120", clear="HR < 100"), (X1, "    when:"),
      "rule X1: when: 'HR < 130 or HR > 120' holds for every HR value"),
@@ -168,15 +167,15 @@ REFUSED = [
      "rule X1: clear: 'HR > 130 and HR < 120' holds for no HR value"),
     ("a clear limit past the raise limit",
      lambda s: s + EXTRA.format(when="HR > 120", clear="HR < 125"), (X1, "    clear:"),
-     "rule X1: clear: 'HR < 125' clears on values that 'HR > 120' raises on: the clear limit must be at "
-     "or below the raise limit (hysteresis, not overlap)"),
+     ("rule X1: clear: 'HR < 125' clears on values that 'HR > 120' raises on: the clear limit must be at "
+      "or below the raise limit (hysteresis, not overlap)")),
     ("a clear limit meeting an inclusive raise limit",
      lambda s: s + EXTRA.format(when="HR >= 120", clear="HR <= 120"), (X1, "    clear:"),
      "rule X1: clear: 'HR <= 120' clears on values that 'HR >= 120' raises on"),
     ("a low-side clear limit past the raise limit",
      lambda s: _set(s, "B5", "clear", "SBP > 85 and MAP > 65"), ("  B5:", "    clear:"),
-     "rule B5: clear: 'SBP > 85' clears on values that 'SBP < 90' raises on: the clear limit must be at "
-     "or above the raise limit"),
+     ("rule B5: clear: 'SBP > 85' clears on values that 'SBP < 90' raises on: the clear limit must be at "
+      "or above the raise limit")),
     ("a relative clear limit past its relative raise limit",
      lambda s: _set(s, "B2", "clear", "SBP < BL.SBP + 45 and DBP < BL.DBP + 20"), ("  B2:", "    clear:"),
      "rule B2: clear: 'SBP < BL.SBP + 45' clears on values that 'SBP >= BL.SBP + 40' raises on"),
@@ -218,8 +217,8 @@ def test_the_shipped_defaults_pass_every_check() -> None:
 
 # a session's own change, the message expected
 OVERRIDES = [
-    ({"T4": {"enabled": False}}, "rule T4 (no data or heartbeat from the monitor) is required supervision "
-                                 "and cannot be disabled"),
+    ({"T4": {"enabled": False}}, ("rule T4 (no data or heartbeat from the monitor) is required supervision "
+                                  "and cannot be disabled")),
     ({"B5": {"clear": "SBP > 85 and MAP > 65"}}, "'SBP > 85' clears on values that 'SBP < 90' raises on"),
     ({"B1": {"when": "SBP >= 150 or DBP >= 100"}}, "'SBP < 155' clears on values that 'SBP >= 150' raises on"),
     ({"B5": {"when": "SBP < 90 or SBP > 80"}}, "'SBP < 90 or SBP > 80' holds for every SBP value"),

@@ -3,6 +3,7 @@ the timers and escalations of the alarm system."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 
 import pytest
@@ -110,10 +111,8 @@ def test_every_raised_alarm_ends_cleared_or_latched_or_is_still_signalled(steps)
         for i, (hr, action) in enumerate(steps):
             log += system.numerics(T0 + i, {"HR": hr})
             if action and "H1" in system.signals:
-                try:
+                with contextlib.suppress(IllegalTransition):
                     log += system.act(T0 + i, "H1", action, "n")
-                except IllegalTransition:
-                    pass
         return system, log
 
     system, log = play()

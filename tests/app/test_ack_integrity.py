@@ -12,7 +12,6 @@ import sqlite3
 import time
 from typing import Any
 
-
 from app.ingest import RATE_BURST
 from monitors.adapter import Identity
 from monitors.protocol import MAX_SEQ

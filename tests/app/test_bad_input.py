@@ -47,7 +47,7 @@ BAD = [
      "must be a number, not a string"),
     # Samples are stored as float32: finite and within its range.
     (json.dumps(WAVE | {"samples": [500, 1e300]}), 1, "samples.1", "beyond the float32 range"),
-    ('{"type":"waveform","seq":1,"t":%r,"wave":"PLETH","rate":100,"samples":[1e400]}' % T0,
+    (f'{{"type":"waveform","seq":1,"t":{T0!r},"wave":"PLETH","rate":100,"samples":[1e400]}}',
      1, "samples.0", "beyond the float32 range"),
     # Times: 1970 (or milliseconds) is a broken clock in any mode.
     (json.dumps(numerics(1, 0, HR=70)), 1, "t", "is not a time between 2000 and 2100"),
@@ -64,9 +64,9 @@ BAD = [
     (json.dumps(numerics(0, T0, HR=70)), 0, "seq", "seq 0 is the hello's"),
     # Deep nesting: Python's parser gives up; that is an error, not a dropped connection.
     ("[" * 10_000 + "]" * 10_000, None, "", "nested too deeply"),
-    ('{"type":"numerics","seq":1,"t":%r,"values":%s}' % (T0, "[" * 5000 + "]" * 5000),
+    (f'{{"type":"numerics","seq":1,"t":{T0!r},"values":{"[" * 5000 + "]" * 5000}}}',
      None, "", "nested too deeply"),
-    ('{"type":"numerics","seq":1,"t":%r,"values":{"HR":%s}}' % (T0, "[" * 900 + "]" * 900),
+    (f'{{"type":"numerics","seq":1,"t":{T0!r},"values":{{"HR":{"[" * 900 + "]" * 900}}}}}',
      1, "values.HR", "valid dictionary"),
 ]
 

@@ -64,7 +64,7 @@ class Relay:
         try:
             up = await websockets.connect(f"{self.upstream}/ws/ingest", max_size=2**20,
                                           additional_headers=headers, open_timeout=2)
-        except (OSError, websockets.WebSocketException, asyncio.TimeoutError):
+        except (TimeoutError, OSError, websockets.WebSocketException):
             await down.close(1013, "server away")
             return
         self.connections += 1
@@ -145,7 +145,7 @@ def _outage(server: Server, minutes: float, before_s: float, outage_s: float) ->
     print(f"outage: {figures}")
     assert sim.returncode == 0, out
     assert finished, out
-    sent, resent, acked, refused, deferred, given_up, pending = map(int, finished.groups())
+    _sent, _resent, _acked, refused, deferred, given_up, pending = map(int, finished.groups())
     assert refused == 0 and given_up == 0 and pending == 0, out
     assert not wrong and not lost, (len(wrong), len(lost))
     assert set(relay.sent) == set(range(1, max(relay.sent) + 1))  # no seq never sent

@@ -85,7 +85,7 @@ class UplinkAndIngest(RuleBasedStateMachine):
         ``overshoot`` the uplink is told a rate above the server's real one, so it sends too fast."""
         hello = Hello(type="hello", seq=0, protocol=1, monitor_id="m-1", stream=STREAM,
                       room="Room 1", mode="test", resume_from=self.outbox.resume_from())
-        session_id, last_seq, _ = self.pipeline.hello(hello, T0 + self.clock)
+        _session_id, last_seq, _ = self.pipeline.hello(hello, T0 + self.clock)
         self.conn = Connection(self.pipeline, hello, False, self.clock)
         self.conn.bucket = _RateLimit(self.server_rate, 10, self.clock)
         self.conn.resume(hello.resume_from, last_seq, T0 + self.clock)
@@ -159,7 +159,7 @@ class UplinkAndIngest(RuleBasedStateMachine):
 
     def _stored(self) -> dict[float, int]:
         with sqlite3.connect(self.db_path) as db:
-            return {t: n for t, n in db.execute("SELECT t, COUNT(*) FROM numerics GROUP BY t")}
+            return dict(db.execute("SELECT t, COUNT(*) FROM numerics GROUP BY t"))
 
     @invariant()
     def acknowledged_means_stored_exactly_once(self) -> None:

@@ -193,7 +193,7 @@ def test_an_admin_changes_the_rooms_of_a_device(shared: Server) -> None:
     assert json.loads(ingest(shared, token, send=hello("mon-moved", "Room M3")).first)["type"] == "welcome"
 
 
-def test_demo_tokens_feed_their_demo_rooms_only(tmp_path) -> None:  # noqa: ANN001
+def test_demo_tokens_feed_their_demo_rooms_only(tmp_path) -> None:
     """The demo's device tokens are each bound to their own demo room."""
     from app.accounts import Accounts
     from app.demo import ROOMS, demo_tokens, monitor_id
@@ -211,7 +211,7 @@ def test_demo_tokens_feed_their_demo_rooms_only(tmp_path) -> None:  # noqa: ANN0
         store.close()
 
 
-def test_devices_from_before_room_binding_keep_the_rooms_they_fed(tmp_path) -> None:  # noqa: ANN001
+def test_devices_from_before_room_binding_keep_the_rooms_they_fed(tmp_path) -> None:
     """A database from before devices were bound to rooms binds each device to the rooms it has
     fed, and a device that never fed one to no room (refused until an admin binds it)."""
     from app.accounts import Accounts

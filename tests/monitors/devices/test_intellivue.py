@@ -348,9 +348,9 @@ def test_device_association_answer_matches_capture():
     user = answer[16 + len(presentation):]
     assert user[:16] == base64.b64decode(accepted["PresentationTrailer"]["Payload"])
     released = session()[97]
-    assert RELEASE_RESPONSE == bytes([0x0A, 0x18]) + base64.b64decode(
+    assert bytes([0x0A, 0x18]) + base64.b64decode(
         released["PresentationHeader"]["Payload"]) + base64.b64decode(
-        released["PresentationTrailer"]["Payload"])
+        released["PresentationTrailer"]["Payload"]) == RELEASE_RESPONSE
 
 
 def test_association_request_carries_client_system_type_and_poll_profile():

@@ -3,6 +3,8 @@ and the random population carries artifacts that a pulse-rate artifact guard can
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -173,7 +175,7 @@ def test_recovery_hypotension_reads_84_50_on_the_15_minute_cycle():
     dose, records = _records("recovery-hypotension", 0)
     readings = [r for r in records if r["type"] == "nibp" and r["t"] > dose + 63 * MIN]
     assert len(readings) >= 2 and all(74 <= r["sys"] <= 94 and 40 <= r["dia"] <= 60 for r in readings)
-    assert all(b["t"] - a["t"] >= 14 * MIN for a, b in zip(readings, readings[1:]))
+    assert all(b["t"] - a["t"] >= 14 * MIN for a, b in itertools.pairwise(readings))
     (hypo,) = _labels(records, "hypotension")
     assert hypo["end"] == records[-1]["end"] or hypo["end"] >= readings[-1]["t"]
 
