@@ -47,14 +47,12 @@ import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from alerts import derived
 from alerts.derived import Derived
-from alerts.expression import DERIVED_PARAMS, NIBP_PARAMS, PARAMS, Term
-from alerts.rules import (
-    PREFIX, PRIORITY_RANK, SIGNAL_STATUS_CODES, Escalation, PulseGuard, Rule, RuleSet,
-)
-
+from alerts.expression import DERIVED_PARAMS, NIBP_PARAMS, PARAMS, Term, Values
+from alerts.rules import PREFIX, PRIORITY_RANK, SIGNAL_STATUS_CODES, Escalation, PulseGuard, Rule, RuleSet
 
 CONTINUOUS = tuple(p for p in PARAMS if p not in NIBP_PARAMS and p not in DERIVED_PARAMS)
 # Technical signals set from derived.py after every input, not straight from one status code.
@@ -84,7 +82,7 @@ class Transition:
     value: float | None = None
     limit: float | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
@@ -133,8 +131,8 @@ class AlarmEngine:
         self.derived = Derived(rules.derived)
         self._hr_source = ""
         self.baseline_policy = rules.baseline
-        self._cuffs: list[tuple[float, dict]] = []
-        self._recent: deque[tuple[float, dict]] = deque()
+        self._cuffs: list[tuple[float, dict[str, float | None]]] = []
+        self._recent: deque[tuple[float, dict[str, float | None]]] = deque()
         self._required_checked = False
 
     def replace_rules(self, rules: RuleSet) -> None:
@@ -190,7 +188,7 @@ class AlarmEngine:
         out: dict[str, float | None] = {}
         for params, rows in ((("SBP", "DBP", "MAP"), cuffs), (CONTINUOUS, recent)):
             for p in params:
-                xs = [r[p] for r in rows if r.get(p) is not None]
+                xs = [x for r in rows if (x := r.get(p)) is not None]
                 out[p] = round(sum(xs) / len(xs), 1) if xs else None
         return out
 
@@ -369,7 +367,7 @@ class AlarmEngine:
                 self._no_baseline = missing
                 self._level(t, "no_baseline", missing, out)
 
-    def _describe_cuff(self, rule: Rule, st: _State, term: Term | None, values: Mapping,
+    def _describe_cuff(self, rule: Rule, st: _State, term: Term | None, values: Values,
                        baseline: Mapping[str, float | None] | None) -> None:
         """As ``_describe``, with the limit taken from the capped baseline the cuff rule used."""
         self._describe(rule, st, term, values)
@@ -406,7 +404,7 @@ class AlarmEngine:
 
     # Rule kinds ------------------------------------------------------------------------------
 
-    def _continuous(self, rule: Rule, t: float, values: Mapping, out: list[Transition]) -> None:
+    def _continuous(self, rule: Rule, t: float, values: Values, out: list[Transition]) -> None:
         st = self._state[rule.id]
         assert rule.when is not None
         guard = rule.pulse_guard
@@ -446,7 +444,7 @@ class AlarmEngine:
             self._describe(rule, st, term, values)
             self._raise(rule, st, t, out)
 
-    def _clear_continuous(self, rule: Rule, st: _State, t: float, holds: bool, values: Mapping,
+    def _clear_continuous(self, rule: Rule, st: _State, t: float, holds: bool, values: Values,
                           out: list[Transition]) -> None:
         cleared = rule.clear.evaluate(values, self.baseline)[0] if rule.clear else _negate(holds)
         if cleared is None:
@@ -460,7 +458,7 @@ class AlarmEngine:
             self._clear(rule, st, t, out)
 
     @staticmethod
-    def _guard_capped(guard: PulseGuard, st: _State, t: float, values: Mapping, delay_s: float) -> bool:
+    def _guard_capped(guard: PulseGuard, st: _State, t: float, values: Values, delay_s: float) -> bool:
         """Whether the guard's bounds are past: the condition has held for ``max_s``, or the SpO2
         has stayed below the deep limit for ``deep_max_s`` (no artifact reads that low)."""
         spo2 = values.get("SpO2")
@@ -473,7 +471,7 @@ class AlarmEngine:
         return (guard.deep_max_s is not None and st.deep_since is not None
                 and t - st.deep_since >= max(delay_s, guard.deep_max_s))
 
-    def _artifact_suspected(self, rule: Rule, guard: PulseGuard, t: float, values: Mapping) -> bool:
+    def _artifact_suspected(self, rule: Rule, guard: PulseGuard, t: float, values: Values) -> bool:
         """Whether an SpO2 reading at ``t`` may be a motion artifact: the device reports motion,
         or the gap between ECG heart rate and pulse rate has just jumped away from what it has
         been (a steady gap, as in atrial fibrillation with a pulse deficit, is no artifact)."""
@@ -539,7 +537,7 @@ class AlarmEngine:
         self._irregular[window_s] = (t, mad)
         return mad
 
-    def _cuff(self, rule: Rule, t: float, values: Mapping, out: list[Transition], *,
+    def _cuff(self, rule: Rule, t: float, values: Values, out: list[Transition], *,
               in_order: bool = True) -> None:
         st = self._state[rule.id]
         assert rule.when is not None
@@ -602,7 +600,7 @@ class AlarmEngine:
 
     # Bookkeeping -------------------------------------------------------------------------
 
-    def _describe(self, rule: Rule, st: _State, term: Term | None, values: Mapping) -> None:
+    def _describe(self, rule: Rule, st: _State, term: Term | None, values: Values) -> None:
         if term is None:
             st.message, st.value, st.limit = rule.title, None, None
             return
