@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from alerts.engine import AlarmEngine, Transition
 from alerts.rules import PREFIX, PRIORITY_RANK, RuleSet
@@ -45,7 +46,7 @@ class Change:
     by: str = ""
     tier: str = ""  # "nurse" once an unacknowledged alarm has gone to the nurse tier
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -110,7 +111,8 @@ class AlarmSystem:
             raise IllegalTransition(f"{action!r} is not something a person does to an alarm")
         return [self._apply(sig, event, t, by)]
 
-    def restore(self, change: Mapping, signal_state: str, acknowledged_by: str | None = None) -> None:
+    def restore(self, change: Mapping[str, Any], signal_state: str,
+                acknowledged_by: str | None = None) -> None:
         """Put back an alarm signalled before a restart, from its last log row."""
         rule = change["rule"]
         if signal_state != State.LATCHED.value:
