@@ -13,6 +13,7 @@ See docs/protocol.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -26,9 +27,17 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.pipeline import NotAdmitted, Pipeline
 from app.security import Security, deny
+from monitors.protocol import (
+    MAX_SEQ,
+    PROTOCOL_VERSION,
+    Error,
+    Heartbeat,
+    Hello,
+    Welcome,
+    last_t,
+    monitor_message,
+)
 from monitors.uplink import END_OF_STREAM
-from monitors.protocol import (MAX_SEQ, PROTOCOL_VERSION, Error, Heartbeat, Hello, Welcome, last_t,
-                               monitor_message)
 
 log = logging.getLogger("vitalwatch.ingest")
 
@@ -53,7 +62,7 @@ PAST_S = 24 * 3600.0
 BACKWARD_S = 5.0  # how far a message may go back behind the latest this monitor has sent
 
 
-_FIELD_PREFIX = re.compile(r"^([A-Za-z0-9_.]+): (.*)$", re.S)
+_FIELD_PREFIX = re.compile(r"^([A-Za-z0-9_.]+): (.*)$", re.DOTALL)
 # A JSON escape of half a surrogate pair: only then can decoded text be invalid Unicode.
 _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 
@@ -307,7 +316,7 @@ async def ingest(ws: WebSocket, pipeline: Pipeline, security: Security) -> None:
     await ws.accept()
     try:
         first = await asyncio.wait_for(ws.receive_text(), HELLO_TIMEOUT_S)
-    except (asyncio.TimeoutError, WebSocketDisconnect, KeyError, RuntimeError):
+    except (TimeoutError, WebSocketDisconnect, KeyError, RuntimeError):
         await _close(ws, 1008, "expected a hello message first")
         return
     try:
@@ -377,7 +386,5 @@ async def ingest(ws: WebSocket, pipeline: Pipeline, security: Security) -> None:
 
 
 async def _close(ws: WebSocket, code: int, reason: str) -> None:
-    try:
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # already closed by the peer
         await ws.close(code=code, reason=reason)
-    except (RuntimeError, WebSocketDisconnect):
-        pass  # already closed by the peer
