@@ -295,6 +295,7 @@ class Store:
         )
 
     def rejects(self, monitor_id: str | None = None, limit: int = 100) -> list[dict]:
+        args: tuple[Any, ...]
         if monitor_id is None:
             q, args = "SELECT * FROM rejects ORDER BY id DESC LIMIT ?", (limit,)
         else:
