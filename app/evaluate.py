@@ -115,7 +115,7 @@ def quality(results: Iterable[SessionResult], rules: RuleSet) -> dict[str, Any]:
         return out
     detects = {rid: set(rule.detects) for rid, rule in rules.rules.items()}
     found: dict[str, list[float | None]] = defaultdict(list)
-    non_actionable = Counter()
+    non_actionable: Counter[str] = Counter()
     for r in results:
         events = [e for e in r.truth if e.get("kind") == "event"]
         for e in events:
