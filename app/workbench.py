@@ -45,7 +45,8 @@ class Trends:
     start: float | None = None
 
     def add(self, rec: dict[str, Any]) -> None:
-        kind, t = rec.get("type"), rec.get("t")
+        kind = rec.get("type")
+        t: Any = rec.get("t")  # a number on every message the series take (the protocol checks it)
         if self.start is None and isinstance(t, (int, float)) and kind not in ("alarm", "truth"):
             self.start = t
         if kind == "numerics":
@@ -161,9 +162,9 @@ def session_figure(trends: Trends, results: list[SessionResult], labels: list[st
                             ("EtCO2", 3, "lines")):
         if name not in trends.series:
             continue
-        xs, ys = _thin(*trends.series[name])
+        times, ys = _thin(*trends.series[name])
         symbol = {"SBP": "triangle-down", "DBP": "triangle-up", "MAP": "circle"}.get(name, "circle")
-        fig.add_scatter(x=minutes(xs), y=ys, name=name, mode=mode, connectgaps=False, row=row, col=1,
+        fig.add_scatter(x=minutes(times), y=ys, name=name, mode=mode, connectgaps=False, row=row, col=1,
                         line={"color": TRACE_COLOUR.get(name), "width": 1.5},
                         marker={"color": TRACE_COLOUR.get(name), "symbol": symbol, "size": 8})
     for k, e in enumerate(e for e in trends.truth if e.get("kind") == "event"):
@@ -180,7 +181,7 @@ def session_figure(trends: Trends, results: list[SessionResult], labels: list[st
     periods = [alarm_periods(r) for r in results]
     # One row per rule in every rule set's lane, the same rows in each, so they line up.
     rules = sorted({c.rule for ps in periods for _, _, c, _ in ps}, reverse=True)
-    for i, (label, result) in enumerate(zip(labels, results)):
+    for i, (label, _result) in enumerate(zip(labels, results)):
         row = 4 + i
         by_priority: dict[str, tuple[list, list, list]] = defaultdict(lambda: ([], [], []))
         for start, end, change, top in periods[i]:
