@@ -46,6 +46,7 @@ def _has_table(db: sqlite3.Connection, name: str) -> bool:
 def _numerics(db: sqlite3.Connection, sid: int) -> Iterator[tuple[float, int, dict[str, Any]]]:
     """One numerics message per stored message: its rows share ``t`` and ``received``."""
     rows = db.execute("SELECT t, received, param, value FROM numerics WHERE session_id=? ORDER BY t, rowid", (sid,))
+    values: dict[str, dict[str, Any]]
     key, values = None, {}
     for r in rows:
         if (r["t"], r["received"]) != key:
