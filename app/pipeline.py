@@ -333,7 +333,7 @@ class Pipeline:
             m.session_id = session.id
             self.store.open_stream(
                 Hello(type="hello", seq=0, protocol=1, monitor_id=monitor_id, stream=m.stream,
-                      room=m.room, mode=m.mode), session.id)  # type: ignore[arg-type]
+                      room=m.room, mode=m.mode), session.id)
         key = (monitor_id, m.stream)
         last = self.last_seq.get(key, 0)
         if msg.seq <= last:
