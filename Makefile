@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-test chromium bench clean schema
+.PHONY: run test lint install install-test chromium bench clean schema
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -35,7 +35,13 @@ run: install
 	@echo "vitalwatch demo: open http://$(HOST):$(PORT)"
 	$(BIN)/vitalwatch demo --host $(HOST) --port $(PORT) --data-dir data/demo
 
-test: install-test chromium
+# Lint and type checks, also the first step of `make test`: ruff, then mypy (strict on the alarm
+# logic and the wire protocol). Both read their settings from pyproject.toml; any finding fails.
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint chromium
 	$(BIN)/python -m pytest
 
 bench: install-test
@@ -45,4 +51,4 @@ schema: install
 	$(BIN)/python -c "import json; from monitors.protocol import json_schema; print(json.dumps(json_schema(), indent=2))" > docs/protocol.schema.json
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
