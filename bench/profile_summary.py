@@ -54,7 +54,7 @@ def main() -> None:
     steps: Counter[str] = Counter()
     total = idle = 0
     with open(args.profile) as f:
-        lines = f.read().splitlines()
+        lines = f.readlines()
     for line in lines:
         line = line.rstrip()
         if not line:
