@@ -53,8 +53,8 @@ def main() -> None:
     categories: Counter[str] = Counter()
     steps: Counter[str] = Counter()
     total = idle = 0
-    with open(args.profile) as f:
-        lines = f.readlines()
+    with open(args.profile) as profile:
+        lines = profile.readlines()
     for line in lines:
         line = line.rstrip()
         if not line:
