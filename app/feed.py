@@ -177,7 +177,12 @@ class Phase(_Model):
 
 
 class Timeline(_Model):
+    """The rules file's ``timeline``: the phases by minutes after the dose, and when the discharge
+    window opens (after the dose, or after an infusion's end when one is marked)."""
+
     phases: list[Phase]  # in order; "pre-dose" before the dose is implied
+    pre_dose_label: str
+    discharge_label: str
     discharge_after_dose_min: float
     discharge_after_infusion_min: float
 
@@ -325,9 +330,9 @@ class Refused(_Model):
 
 
 ServerMessage = Annotated[
-    Union[Snapshot, Heartbeat, SessionStarted, SessionEnded, RoomChanged, NumericsMessage,
-          NibpMessage, WaveformMessage, StatusMessage, AlarmMessage, MarkMessage, SettingsMessage,
-          Refused],
+    Snapshot | Heartbeat | SessionStarted | SessionEnded | RoomChanged | NumericsMessage
+    | NibpMessage | WaveformMessage | StatusMessage | AlarmMessage | MarkMessage | SettingsMessage
+    | Refused,
     Field(discriminator="type"),
 ]
 server_message = TypeAdapter(ServerMessage)
@@ -369,7 +374,9 @@ class Subscribe(_Model):
 
 Snapshot.model_rebuild()
 
-ClientMessage = Annotated[Union[Subscribe], Field(discriminator="type")]
+# A union of one for now: the discriminator makes a message of an unknown type a precise error,
+# and the next dashboard message is added here.
+ClientMessage = Annotated[Union[Subscribe], Field(discriminator="type")]  # noqa: UP007
 client_message = TypeAdapter(ClientMessage)
 
 
