@@ -6,28 +6,23 @@
 // `settings` in the live feed: `timeline`, `nibp_schedule`, `signals`): every function here takes
 // them as an argument, so a clinic's own rules file is what the pages show.
 
-const PRE_DOSE = { key: "pre-dose", label: "PRE-DOSE" };
-const DISCHARGE = "discharge";
-
 /**
  * The session's phase at `now` (seconds, device clock) on `timeline` (settings.timeline):
  * {key, label, minutes} where minutes is the whole minutes since the dose (null before it). The
  * discharge window opens `discharge_after_infusion_min` after the end of an infusion when one is
- * marked, else `discharge_after_dose_min` after the dose.
+ * marked, else `discharge_after_dose_min` after the dose. Without a timeline (not yet known) the
+ * key is "unknown" and the label empty.
  */
 export function phaseAt(timeline, doseT, infusionEndT, now) {
-  if (doseT === null || doseT === undefined || !timeline) return { ...PRE_DOSE, minutes: null };
+  if (!timeline) return { key: "unknown", label: "", minutes: null };
+  if (doseT === null || doseT === undefined) return { key: "pre-dose", label: timeline.pre_dose_label, minutes: null };
   const minutes = Math.max(0, (now - doseT) / 60);
-  const phases = timeline.phases.filter((p) => p.key !== DISCHARGE);
-  let phase = phases[0] ?? { key: "dosing", label: "DOSING" };
-  for (const p of phases) if (minutes >= p.from_min) phase = p;
   const discharge = infusionEndT != null
     ? now >= infusionEndT + timeline.discharge_after_infusion_min * 60
     : minutes >= timeline.discharge_after_dose_min;
-  if (discharge) {
-    const named = timeline.phases.find((p) => p.key === DISCHARGE);
-    phase = { key: DISCHARGE, label: named ? named.label : "DISCHARGE WINDOW" };
-  }
+  let phase = timeline.phases[0];
+  for (const p of timeline.phases) if (minutes >= p.from_min) phase = p;
+  if (discharge) phase = { key: "discharge", label: timeline.discharge_label };
   return { key: phase.key, label: phase.label, minutes: Math.floor(minutes) };
 }
 
