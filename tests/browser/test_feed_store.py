@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.browser.conftest import login, watched_page
 from tests.browser.feeder import Feeder, active_alarm
 from tests.browser.test_dashboard import ms
-from tests.conftest import ROOT, Server, free_port
+from tests.conftest import ROOT, Server, free_port, password
 
 pytestmark = pytest.mark.browser
 
@@ -105,16 +105,22 @@ def test_nurse_view_gets_alarms_but_no_waveform(clinic: Server, browser: Browser
     feed = Feeder(clinic, "Room 3", HR=80, SpO2=97, RR=14).start()
     received: list[dict] = []
     sent: list[dict] = []
+    sockets: list[str] = []
 
     def watch(ws) -> None:
+        sockets.append(ws.url)
         ws.on("framereceived", lambda payload: received.append(json.loads(payload)))
         ws.on("framesent", lambda payload: sent.append(json.loads(payload)))
 
     with watched_page(browser, viewport={"width": 360, "height": 740}) as phone:
         phone.on("websocket", watch)
         try:
-            login(phone, clinic, "nurse")
-            phone.goto(f"{clinic.http}/nurse")
+            # Straight to the nurse view: no other page's socket on the record.
+            phone.goto(f"{clinic.http}/login?next=/nurse")
+            phone.fill("#name", "user-nurse")
+            phone.fill("#password", password("nurse"))
+            phone.click("button[type=submit]")
+            phone.wait_for_url("**/nurse")
             expect(phone.locator("body")).to_have_attribute("data-live", "true", timeout=ms(10))
             start = time.time()
             for i in range(25):  # 10 s of pleth, while SpO2 falls far enough for O3
@@ -129,6 +135,7 @@ def test_nurse_view_gets_alarms_but_no_waveform(clinic: Server, browser: Browser
             time.sleep(0.5)
         finally:
             feed.stop()
+        assert len(sockets) == 1, sockets
         subscribe = [m for m in sent if m.get("type") == "subscribe"]
         assert subscribe and "waveform" not in subscribe[0]["kinds"], sent
         snapshots = [(i, m["subscription"]) for i, m in enumerate(received) if m["type"] == "snapshot"]
