@@ -21,7 +21,7 @@ from typing import Any
 from alerts.engine import rule_param
 from alerts.rules import RuleSet
 from alerts.system import AlarmSystem, Change
-from app import feed as wire
+from app import feed as wire  # the live feed's models (here a "feed" is one monitor's link)
 from app import refusals
 from app.alarm_log import AlarmLog, to_feed
 from app.hub import Hub
@@ -379,9 +379,9 @@ class Pipeline:
             self._alarms(session, session.alarms.numerics(msg.t, values), now)
         elif msg.type == "nibp":
             values = {"SBP": msg.sys, "DBP": msg.dia, "MAP": msg.map}
-            self.hub.publish(wire.NibpMessage.model_construct(room=room, session_id=sid, nibp=wire.Cuff.model_construct(
-                status=msg.status, sys=msg.sys, dia=msg.dia, map=msg.map, reason=msg.reason,
-                t_device=msg.t)))
+            cuff = wire.Cuff.model_construct(status=msg.status, sys=msg.sys, dia=msg.dia, map=msg.map,
+                                             reason=msg.reason, t_device=msg.t)
+            self.hub.publish(wire.NibpMessage.model_construct(room=room, session_id=sid, nibp=cuff))
             self._alarms(session, session.alarms.nibp(msg.t, msg.status == "ok", values), now)
         elif msg.type == "waveform":
             self.hub.publish(wire.WaveformMessage.model_construct(
