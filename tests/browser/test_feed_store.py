@@ -15,9 +15,9 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import login, watched_page
-from tests.browser.feeder import Feeder, active_alarm
+from tests.browser.feeder import Feeder, session_of
 from tests.browser.test_dashboard import ms
-from tests.conftest import ROOT, Server, free_port, password
+from tests.conftest import ROOT, Server, free_port, password, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -55,6 +55,18 @@ def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         srv.kill(signal.SIGTERM)
 
 
+def room_alarm(server: Server, room: str, rule: str, timeout: float = 15) -> dict:
+    """Wait for an active alarm of ``rule`` in ``room``'s session (the module's server keeps the
+    other tests' rooms and their alarms) and return its row."""
+    sid = session_of(server, room)
+
+    def find() -> dict | None:
+        return next((a for a in server.get("/api/alarms", active="true")
+                     if a["rule"] == rule and a["session_id"] == sid), None)
+
+    return wait_for(find, timeout=timeout, what=f"an active {rule} alarm in {room}")
+
+
 def open_central(page: Page, server: Server) -> None:
     login(page, server)
     page.goto(f"{server.http}/")
@@ -73,9 +85,10 @@ def test_clinic_schedule_turns_tile_overdue_when_t3_fires(clinic: Server, page: 
         row = '.tile[data-room="Room 1"] .nibp-row'
         expect(page.locator(row)).to_have_attribute("title", re.compile(r"^cuff every 2 min"), timeout=ms(5))
         assert page.locator(row).get_attribute("data-overdue") == "false"
-        assert not [a for a in clinic.get("/api/alarms", active="true") if a["rule"] == "T3"]
+        sid = session_of(clinic, "Room 1")
+        assert not [a for a in clinic.get("/api/alarms", active="true") if a["rule"] == "T3" and a["session_id"] == sid]
         page.evaluate(f"(selector) => {{ window.__overdueAt = ({WAIT_OVERDUE})(selector); }}", row)
-        t3 = active_alarm(clinic, "T3", timeout=30)
+        t3 = room_alarm(clinic, "Room 1", "T3", timeout=30)
         expect(page.locator(row)).to_have_attribute("data-overdue", "true", timeout=ms(3))
         overdue_at = page.evaluate("window.__overdueAt") / 1000
         # Both judge the reading's age on the device's clock against the same schedule: 3 min.
@@ -92,7 +105,7 @@ def test_audio_pause_countdown_starts_at_the_clinic_pause(clinic: Server, page: 
     try:
         open_central(page, clinic)
         feed.values["SpO2"] = 84
-        alarm = active_alarm(clinic, "O3", timeout=15)
+        alarm = room_alarm(clinic, "Room 2", "O3")
         state = page.locator('.tile[data-room="Room 2"] .alarm-state')
         assert clinic.post(f"/api/alarms/{alarm['id']}/pause-audio", role="nurse").status_code == 200
         expect(state).to_have_text(re.compile(r"^AUDIO PAUSED (1:00|0:5\d)$"), timeout=ms(3))
@@ -127,7 +140,7 @@ def test_nurse_view_gets_alarms_but_no_waveform(clinic: Server, browser: Browser
                 samples = [50 + 30 * ((j % 25) / 25) for j in range(50)]
                 feed.send({"type": "waveform", "t": start + i * 0.4, "wave": "PLETH", "rate": 125, "samples": samples})
             feed.values["SpO2"] = 84
-            alarm = active_alarm(clinic, "O3", timeout=15)
+            alarm = room_alarm(clinic, "Room 3", "O3")
             card = phone.locator(f'.nurse-alarm[data-alarm-id="{alarm["id"]}"]')
             expect(card).to_be_visible(timeout=ms(3))
             for i in range(25, 30):
@@ -143,5 +156,9 @@ def test_nurse_view_gets_alarms_but_no_waveform(clinic: Server, browser: Browser
         assert answered is not None, (subscribe, snapshots)
         after = [m["type"] for m in received[answered + 1:]]
         assert "waveform" not in after, sorted(set(after))
-        assert any(m["type"] == "alarm" and m["alarm"]["id"] == alarm["id"] for m in received[answered + 1:])
+        # The alarm arrives as its own message (or, had the page reconnected, in the new snapshot).
+        heard = [m["type"] for m in received[answered + 1:]
+                 if (m["type"] == "alarm" and m["alarm"]["id"] == alarm["id"])
+                 or (m["type"] == "snapshot" and any(a["id"] == alarm["id"] for r in m["rooms"] for a in r["alarms"]))]
+        assert heard, (len(sockets), [t for t in after if t not in ("numerics", "heartbeat")])
         assert "numerics" in after
