@@ -22,10 +22,10 @@ const PRIORITY_WORD = { high: "HIGH", medium: "MEDIUM", low: "LOW" };
 const NOTIFY_EVENTS = new Set(["raised", "escalated", "reminded", "reminder"]);
 
 // The nurse's rooms: those named in the address (`/nurse?rooms=Room 1,Room 2`), else every room.
-// Alarms and numerics of them only, and their device statuses: never a waveform (a phone on a
-// ward network has no use for them).
+// Alarms and numerics of them only, and their settings (the audio pause): never a waveform (a
+// phone on a ward network has no use for them).
 const ROOMS = new URLSearchParams(location.search).get("rooms")?.split(",").map((r) => r.trim()).filter(Boolean) ?? null;
-const SUBSCRIPTION = { rooms: ROOMS, kinds: ["alarm", "numerics", "status", "settings"] };
+const SUBSCRIPTION = { rooms: ROOMS, kinds: ["alarm", "numerics", "settings"] };
 
 const $ = (id) => document.getElementById(id);
 const cards = new Map(); // alarm id -> card element
