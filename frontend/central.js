@@ -52,6 +52,7 @@ const { store, conn } = connectStore({
   },
 });
 const now = () => store.serverNow();
+window.__vwStore = store; // for tests and inspection
 
 // State ---------------------------------------------------------------------------------------
 

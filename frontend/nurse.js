@@ -43,6 +43,7 @@ const { store, conn } = connectStore({
   },
 });
 const now = () => store.serverNow();
+window.__vwStore = store; // for tests and inspection
 
 /** Every alarm shown, each with its room. */
 function alarms() {

@@ -646,6 +646,7 @@ if (!Number.isInteger(SESSION_ID)) {
       },
     }));
     store.subscribe(onChange);
+    window.__vwStore = store; // for tests and inspection
     renderAll();
   }).catch(showError);
   setInterval(() => chart.flush(), FLUSH_MS);

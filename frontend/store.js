@@ -45,6 +45,9 @@ export class FeedStore {
     this.listeners = new Set();
     this.tServer = null; // the server's clock at the last snapshot or heartbeat
     this.subscription = null; // what the snapshot in force answers
+    // What could not be applied, counted (and the refusals kept) for the page and its tests: a
+    // subscribe the server refused, and messages of a session this store has no room for.
+    this.stats = { refused: [], unknownSession: 0 };
     this.serverNow = () => Date.now() / 1000;
   }
 
@@ -128,13 +131,19 @@ export class FeedStore {
         return;
       }
       case "refused":
-        console.error(`the server refused this page's ${msg.field}: ${msg.reason}`);
+        this.stats.refused.push({ field: msg.field, reason: msg.reason });
+        console.error(`the server refused this page's message: ${msg.field || "frame"}: ${msg.reason}`);
         return;
       default:
         break;
     }
     const room = this.rooms.get(msg.session_id);
-    if (!room) return; // a room outside the subscription, or a session that has ended
+    if (!room) {
+      // A session that ended an instant ago, or one whose start this page missed: the next
+      // snapshot (a reconnect) brings it; counted so it is not lost unseen.
+      this.stats.unknownSession += 1;
+      return;
+    }
     switch (msg.type) {
       case "numerics": {
         let newest = -Infinity;
