@@ -303,7 +303,7 @@ class StatusMessage(_RoomMessage):
 
 class AlarmMessage(_RoomMessage):
     type: Literal["alarm"] = "alarm"
-    event: str  # raised, escalated, acknowledged, audio_paused, reminded, latched, cleared, reset
+    event: str  # raised escalated acknowledged audio_paused audio_resumed reminder latched cleared reset
     log_id: int
     by: str = ""
     alarm: Alarm

@@ -87,7 +87,8 @@ def test_unplugged_device_raises_a_technical_alarm_and_recovers_on_the_same_port
         unplugged = time.monotonic()
         first.stop(signal.SIGKILL)
         status = dash.wait(lambda m: m["type"] == "status" and m["room"] == room
-                           and m["code"] == "device_lost" and m["active"], timeout=5)
+                           and m["status"]["code"] == "device_lost" and m["status"]["active"],
+                           timeout=5)["status"]
         status_after = time.monotonic() - unplugged
         assert "lost the device" in status["text"] or "not found" in status["text"], status
         alarm = dash.wait(lambda m: m["type"] == "alarm" and m["room"] == room
