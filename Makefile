@@ -49,6 +49,7 @@ bench: install-test
 
 schema: install
 	$(BIN)/python -c "import json; from monitors.protocol import json_schema; print(json.dumps(json_schema(), indent=2))" > docs/protocol.schema.json
+	$(BIN)/python -c "import json; from app.feed import json_schema; print(json.dumps(json_schema(), indent=2))" > docs/feed.schema.json
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

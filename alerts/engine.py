@@ -52,7 +52,15 @@ from typing import Any
 from alerts import derived
 from alerts.derived import Derived
 from alerts.expression import DERIVED_PARAMS, NIBP_PARAMS, PARAMS, Term, Values
-from alerts.rules import PREFIX, PRIORITY_RANK, SIGNAL_STATUS_CODES, Escalation, PulseGuard, Rule, RuleSet
+from alerts.rules import (
+    PRIORITY_RANK,
+    SIGNAL_STATUS_CODES,
+    Escalation,
+    PulseGuard,
+    Rule,
+    RuleSet,
+    strip_prefix,
+)
 
 CONTINUOUS = tuple(p for p in PARAMS if p not in NIBP_PARAMS and p not in DERIVED_PARAMS)
 # Technical signals set from derived.py after every input, not straight from one status code.
@@ -76,14 +84,24 @@ class Transition:
     priority: str
     kind: str  # "physiological" | "technical"
     title: str
-    message: str  # "*** SpO2 84 <= 85"
+    message: str  # "SpO2 84 <= 85": plain text, the priority is its own field
     onset: float  # when the condition began to hold
     delay_s: float  # the condition delay applied (persistence), for disclosure
     value: float | None = None
     limit: float | None = None
+    param: str | None = None  # the parameter the rule watches (``rule_param``)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def rule_param(rule: Rule) -> str | None:
+    """The parameter a rule watches, as a page names it: the first of its ``when`` (a derived one
+    under the parameter it stands for: ``HRbest`` is shown as HR); None for a signal rule."""
+    if rule.when is None or not rule.when.terms:
+        return None
+    param = rule.when.terms[0].param
+    return DERIVED_PARAMS.get(param, param)
 
 
 @dataclass
@@ -392,7 +410,7 @@ class AlarmEngine:
         if st is None:
             return
         st.phase, st.onset, st.priority = "active", onset, priority
-        st.message, st.value, st.limit = message.lstrip("* "), value, limit
+        st.message, st.value, st.limit = strip_prefix(message), value, limit
 
     def active(self) -> list[Transition]:
         """The alarms active now, each as its latest raise/escalation."""
@@ -647,6 +665,6 @@ class AlarmEngine:
     def _transition(rule: Rule, st: _State, t: float, event: str) -> Transition:
         return Transition(
             t=t, rule=rule.id, event=event, priority=st.priority, kind=rule.kind,
-            title=rule.title, message=f"{PREFIX[st.priority]} {st.message}", onset=st.onset,
-            delay_s=rule.delay_s, value=st.value, limit=st.limit,
+            title=rule.title, message=st.message, onset=st.onset,
+            delay_s=rule.delay_s, value=st.value, limit=st.limit, param=rule_param(rule),
         )

@@ -33,7 +33,14 @@ DEFAULT_RULES = Path(__file__).with_name("default-rules.yaml")
 
 Priority = Literal["low", "medium", "high"]
 PRIORITY_RANK = {"low": 1, "medium": 2, "high": 3}
-PREFIX = {"low": "*", "medium": "**", "high": "***"}
+PREFIX = {"low": "*", "medium": "**", "high": "***"}  # priority markers of text renderings (the CLI)
+
+
+def strip_prefix(message: str) -> str:
+    """A message without a leading priority marker: alarm logs written before messages were
+    plain text carry one ("*** SpO2 84 <= 85")."""
+    head, _, rest = message.partition(" ")
+    return rest if head and set(head) == {"*"} else message
 
 # Technical signals a rule may watch instead of a value condition. Each maps to what the
 # pipeline reports: a device status code, a failed cuff measurement, or a silent feed.
@@ -217,6 +224,41 @@ class Schedule(BaseModel):
         return self.nibp[-1].every_min * 60
 
 
+class Phase(BaseModel):
+    """A phase of the session, from ``from_min`` minutes after the dose."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    key: str = Field(pattern=r"^[a-z][a-z_-]*$")
+    label: str = Field(min_length=1)
+    from_min: float = Field(ge=0)
+
+
+class Timeline(BaseModel):
+    """The session's phases by minutes after the dose ("pre-dose" before it is implied), and when
+    the discharge window opens: ``discharge_after_dose_min`` after the dose, or
+    ``discharge_after_infusion_min`` after the end of an infusion when one is marked."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    phases: list[Phase] = Field(min_length=1)
+    pre_dose_label: str = Field(min_length=1)
+    discharge_label: str = Field(min_length=1)
+    discharge_after_dose_min: float = Field(gt=0)
+    discharge_after_infusion_min: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _order(self) -> Timeline:
+        starts = [p.from_min for p in self.phases]
+        if starts != sorted(starts) or len(set(starts)) != len(starts):
+            raise ValueError("phases must be in order of from_min, each starting after the one before")
+        if starts[0] != 0:
+            raise ValueError("the first phase starts at the dose (from_min: 0)")
+        if len({p.key for p in self.phases}) != len(self.phases):
+            raise ValueError("phase keys must differ")
+        if self.discharge_after_dose_min <= starts[-1]:
+            raise ValueError("discharge_after_dose_min must come after the last phase starts")
+        return self
+
+
 class BaselinePolicy(BaseModel):
     """How the pre-dose baseline (``BL.*``) is captured when the dose is marked: the mean of the
     last cuff readings, and the mean of each continuous value over the last minutes."""
@@ -362,6 +404,7 @@ class RuleSet(BaseModel):
     version: Literal[1]
     signals: SignalPolicy
     schedule: Schedule
+    timeline: Timeline
     baseline: BaselinePolicy
     derived: DerivedPolicy
     rules: dict[str, Rule]

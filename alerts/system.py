@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from alerts.engine import AlarmEngine, Transition
-from alerts.rules import PREFIX, PRIORITY_RANK, RuleSet
+from alerts.engine import AlarmEngine, Transition, rule_param
+from alerts.rules import PRIORITY_RANK, RuleSet, strip_prefix
 from alerts.signal import Event, IllegalTransition, Signal, State
 
 __all__ = ["AlarmSystem", "Change", "IllegalTransition"]
@@ -38,13 +38,14 @@ class Change:
     priority: str
     kind: str
     title: str
-    message: str
+    message: str  # plain text: the priority is its own field (``rules.PREFIX`` renders it as text)
     onset: float
     delay_s: float
     value: float | None = None
     limit: float | None = None
     by: str = ""
     tier: str = ""  # "nurse" once an unacknowledged alarm has gone to the nurse tier
+    param: str | None = None  # the parameter the rule watches (HR, SpO2, SBP …); None: a signal rule
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,8 +129,9 @@ class AlarmSystem:
         self.signals[rule] = sig
         self._conditions[rule] = Transition(
             t=change["raised"], rule=rule, event="raised", priority=change["priority"], kind=r.kind,
-            title=r.title, message=change["message"], onset=change["onset"], delay_s=r.delay_s,
-            value=change.get("value"), limit=change.get("limit"))
+            title=r.title, message=strip_prefix(change["message"]), onset=change["onset"],
+            delay_s=r.delay_s, value=change.get("value"), limit=change.get("limit"),
+            param=rule_param(r))
         self._tier[rule] = change.get("tier") or ""
 
     def active(self) -> list[Signal]:
@@ -205,10 +207,9 @@ class AlarmSystem:
         cond = self._conditions[rule]
         sig = self.signals.get(rule)
         priority = sig.priority if sig is not None else cond.priority
-        message = cond.message.split(" ", 1)[1] if " " in cond.message else cond.message
         return Change(
             t=t, rule=rule, event=event, state=state.value, priority=priority, kind=cond.kind,
-            title=cond.title, message=f"{PREFIX[priority]} {message}", onset=cond.onset,
+            title=cond.title, message=cond.message, onset=cond.onset,
             delay_s=cond.delay_s, value=cond.value, limit=cond.limit, by=by,
-            tier=self._tier.get(rule, ""),
+            tier=self._tier.get(rule, ""), param=cond.param,
         )

@@ -5,6 +5,9 @@ survives power loss. This one keeps every change of every alarm — raised, esca
 (by whom), audio paused, reminded, latched, cleared, reset — in the same SQLite file as the
 readings, committed before it is broadcast, so it survives a killed server; after a restart the
 alarms still signalled are loaded back from it (``signalled``).
+
+Messages are plain text and the parameter a rule watches is a column of its own: databases from
+before both are migrated on open (their messages lose the priority marker they began with).
 """
 
 from __future__ import annotations
@@ -12,13 +15,16 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from alerts.rules import strip_prefix
+from app import feed
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alarms (
     id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL, rule TEXT NOT NULL, kind TEXT NOT NULL,
     priority TEXT NOT NULL, title TEXT NOT NULL, message TEXT NOT NULL, onset REAL NOT NULL,
     raised REAL NOT NULL, ended REAL, delay_s REAL NOT NULL, value REAL, limit_value REAL,
     decided REAL NOT NULL, state TEXT NOT NULL, tier TEXT NOT NULL DEFAULT '',
-    acknowledged_by TEXT, updated REAL NOT NULL, monitor_id TEXT NOT NULL DEFAULT '');
+    acknowledged_by TEXT, updated REAL NOT NULL, monitor_id TEXT NOT NULL DEFAULT '', param TEXT);
 CREATE INDEX IF NOT EXISTS alarms_session ON alarms(session_id, state);
 CREATE TABLE IF NOT EXISTS alarm_log (
     id INTEGER PRIMARY KEY, alarm_id INTEGER NOT NULL, session_id INTEGER NOT NULL,
@@ -37,6 +43,15 @@ class AlarmLog:
         for table in ("alarms", "alarm_log"):  # databases from before alarms named a monitor
             if "monitor_id" not in {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}:
                 db.execute(f"ALTER TABLE {table} ADD COLUMN monitor_id TEXT NOT NULL DEFAULT ''")
+        if "param" not in {r["name"] for r in db.execute("PRAGMA table_info(alarms)")}:
+            # Databases from before alarms named their parameter, whose messages began with the
+            # priority marker ("*** SpO2 84 <= 85"): the parameter is filled in when a session's
+            # alarms are restored (``assign_param``), the markers go now.
+            db.execute("ALTER TABLE alarms ADD COLUMN param TEXT")
+            for table in ("alarms", "alarm_log"):
+                for row in db.execute(f"SELECT id, message FROM {table} WHERE message LIKE '*%'").fetchall():
+                    db.execute(f"UPDATE {table} SET message=? WHERE id=?",
+                               (strip_prefix(row["message"]), row["id"]))
 
     def record(self, session_id: int, change: Any, decided: float,
                monitor_id: str = "") -> tuple[dict, int]:
@@ -52,12 +67,12 @@ class AlarmLog:
             if change.event == "raised" and current is None:
                 alarm_id = db.execute(
                     "INSERT INTO alarms(session_id, rule, kind, priority, title, message, onset,"
-                    " raised, delay_s, value, limit_value, decided, state, tier, updated, monitor_id)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " raised, delay_s, value, limit_value, decided, state, tier, updated, monitor_id,"
+                    " param) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (session_id, change.rule, change.kind, change.priority, change.title,
                      change.message, change.onset, change.t, change.delay_s, change.value,
                      change.limit, decided, change.state, change.tier, change.t,
-                     monitor_id)).lastrowid
+                     monitor_id, change.param)).lastrowid
             elif current is None:
                 raise ValueError(f"{change.event} of rule {change.rule} with no alarm signalled")
             else:
@@ -87,6 +102,11 @@ class AlarmLog:
         self.db.execute("UPDATE alarms SET monitor_id=? WHERE id=? AND monitor_id=''",
                         (monitor_id, alarm_id))
 
+    def assign_param(self, alarm_id: int, param: str | None) -> None:
+        """Name the parameter of an alarm logged before alarms named one (restored at start-up)."""
+        if param is not None:
+            self.db.execute("UPDATE alarms SET param=? WHERE id=? AND param IS NULL", (param, alarm_id))
+
     def delivered(self, log_id: int, t: float) -> None:
         """The first delivery of a change to a dashboard (for the signal-generation delay)."""
         self.db.execute("UPDATE alarm_log SET delivered=? WHERE id=? AND delivered IS NULL", (t, log_id))
@@ -109,3 +129,16 @@ class AlarmLog:
         return self.db.execute(
             "SELECT * FROM alarm_log WHERE session_id=? AND id>? ORDER BY id", (session_id, since_id)
         ).fetchall()
+
+
+def to_feed(row: dict[str, Any]) -> feed.Alarm:
+    """An ``alarms`` row as the live feed shows it (``feed.Alarm``): the one mapping of the two."""
+    return feed.Alarm(
+        id=row["id"], session_id=row["session_id"], monitor_id=row["monitor_id"], rule=row["rule"],
+        param=row["param"], kind=row["kind"], priority=row["priority"], tier=row["tier"],
+        state=row["state"], title=row["title"], message=strip_prefix(row["message"]),
+        value=row["value"], limit=row["limit_value"], delay_s=row["delay_s"],
+        onset_device=row["onset"], raised_device=row["raised"], ended_device=row["ended"],
+        updated_device=row["updated"], decided_server=row["decided"],
+        acknowledged_by=row["acknowledged_by"],
+    )

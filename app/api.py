@@ -58,14 +58,16 @@ async def health(request: Request, pipeline: PipelineDep, who: SessionDep) -> di
         "monitors_connected": sum(m.connected for m in pipeline.monitors.values()),
         "dashboards": len(pipeline.hub.clients),
         "dashboards_cut_off": pipeline.hub.cut_off,
+        "dashboard_messages_refused": pipeline.hub.refused,
         "demo": request.app.state.settings.demo,
     }
 
 
 @router.get("/rooms")
 async def rooms(pipeline: PipelineDep, who: ViewLive) -> list[dict[str, Any]]:
-    """Every room with an active session: its latest values, last NIBP and active alarms."""
-    return pipeline.snapshot(time.time())["rooms"]
+    """Every room with an active session, as the live feed's snapshot gives it (``feed.RoomView``):
+    its latest values, last NIBP, active alarms and the settings in force."""
+    return [r.model_dump(mode="json") for r in pipeline.snapshot(time.time()).rooms]
 
 
 @router.get("/sessions")

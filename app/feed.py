@@ -23,7 +23,7 @@ the device's (``RoomView.device_clock`` gives the device clock's offset).
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -177,7 +177,12 @@ class Phase(_Model):
 
 
 class Timeline(_Model):
+    """The rules file's ``timeline``: the phases by minutes after the dose, and when the discharge
+    window opens (after the dose, or after an infusion's end when one is marked)."""
+
     phases: list[Phase]  # in order; "pre-dose" before the dose is implied
+    pre_dose_label: str
+    discharge_label: str
     discharge_after_dose_min: float
     discharge_after_infusion_min: float
 
@@ -298,7 +303,7 @@ class StatusMessage(_RoomMessage):
 
 class AlarmMessage(_RoomMessage):
     type: Literal["alarm"] = "alarm"
-    event: str  # raised, escalated, acknowledged, audio_paused, reminded, latched, cleared, reset
+    event: str  # raised escalated acknowledged audio_paused audio_resumed reminder latched cleared reset
     log_id: int
     by: str = ""
     alarm: Alarm
@@ -325,8 +330,9 @@ class Refused(_Model):
 
 
 ServerMessage = Annotated[
-    Snapshot | Heartbeat | SessionStarted | SessionEnded | RoomChanged | NumericsMessage | NibpMessage
-    | WaveformMessage | StatusMessage | AlarmMessage | MarkMessage | SettingsMessage | Refused,
+    Snapshot | Heartbeat | SessionStarted | SessionEnded | RoomChanged | NumericsMessage
+    | NibpMessage | WaveformMessage | StatusMessage | AlarmMessage | MarkMessage | SettingsMessage
+    | Refused,
     Field(discriminator="type"),
 ]
 server_message = TypeAdapter(ServerMessage)
@@ -368,7 +374,9 @@ class Subscribe(_Model):
 
 Snapshot.model_rebuild()
 
-ClientMessage = Annotated[Subscribe, Field(discriminator="type")]
+# A union of one for now: the discriminator makes a message of an unknown type a precise error,
+# and the next dashboard message is added here.
+ClientMessage = Annotated[Union[Subscribe], Field(discriminator="type")]  # noqa: UP007 - a union of one
 client_message = TypeAdapter(ClientMessage)
 
 

@@ -1,30 +1,68 @@
-"""Broadcast to dashboards, with one bounded queue per connection.
+"""Broadcast to dashboards, with one bounded queue and one subscription per connection.
 
 A slow or stuck dashboard must never delay ingest or the other dashboards, so publishing never
-waits: each message is serialised once and offered to every client's queue. When a client's queue
-is full, a waveform frame (stale a fraction of a second later anyway) is dropped for that client
-and counted; anything else (values, alarms) is never dropped silently: the client is cut off
-instead, and gets a fresh snapshot when it reconnects.
+waits: each message (an ``app.feed`` model) is offered to the clients whose subscription wants
+it (``feed.Subscribe.wants``), serialised once for all of them, and only if one does. When a
+client's queue is full, a waveform frame (stale a fraction of a second later anyway) is dropped
+for that client and counted; anything else (values, alarms) is never dropped silently: the client
+is cut off instead, and gets a fresh snapshot when it reconnects.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field
-from typing import Any
+
+from pydantic import BaseModel
+
+from app import feed
 
 # About ten seconds of everything 64 monitors with waveforms send: room for a burst, not for a
 # dashboard that has stopped reading.
 QUEUE_SIZE = 4000
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """One serialised message on its way to a dashboard; ``log_id`` names an alarm change (its
+    first delivery is logged, to disclose the signal-generation delay)."""
+
+    text: str
+    log_id: int | None = None
+
+
 @dataclass(eq=False)
 class Client:
-    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    queue: asyncio.Queue[Outgoing] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    subscription: feed.Subscribe = field(default_factory=feed.Subscribe)
     dropped_waveforms: int = 0
+    refused: int = 0  # messages from this dashboard the server could not take (``feed.Refused``)
     overflowed: bool = False  # set when a message that may not be dropped did not fit
     overflow_event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def offer(self, out: Outgoing, droppable: bool) -> bool:
+        """Queue ``out``; False if it did not fit (then a message that may not be dropped has
+        cut the client off)."""
+        if self.overflowed:
+            return True
+        try:
+            self.queue.put_nowait(out)
+        except asyncio.QueueFull:
+            if droppable:
+                self.dropped_waveforms += 1
+            else:
+                self.overflowed = True
+                self.overflow_event.set()
+            return False
+        return True
+
+
+def _room_of(message: BaseModel) -> str | None:
+    """The room a message is about (None: every dashboard's, a heartbeat)."""
+    room = getattr(message, "room", None)
+    if room is None or isinstance(room, str):
+        return room
+    return str(room.room)  # a RoomState / RoomView
 
 
 class Hub:
@@ -32,28 +70,30 @@ class Hub:
         self.clients: set[Client] = set()
         self.published = 0
         self.cut_off = 0
+        self.refused = 0  # dashboard messages refused, over every connection
 
-    def connect(self) -> Client:
-        client = Client()
+    def connect(self, subscription: feed.Subscribe | None = None) -> Client:
+        client = Client(subscription=subscription or feed.Subscribe())
         self.clients.add(client)
         return client
 
     def disconnect(self, client: Client) -> None:
         self.clients.discard(client)
 
-    def publish(self, message: dict[str, Any]) -> None:
-        text = json.dumps(message, separators=(",", ":"), allow_nan=False)
-        droppable = message.get("type") == "waveform"
+    def publish(self, message: BaseModel) -> None:
+        kind: str = message.type  # type: ignore[attr-defined]
+        room = _room_of(message)
+        wave = getattr(message, "wave", None)
+        droppable = kind == "waveform"
+        log_id = getattr(message, "log_id", None)
         self.published += 1
+        out: Outgoing | None = None
         for client in list(self.clients):
             if client.overflowed:
                 continue
-            try:
-                client.queue.put_nowait(text)
-            except asyncio.QueueFull:
-                if droppable:
-                    client.dropped_waveforms += 1
-                else:
-                    client.overflowed = True
-                    client.overflow_event.set()
-                    self.cut_off += 1
+            if room is not None and not client.subscription.wants(room, kind, wave):
+                continue
+            if out is None:  # serialised once, and only if someone wants it
+                out = Outgoing(message.model_dump_json(), log_id)
+            if not client.offer(out, droppable) and not droppable:
+                self.cut_off += 1

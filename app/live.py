@@ -1,34 +1,46 @@
-"""The dashboards' websocket (``/ws/live``): a snapshot on connect, then every change.
+"""The dashboards' websocket (``/ws/live``): a snapshot on connect, then every change it wants.
 
-The server publishes a heartbeat every second through the same queue as the data, so a dashboard
-that stops hearing it knows its view is not live, whatever the cause (network, server, or this
-connection's queue being cut off for being too slow).
+Every message is an ``app.feed`` model. The server publishes a heartbeat every second through the
+same queue as the data, so a dashboard that stops hearing it knows its view is not live, whatever
+the cause (network, server, or this connection's queue being cut off for being too slow).
+
+A dashboard may send a ``subscribe`` (``feed.Subscribe``) at any time: it replaces the
+connection's filter and is answered, through the same queue, by a snapshot of the new selection,
+so nothing published after the change falls before it. Anything else it sends, or a frame over
+``MAX_FRAME``, is answered by a ``refused`` naming the field and why; the connection stays open.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import logging
 import time
 
+from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from app import feed
+from app.hub import Client, Outgoing
 from app.pipeline import Pipeline
 from app.security import Security
 
+log = logging.getLogger("vitalwatch.live")
+
 CLOSE_TIMEOUT_S = 2.0
 RECHECK_S = 2.0  # how often an open dashboard's login is checked again
-ALARM_PREFIX = '{"type":"alarm"'
+# A subscribe naming every room and wave of a large clinic is a few KiB: anything far larger is
+# not one, and is refused before it is parsed.
+MAX_FRAME = 64 * 1024
 
 
 async def serve(ws: WebSocket, pipeline: Pipeline, security: Security) -> None:
     await ws.accept()
     client = pipeline.hub.connect()  # before the snapshot, so nothing falls between the two
     try:
-        await ws.send_text(json.dumps(pipeline.snapshot(time.time()), allow_nan=False))
+        await ws.send_text(pipeline.snapshot(time.time(), client.subscription).model_dump_json())
         sender = asyncio.create_task(_send(ws, client.queue, pipeline))
-        receiver = asyncio.create_task(_drain(ws))
+        receiver = asyncio.create_task(_receive(ws, client, pipeline))
         overflow = asyncio.create_task(client.overflow_event.wait())
         login = asyncio.create_task(_login_ends(ws, security))
         done, pending = await asyncio.wait(
@@ -60,14 +72,14 @@ async def serve(ws: WebSocket, pipeline: Pipeline, security: Security) -> None:
         pipeline.hub.disconnect(client)
 
 
-async def _send(ws: WebSocket, queue: asyncio.Queue[str], pipeline: Pipeline) -> None:
+async def _send(ws: WebSocket, queue: asyncio.Queue[Outgoing], pipeline: Pipeline) -> None:
     while True:
-        text = await queue.get()
-        await ws.send_text(text)
-        if text.startswith(ALARM_PREFIX):
+        out = await queue.get()
+        await ws.send_text(out.text)
+        if out.log_id is not None:
             # The first delivery of an alarm change to any dashboard ends its signal-generation
             # delay (device time -> server decision -> on a screen), which is logged to disclose it.
-            pipeline.alarm_log.delivered(json.loads(text)["log_id"], time.time())
+            pipeline.alarm_log.delivered(out.log_id, time.time())
 
 
 async def _login_ends(ws: WebSocket, security: Security) -> None:
@@ -79,9 +91,45 @@ async def _login_ends(ws: WebSocket, security: Security) -> None:
             return
 
 
-async def _drain(ws: WebSocket) -> None:
-    """Dashboards send nothing yet; reading is how a closed connection is noticed."""
+async def _receive(ws: WebSocket, client: Client, pipeline: Pipeline) -> None:
+    """Read what the dashboard sends (reading is also how a closed connection is noticed)."""
     while True:
         message = await ws.receive()
         if message["type"] == "websocket.disconnect":
             return
+        text = message.get("text")
+        if text is None:
+            _refuse(client, pipeline, "", "a binary frame: the feed takes JSON text frames")
+        elif len(text) > MAX_FRAME:
+            _refuse(client, pipeline, "", f"a frame of {len(text)} characters: at most {MAX_FRAME}")
+        else:
+            try:
+                wanted = feed.client_message.validate_json(text)
+            except ValidationError as e:
+                _refuse(client, pipeline, *_why(e))
+                continue
+            client.subscription = wanted
+            # Through the queue, after what is already in it: from here on only the new selection.
+            snapshot = pipeline.snapshot(time.time(), wanted)
+            if not client.offer(Outgoing(snapshot.model_dump_json()), droppable=False):
+                pipeline.hub.cut_off += 1
+
+
+def _why(error: ValidationError) -> tuple[str, str]:
+    """The field a dashboard message is refused on ("kinds.0"), and why."""
+    err = error.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        return "type", f"{err['msg']} (a dashboard sends: subscribe)"
+    if err["type"] == "json_invalid":
+        return "", f"not JSON: {err['msg']}"
+    return ".".join(loc[1:]) if len(loc) > 1 else ".".join(loc), err["msg"]
+
+
+def _refuse(client: Client, pipeline: Pipeline, field: str, reason: str) -> None:
+    client.refused += 1
+    pipeline.hub.refused += 1
+    log.info("dashboard message refused: %s: %s", field or "(message)", reason)
+    refused = feed.Refused(field=field, reason=reason)
+    if not client.offer(Outgoing(refused.model_dump_json()), droppable=False):
+        pipeline.hub.cut_off += 1

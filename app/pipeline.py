@@ -18,10 +18,12 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from alerts.engine import rule_param
 from alerts.rules import RuleSet
 from alerts.system import AlarmSystem, Change
+from app import feed as wire  # the live feed's models (here a "feed" is one monitor's link)
 from app import refusals
-from app.alarm_log import AlarmLog
+from app.alarm_log import AlarmLog, to_feed
 from app.hub import Hub
 from app.store import Store
 from monitors.protocol import Hello, last_t
@@ -107,8 +109,12 @@ class SessionState:
     last_heard: float = 0.0
     device_time: float | None = None  # the latest device timestamp, and when it arrived
     device_time_at: float = 0.0
-    statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    statuses: dict[str, wire.DeviceStatus] = field(default_factory=dict)
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # the session's own limits
+    label: str = ""
+    # The rules in force as the feed gives them: built when first asked for, dropped when they
+    # change (a limit, the baseline, the dose), so a snapshot does not rebuild them per room.
+    settings: wire.Settings | None = None
 
     def device_clock(self, now: float) -> float:
         """Now on the device's clock, for actions (an acknowledgement) that come from people."""
@@ -134,7 +140,8 @@ class Pipeline:
 
     def _load_session(self, row: dict[str, Any], now: float) -> SessionState:
         alarms = AlarmSystem(self.rules)
-        state = SessionState(row["id"], row["room"], row["mode"], row["started"], alarms)
+        state = SessionState(row["id"], row["room"], row["mode"], row["started"], alarms,
+                             label=row.get("label") or "")
         # A session loaded at start-up expects its monitors back: one that stays away has lost
         # its feed like any other (the clock starts now, when the server could first hear it).
         for listed in self.store.session_monitors(row["id"]):
@@ -154,6 +161,8 @@ class Pipeline:
                 target = feed.alarms
             target.restore({**alarm, "limit": alarm["limit_value"]}, alarm["state"],
                            alarm["acknowledged_by"])
+            if alarm["param"] is None and alarm["rule"] in self.rules.rules:  # logged before params
+                self.alarm_log.assign_param(alarm["id"], rule_param(self.rules.rules[alarm["rule"]]))
         # The session's own limits, its dose and its baseline, as they were.
         overrides: dict[str, dict[str, Any]] = {}
         for change in self.store.rule_changes(row["id"]):
@@ -185,7 +194,7 @@ class Pipeline:
             return existing
         row = self.store.start_session(room, mode, now, label)
         state = self._load_session(row, now)
-        self.hub.publish({"type": "session", "event": "started", "room": self.room_state(state)})
+        self.hub.publish(wire.SessionStarted(room=self.room_view(state)))
         return state
 
     def end_session(self, session_id: int, now: float) -> bool:
@@ -196,8 +205,7 @@ class Pipeline:
         for monitor in self.monitors.values():
             if monitor.session_id == session_id:
                 monitor.session_id = None
-        self.hub.publish({"type": "session", "event": "ended", "session_id": session_id,
-                          "room": state.room})
+        self.hub.publish(wire.SessionEnded(room=state.room, session_id=session_id))
         return True
 
     # Monitors ----------------------------------------------------------------------------
@@ -239,7 +247,7 @@ class Pipeline:
         for old in [k for k in self.last_seq if k[0] == hello.monitor_id and k != key]:
             del self.last_seq[old]
         self._heard(session, hello.monitor_id, now)
-        self.hub.publish({"type": "room", "room": self.room_state(session)})
+        self._room_changed(session)
         return session.id, self.last_seq[key], m.connection
 
     def _list(self, session: SessionState, monitor_id: str, by: str, now: float) -> Feed:
@@ -258,7 +266,7 @@ class Pipeline:
         now. The session expects it from now on: if it does not come, its feed is lost."""
         session = self.sessions[session_id]
         self._list(session, monitor_id, by, now)
-        self.hub.publish({"type": "room", "room": self.room_state(session)})
+        self._room_changed(session)
         return [f.monitor_id for f in session.feeds.values() if f.listed]
 
     def remove_monitor(self, session_id: int, monitor_id: str, now: float) -> list[str]:
@@ -279,7 +287,7 @@ class Pipeline:
         m = self.monitors.get(monitor_id)
         if m is not None and m.session_id == session_id:
             m.session_id = None
-        self.hub.publish({"type": "room", "room": self.room_state(session)})
+        self._room_changed(session)
         return [f.monitor_id for f in session.feeds.values() if f.listed]
 
     def disconnected(self, monitor_id: str, now: float, connection: int | None = None) -> None:
@@ -292,7 +300,7 @@ class Pipeline:
         m.connected = False
         session = self.sessions.get(m.session_id) if m.session_id else None
         if session is not None:
-            self.hub.publish({"type": "room", "room": self.room_state(session)})
+            self._room_changed(session)
 
     def finished(self, monitor_id: str, now: float, connection: int | None = None) -> None:
         """A replay has played to its end: its session no longer expects this monitor."""
@@ -307,7 +315,7 @@ class Pipeline:
             if feed.silent:
                 feed.silent = False
                 self._alarms(session, feed.alarms.signal(now, "feed_lost", False), now, monitor_id)
-            self.hub.publish({"type": "room", "room": self.room_state(session)})
+            self._room_changed(session)
 
     def refuse(self, monitor_id: str, seq: int | None, field_: str, reason: str, raw: str) -> None:
         m = self.monitor(monitor_id)
@@ -351,7 +359,7 @@ class Pipeline:
         m.accepted += 1
         m.last_heard = now
         self._heard(session, monitor_id, now)
-        base = {"session_id": session.id, "room": session.room, "mode": session.mode}
+        room, sid = session.room, session.id
         if msg.type != "heartbeat":
             end = last_t(msg)
             m.device_time = end if m.device_time is None else max(m.device_time, end)
@@ -360,28 +368,36 @@ class Pipeline:
             # second monitor's backlog) must not wind it back and hold the alarms' timers.
             if session.device_time is None or msg.t >= session.device_time:
                 session.device_time, session.device_time_at = msg.t, now
+        # The feed's messages are built with model_construct: their fields come from a protocol
+        # message ingest has validated already, and this is the hot path.
         if msg.type == "numerics":
             values = {p.value: v.value for p, v in msg.values.items()}
-            self.hub.publish({"type": "numerics", **base, "t": msg.t, "values": values})
+            self.hub.publish(wire.NumericsMessage.model_construct(
+                room=room, session_id=sid, t_server=now,
+                readings={p: wire.Reading.model_construct(value=v, t_device=msg.t)
+                          for p, v in values.items()}))
             self._alarms(session, session.alarms.numerics(msg.t, values), now)
         elif msg.type == "nibp":
             values = {"SBP": msg.sys, "DBP": msg.dia, "MAP": msg.map}
-            self.hub.publish({"type": "nibp", **base, "t": msg.t, "status": msg.status,
-                              "sys": msg.sys, "dia": msg.dia, "map": msg.map, "reason": msg.reason})
+            cuff = wire.Cuff.model_construct(status=msg.status, sys=msg.sys, dia=msg.dia, map=msg.map,
+                                             reason=msg.reason, t_device=msg.t)
+            self.hub.publish(wire.NibpMessage.model_construct(room=room, session_id=sid, nibp=cuff))
             self._alarms(session, session.alarms.nibp(msg.t, msg.status == "ok", values), now)
         elif msg.type == "waveform":
-            self.hub.publish({"type": "waveform", **base, "t": msg.t, "wave": msg.wave.value,
-                              "rate": msg.rate, "samples": msg.samples})
+            self.hub.publish(wire.WaveformMessage.model_construct(
+                room=room, session_id=sid, wave=msg.wave.value, rate=msg.rate, t_device=msg.t,
+                samples=msg.samples))
             self._alarms(session, session.alarms.waveform(msg.t, msg.wave.value, msg.rate, msg.samples), now)
         elif msg.type == "mark":
             self._marked(session, msg.t, msg.what, msg.text, f"monitor:{monitor_id}", now, stored=True)
         elif msg.type == "status":
-            entry = {"code": msg.code, "active": msg.active, "text": msg.text, "t": msg.t}
+            status = wire.DeviceStatus.model_construct(code=msg.code, active=msg.active,
+                                                       text=msg.text, t_device=msg.t)
             if msg.active:
-                session.statuses[msg.code] = entry
+                session.statuses[msg.code] = status
             else:
                 session.statuses.pop(msg.code, None)
-            self.hub.publish({"type": "status", **base, **entry})
+            self.hub.publish(wire.StatusMessage.model_construct(room=room, session_id=sid, status=status))
             self._alarms(session, session.alarms.status(msg.t, msg.code, msg.active), now)
         return True
 
@@ -393,7 +409,7 @@ class Pipeline:
         feed.last_heard = now
         if feed.silent:
             feed.silent = False
-            self.hub.publish({"type": "room", "room": self.room_state(session)})
+            self._room_changed(session)
             self._alarms(session, feed.alarms.signal(now, "feed_lost", False), now, monitor_id)
 
     def _alarms(self, session: SessionState, changes: list[Change], now: float,
@@ -405,8 +421,9 @@ class Pipeline:
                 change = replace(change, message=f"{change.message}: {monitor_id}")
             alarm, log_id = self.alarm_log.record(session.id, change, decided=now,
                                                   monitor_id=monitor_id)
-            self.hub.publish({"type": "alarm", "event": change.event, "log_id": log_id,
-                              "room": session.room, "by": change.by, "alarm": alarm})
+            self.hub.publish(wire.AlarmMessage(room=session.room, session_id=session.id,
+                                               event=change.event, log_id=log_id, by=change.by,
+                                               alarm=to_feed(alarm)))
 
     def mark(self, session_id: int, what: str, text: str, by: str, now: float) -> dict[str, Any]:
         """A clinician marks an event (the dose, a treatment, a note) at the session's now."""
@@ -418,10 +435,13 @@ class Pipeline:
         mark = {"session_id": session.id, "t": t, "what": what, "text": text, "by": by}
         if not stored:
             mark = self.store.add_mark(session.id, t, what, text, by)
-        self.hub.publish({"type": "mark", "room": session.room, "mark": mark})
+        self.hub.publish(wire.MarkMessage(room=session.room, session_id=session.id, mark=wire.Mark(
+            session_id=session.id, t_device=t, what=what, text=text, by=by)))
         if what == "dose" and session.alarms.engine.dose_t is None:
             changes = session.alarms.dose(t)
             self.store.set_dose(session.id, t, session.alarms.engine.baseline or {})
+            self._room_changed(session)  # its dose
+            self._settings_changed(session)  # the baseline, captured at the dose
             self._alarms(session, changes, now)
         return mark
 
@@ -431,6 +451,7 @@ class Pipeline:
         baseline = session.alarms.engine.capture_baseline(session.device_clock(now))
         session.alarms.set_baseline(baseline)
         self.store.set_baseline(session_id, baseline)
+        self._settings_changed(session)
         return baseline
 
     def change_rule(self, session_id: int, rule_id: str, change: dict[str, Any], by: str,
@@ -441,7 +462,9 @@ class Pipeline:
         rules = self.rules.with_overrides(merged)
         self.store.add_rule_change(session_id, rule_id, change, by, now, reason)
         session.overrides = merged
-        self._alarms(session, session.alarms.replace_rules(rules, session.device_clock(now)), now)
+        changes = session.alarms.replace_rules(rules, session.device_clock(now))
+        self._settings_changed(session)
+        self._alarms(session, changes, now)
         return rules
 
     def act(self, alarm_id: int, action: str, by: str, now: float) -> dict[str, Any]:
@@ -475,7 +498,7 @@ class Pipeline:
             for feed in list(session.feeds.values()):
                 if feed.expected and not feed.silent and now - feed.last_heard > SILENCE_S:
                     feed.silent = True
-                    self.hub.publish({"type": "room", "room": self.room_state(session)})
+                    self._room_changed(session)
                     self._alarms(session, feed.alarms.signal(feed.last_heard, "feed_lost", True), now,
                                  feed.monitor_id)
                 self._alarms(session, feed.alarms.tick(now), now, feed.monitor_id)
@@ -486,41 +509,94 @@ class Pipeline:
             if (session.device_time is not None and feeding
                     and now - session.device_time_at > DEVICE_QUIET_S):
                 self._alarms(session, session.alarms.tick(session.device_clock(now)), now)
-        self.hub.publish({"type": "heartbeat", "server_time": now})
+        self.hub.publish(wire.Heartbeat(t_server=now))
 
     # Views -------------------------------------------------------------------------------
 
-    def room_state(self, session: SessionState) -> dict[str, Any]:
-        """The room as the dashboards show it. ``live``: every monitor the session expects is
-        connected and heard from; ``partial``: some are, ``silent`` names those that are not.
-        ``monitors`` has each one's own link state; ``monitor`` is the first expected one."""
+    def _room_changed(self, session: SessionState) -> None:
+        self.hub.publish(wire.RoomChanged(room=self.room_state(session)))
+
+    def _settings_changed(self, session: SessionState) -> None:
+        session.settings = None
+        self.hub.publish(wire.SettingsMessage(room=session.room, session_id=session.id,
+                                              settings=self.settings(session)))
+
+    def room_state(self, session: SessionState) -> wire.RoomState:
+        """The room as the dashboards show it (``wire.RoomState``). ``live``: every monitor the
+        session expects is connected and heard from; ``partial``: some are, ``silent`` names
+        those that are not. ``monitors`` has each one's own link state."""
+        return wire.RoomState(**self._room_fields(session))
+
+    def room_view(self, session: SessionState) -> wire.RoomView:
+        """The room as a snapshot gives it (``wire.RoomView``): its state, latest readings, cuff
+        readings, alarms still signalled and the settings in force."""
+        latest = self.store.latest(session.id)
+        ok, attempt = latest["nibp"], latest["nibp_last_attempt"]
+        offset = (None if session.device_time is None
+                  else session.device_time - session.device_time_at)
+        return wire.RoomView(
+            **self._room_fields(session),
+            latest={p: wire.Reading(value=r["value"], t_device=r["t"])
+                    for p, r in latest["values"].items()},
+            nibp=None if ok is None else wire.Cuff(
+                status="ok", sys=ok["sys"], dia=ok["dia"], map=ok["map"], t_device=ok["t"]),
+            nibp_last_attempt=None if attempt is None else wire.Cuff(
+                status=attempt["status"], sys=attempt["sys"], dia=attempt["dia"],
+                map=attempt["map"], reason=attempt.get("reason") or "", t_device=attempt["t"]),
+            alarms=[to_feed(a) for a in self.alarm_log.alarms(session.id, active_only=True)],
+            settings=self.settings(session),
+            device_clock_offset=offset,
+        )
+
+    def _room_fields(self, session: SessionState) -> dict[str, Any]:
         monitors = []
-        for feed in session.feeds.values():
-            if not feed.expected:
+        for f in session.feeds.values():
+            if not f.expected:
                 continue
-            m = self.monitors.get(feed.monitor_id)
-            connected = bool(m and m.connected and m.session_id == session.id)
-            view = m.to_json() if m else MonitorState(feed.monitor_id).to_json()
-            view.update(connected=connected, live=connected and not feed.silent,
-                        last_heard=feed.last_heard)
-            monitors.append(view)
-        silent = [v["monitor_id"] for v in monitors if not v["live"]]
+            m = self.monitors.get(f.monitor_id) or MonitorState(f.monitor_id)
+            connected = bool(m.connected and m.session_id == session.id)
+            last_error = m.last_error
+            monitors.append(wire.MonitorLink(
+                monitor_id=m.monitor_id, room=m.room or session.room, session_id=m.session_id,
+                mode=m.mode or session.mode, vendor=m.vendor, model=m.model, connected=connected,
+                live=connected and not f.silent, last_heard_server=f.last_heard,
+                accepted=m.accepted, duplicates=m.duplicates, refused=m.refused,
+                refused_by=dict(m.refused_by),
+                last_error=dict(last_error) if last_error is not None else None))
+        silent = [v.monitor_id for v in monitors if not v.live]
         return {
             "session_id": session.id, "room": session.room, "mode": session.mode,
-            "started": session.started, "monitor": monitors[0] if monitors else None,
-            "monitors": monitors,
+            "label": session.label, "started_server": session.started, "monitors": monitors,
             "live": bool(monitors) and not silent,
             "partial": bool(silent) and len(silent) < len(monitors),
             "silent": silent,
-            "dose": session.alarms.engine.dose_t,
-            "last_heard": session.last_heard, "statuses": list(session.statuses.values()),
+            "dose_device": session.alarms.engine.dose_t,
+            "last_heard_server": session.last_heard,
+            "statuses": list(session.statuses.values()),
         }
 
-    def snapshot(self, now: float) -> dict[str, Any]:
-        rooms = []
-        for session in sorted(self.sessions.values(), key=lambda s: s.room):
-            state = self.room_state(session)
-            state.update(self.store.latest(session.id))
-            state["alarms"] = self.alarm_log.alarms(session.id, active_only=True)
-            rooms.append(state)
-        return {"type": "snapshot", "server_time": now, "rooms": rooms}
+    def settings(self, session: SessionState) -> wire.Settings:
+        """The rules in force for a session (``wire.Settings``): the clinic's rules file with the
+        session's own changes, and its baseline."""
+        if session.settings is None:
+            rules = session.alarms.rules
+            baseline = session.alarms.engine.baseline
+            session.settings = wire.Settings(
+                rules_source=rules.source,
+                nibp_schedule=wire.NibpSchedule.model_validate(
+                    rules.schedule.model_dump(include={"nibp", "overdue_grace_min"})),
+                signals=wire.SignalPolicy.model_validate(rules.signals.model_dump()),
+                timeline=wire.Timeline.model_validate(rules.timeline.model_dump()),
+                limits=[wire.Limit(rule=r.id, priority=r.priority, when=r.when.text,
+                                   param=rule_param(r), enabled=r.enabled)
+                        for r in rules.rules.values() if r.when is not None],
+                baseline=dict(baseline) if baseline is not None else None,
+            )
+        return session.settings
+
+    def snapshot(self, now: float, subscription: wire.Subscribe | None = None) -> wire.Snapshot:
+        """Every room ``subscription`` selects (default: every room), as the feed's snapshot."""
+        subscription = subscription or wire.Subscribe()
+        rooms = [self.room_view(s) for s in sorted(self.sessions.values(), key=lambda s: s.room)
+                 if subscription.rooms is None or s.room in subscription.rooms]
+        return wire.Snapshot(t_server=now, subscription=subscription, rooms=rooms)

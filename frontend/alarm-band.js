@@ -4,7 +4,7 @@
 // and data-state: active and latched alarms flash, an audio-paused one keeps flashing (only its
 // sound is paused), an acknowledged one is steady.
 
-import { SERVER_CLOCK_RULES, stateLabel } from "./alarm-ui.js";
+import { SERVER_CLOCK_RULES, alarmText, stateLabel } from "./alarm-ui.js";
 import { el, setData, setHidden, setText, syncFlash } from "./vitals.js";
 
 export function alarmBand() {
@@ -16,8 +16,9 @@ export function alarmBand() {
   band.append(tech, text, state, more);
   band.dataset.priority = "none";
 
-  /** Show `top` (or nothing); `count` alarms in all; clocks for the pause countdown. */
-  band.show = (top, count, deviceNow, serverNow) => {
+  /** Show `top` (or nothing); `count` alarms in all; clocks and the session's audio pause
+   * (settings.signals.audio_pause_s) for the pause countdown. */
+  band.show = (top, count, deviceNow, serverNow, pauseS) => {
     const priority = top ? top.priority : "none";
     if (band.dataset.priority !== priority) {
       band.dataset.priority = priority;
@@ -25,9 +26,9 @@ export function alarmBand() {
     }
     setData(band, "kind", top ? top.kind : "");
     setData(band, "state", top ? top.state : "");
-    setText(text, top ? top.message : "");
+    setText(text, top ? alarmText(top) : "");
     setHidden(tech, !top || top.kind !== "technical");
-    const label = top ? stateLabel(top, SERVER_CLOCK_RULES.has(top.rule) ? serverNow : deviceNow) : "";
+    const label = top ? stateLabel(top, SERVER_CLOCK_RULES.has(top.rule) ? serverNow : deviceNow, pauseS) : "";
     setText(state, label);
     setHidden(state, !label);
     setText(more, count > 1 ? `+${count - 1} more` : "");

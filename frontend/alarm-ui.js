@@ -7,23 +7,43 @@
 // the buttons, never silently dropped.
 
 import { post } from "./live.js";
-import { DEFAULT_AUDIO_PAUSE_S, mmss } from "./session.js";
+import { mmss } from "./session.js";
 import { el } from "./vitals.js";
 
 // Alarms of these rules are on the server's clock (feed supervision); the rest on the device's.
 export const SERVER_CLOCK_RULES = new Set(["T4"]);
 
-/** Seconds of audio pause left for an audio-paused alarm, given `now` on the alarm's clock. */
-export function pauseLeft(alarm, now, pauseS = DEFAULT_AUDIO_PAUSE_S) {
-  if (alarm.state !== "audio_paused") return null;
-  return Math.max(0, alarm.updated + pauseS - now);
+const MARKER = { high: "***", medium: "**", low: "*" };
+
+/** The priority marker a page draws before an alarm's text (IEC 60601-1-8): "***", "**", "*". */
+export function priorityMarker(priority) {
+  return MARKER[priority] ?? "";
 }
 
-/** The state as a short label: "", "AUDIO PAUSED 1:42", "✓ ACKNOWLEDGED", "LATCHED". */
-export function stateLabel(alarm, now, pauseS = DEFAULT_AUDIO_PAUSE_S) {
+/** An alarm's text as shown: its priority marker and its message ("** HR 134 > 120"). */
+export function alarmText(alarm) {
+  return `${priorityMarker(alarm.priority)} ${alarm.message}`;
+}
+
+/**
+ * Seconds of audio pause left for an audio-paused alarm, given `now` on the alarm's clock and
+ * `pauseS`, the session's audio pause (settings.signals.audio_pause_s).
+ */
+export function pauseLeft(alarm, now, pauseS) {
+  if (alarm.state !== "audio_paused" || !Number.isFinite(pauseS)) return null;
+  return Math.max(0, alarm.updated_device + pauseS - now);
+}
+
+/**
+ * The state as a short label: "", "AUDIO PAUSED 1:42", "✓ ACKNOWLEDGED", "LATCHED"; `pauseS` as
+ * for pauseLeft (without it a paused alarm shows no countdown).
+ */
+export function stateLabel(alarm, now, pauseS) {
   switch (alarm.state) {
-    case "audio_paused":
-      return `AUDIO PAUSED ${mmss(pauseLeft(alarm, now, pauseS))}`;
+    case "audio_paused": {
+      const left = pauseLeft(alarm, now, pauseS);
+      return left === null ? "AUDIO PAUSED" : `AUDIO PAUSED ${mmss(left)}`;
+    }
     case "acknowledged":
       return "✓ ACKNOWLEDGED";
     case "latched":
@@ -33,9 +53,10 @@ export function stateLabel(alarm, now, pauseS = DEFAULT_AUDIO_PAUSE_S) {
   }
 }
 
-/** Whether the alarm has been escalated: to the nurse tier, or raised in priority. */
-export function isEscalated(alarm) {
-  return alarm.tier === "nurse" || alarm.escalated === true;
+/** Whether the alarm has been escalated: to the nurse tier, or raised in priority (`escalated`:
+ * the store's ids of alarms escalated while the page watched). */
+export function isEscalated(alarm, escalated = null) {
+  return alarm.tier === "nurse" || Boolean(escalated && escalated.has(alarm.id));
 }
 
 const ACTIONS = [
@@ -63,7 +84,7 @@ export function syncActions(box, alarm, permissions, onError = () => {}) {
     button.type = "button";
     button.dataset.action = action;
     button.dataset.alarmId = alarm.id;
-    button.setAttribute("aria-label", `${label}: ${alarm.message}`);
+    button.setAttribute("aria-label", `${label}: ${alarmText(alarm)}`);
     button.addEventListener("click", async (event) => {
       event.preventDefault();
       event.stopPropagation();

@@ -1,12 +1,14 @@
 // The central station: one tile per room with an active session, live.
 //
-// State is kept per session, replaced by every snapshot and changed by each message after it;
-// tiles are built once per session and then only have their text and data attributes updated,
-// so flashing animations run undisturbed. Tests and styles key on the data attributes:
-// data-room, data-session-id, data-priority (none|low|medium|high), data-kind, data-state
-// (the top alarm's signal state), data-live (true|partial|false: partial when some of the room's
-// monitors are silent), data-mode, data-phase; each monitor of a room with several has its own
-// link state (data-monitor, data-live) in the tile's header.
+// The rooms' state is the page's feed store (store.js): the page subscribes to every room's
+// numerics, cuff readings, device statuses, alarms, marks and settings (no waveforms: a tile
+// draws none), and redraws a tile when the store says its room changed. Tiles are built once per
+// session and then only have their text and data attributes updated, so flashing animations run
+// undisturbed. Tests and styles key on the data attributes: data-room, data-session-id,
+// data-priority (none|low|medium|high), data-kind, data-state (the top alarm's signal state),
+// data-live (true|partial|false: partial when some of the room's monitors are silent), data-mode,
+// data-phase; each monitor of a room with several has its own link state (data-monitor,
+// data-live) in the tile's header.
 //
 // After a reconnect the snapshot brings the current values and alarms; what happened while this
 // screen was not live is backfilled from the REST API (readings since the last one seen, and the
@@ -14,71 +16,94 @@
 
 import { me } from "./account.js";
 import { alarmBand } from "./alarm-band.js";
-import { clock, connectLive, notLiveBanner } from "./live.js";
-import { DEFAULT_SCHEDULE, DeviceClock, doseFromMarks, nibpDue, phaseAt } from "./session.js";
+import { clock, notLiveBanner } from "./live.js";
+import { doseFromMarks, nibpDue, phaseAt } from "./session.js";
 import { soundButton, sound, soundingPriority } from "./sound.js";
 import { BucketSeries, WINDOW_S, sparkline } from "./sparkline.js";
+import { connectStore, showing } from "./store.js";
 import {
-  PRIORITY_RANK, STALE_S, WATERMARK, alarmParam, byRoom, el, nibpBox, num, paramBox, renderNibp, setAttr, setData,
+  PRIORITY_RANK, STALE_S, WATERMARK, alarmBox, byRoom, el, nibpBox, num, paramBox, renderNibp, setAttr, setData,
   setHidden, setText, sortAlarms, syncFlash,
 } from "./vitals.js";
 
 const TILE_PARAMS = ["HR", "SpO2", "RR", "EtCO2"];
 const TREND_PARAMS = ["HR", "SpO2"];
+// What a tile draws from; `rooms` null: every room, including those that start later.
+const SUBSCRIPTION = { rooms: null, kinds: ["numerics", "nibp", "status", "alarm", "mark", "settings"] };
 
-const rooms = new Map(); // session_id -> room
+const views = new Map(); // session_id -> the tile and its sparkline series
 const grid = document.getElementById("grid");
 const empty = document.getElementById("empty");
 const summary = document.getElementById("summary");
 const serverClock = document.getElementById("server-clock");
 document.getElementById("server-clock").before(soundButton());
 
-let conn = null;
 let permissions = [];
 const permitted = me.then((who) => {
   permissions = who.permissions;
 }).catch(() => {});
-const now = () => (conn ? conn.serverNow() : Date.now() / 1000);
+
+const banner = notLiveBanner();
+const { store, conn } = connectStore({
+  subscription: SUBSCRIPTION,
+  onLiveChange: (live, since, never) => {
+    banner(live, since, never);
+    updateSound();
+  },
+});
+const now = () => store.serverNow();
+window.__vwStore = store; // for tests and inspection
 
 // State ---------------------------------------------------------------------------------------
 
-function roomFrom(info) {
-  return {
-    info, values: {}, nibp: null, attempt: null, alarms: new Map(), tile: null,
-    clock: new DeviceClock(), dose: null, infusionEnd: null, lastT: -Infinity,
-    trend: Object.fromEntries(TREND_PARAMS.map((p) => [p, new BucketSeries()])),
-  };
+function viewOf(room) {
+  let view = views.get(room.session_id);
+  if (!view) {
+    view = {
+      sessionId: room.session_id, tile: null, parts: null, lastT: -Infinity, sparkAt: -Infinity,
+      trend: Object.fromEntries(TREND_PARAMS.map((p) => [p, new BucketSeries()])),
+    };
+    views.set(room.session_id, view);
+  }
+  return view;
 }
 
-function applySnapshot(msg) {
-  const seen = new Set();
-  for (const r of msg.rooms) {
-    seen.add(r.session_id);
-    const room = rooms.get(r.session_id) ?? roomFrom(r);
-    room.info = r;
-    room.values = {};
-    let newest = -Infinity;
-    for (const [param, v] of Object.entries(r.values || {})) {
-      room.values[param] = { value: v.value, seen: v.t };
-      if (v.t > newest) newest = v.t;
-    }
-    // A live room's newest value is recent: it gives the device clock until messages arrive.
-    if (showing(r) && Number.isFinite(newest) && room.clock.offset === null) room.clock.observe(newest, msg.server_time);
-    if (r.dose !== undefined) room.dose = r.dose; // when the server sends it with the room
-    room.nibp = r.nibp;
-    room.attempt = r.nibp_last_attempt;
-    room.alarms = new Map((r.alarms || []).map((a) => [a.id, a]));
-    rooms.set(r.session_id, room);
-    backfill(room);
-  }
-  for (const [id, room] of rooms) {
-    if (!seen.has(id)) {
-      room.tile?.remove();
-      rooms.delete(id);
-    }
-  }
-  renderAll();
+function dropView(sessionId) {
+  views.get(sessionId)?.tile?.remove();
+  views.delete(sessionId);
 }
+
+store.subscribe((change) => {
+  switch (change.part) {
+    case "all":
+      for (const id of views.keys()) if (!store.room(id)) dropView(id);
+      for (const room of store.rooms.values()) backfill(room);
+      renderAll();
+      break;
+    case "heartbeat":
+      tick();
+      break;
+    case "session_started":
+      renderAll();
+      break;
+    case "session_ended":
+      dropView(change.sessionId);
+      renderAll();
+      break;
+    case "numerics": {
+      const view = viewOf(store.room(change.sessionId));
+      for (const [param, r] of Object.entries(change.msg.readings)) addTrend(view, r.t_device, param, r.value);
+      schedule(change.sessionId);
+      break;
+    }
+    case "alarm":
+      schedule(change.sessionId);
+      updateSound();
+      break;
+    default:
+      schedule(change.sessionId);
+  }
+});
 
 /**
  * Fill in what this screen missed: readings since the newest one it has (the last 30 min on
@@ -88,120 +113,33 @@ function applySnapshot(msg) {
 async function backfill(room) {
   await permitted;
   if (!permissions.includes("view_history")) return;
-  const id = room.info.session_id;
-  const deviceNow = room.clock.now(now());
-  const start = Number.isFinite(room.lastT) ? room.lastT : deviceNow - WINDOW_S;
+  const id = room.session_id;
+  const view = viewOf(room);
+  const start = Number.isFinite(view.lastT) ? view.lastT : store.deviceNow(room) - WINDOW_S;
   const params = TREND_PARAMS.map((p) => `params=${p}`).join("&");
   try {
     const [readings, marks] = await Promise.all([
       fetch(`/api/sessions/${id}/readings?start=${start}&${params}`, { cache: "no-store" }).then((r) => r.json()),
       fetch(`/api/sessions/${id}/marks`, { cache: "no-store" }).then((r) => r.json()),
     ]);
-    if (rooms.get(id) !== room) return; // the session ended meanwhile
-    for (const r of readings.numerics || []) addTrend(room, r.t, r.param, r.value);
+    const current = store.room(id);
+    if (!current || views.get(id) !== view) return; // the session ended meanwhile
+    for (const r of readings.numerics || []) addTrend(view, r.t, r.param, r.value);
     if (Array.isArray(marks)) {
       const { dose, infusionEnd } = doseFromMarks(marks);
-      if (dose !== null) room.dose = dose;
-      if (infusionEnd !== null) room.infusionEnd = infusionEnd;
+      if (dose !== null && current.dose_device == null) current.dose_device = dose;
+      if (infusionEnd !== null) current.infusion_end_device = infusionEnd;
     }
-    room.sparkAt = -Infinity; // draw the backfilled points now
-    render(room);
+    view.sparkAt = -Infinity; // draw the backfilled points now
+    render(current);
   } catch (err) {
     console.warn(`backfill of session ${id} failed`, err);
   }
 }
 
-function addTrend(room, t, param, value) {
-  if (room.trend[param]) room.trend[param].add(t, value);
-  if (t > room.lastT) room.lastT = t;
-}
-
-function roomFor(msg) {
-  const id = msg.session_id;
-  if (id === undefined || id === null) return null;
-  if (!rooms.has(id)) {
-    // A session we did not see start (should not happen after a snapshot): show it anyway.
-    rooms.set(id, roomFrom({ session_id: id, room: msg.room, mode: msg.mode, live: true, statuses: [] }));
-  }
-  return rooms.get(id);
-}
-
-function handle(msg) {
-  switch (msg.type) {
-    case "numerics": {
-      const room = roomFor(msg);
-      if (!room) break;
-      const seen = now();
-      room.clock.observe(msg.t, seen);
-      for (const [param, value] of Object.entries(msg.values)) {
-        room.values[param] = { value, seen };
-        addTrend(room, msg.t, param, value);
-      }
-      schedule(room);
-      break;
-    }
-    case "nibp": {
-      const room = roomFor(msg);
-      if (!room) break;
-      room.clock.observe(msg.t, now());
-      const reading = { t: msg.t, status: msg.status, sys: msg.sys, dia: msg.dia, map: msg.map, reason: msg.reason };
-      room.attempt = reading;
-      if (msg.status === "ok") room.nibp = reading;
-      schedule(room);
-      break;
-    }
-    case "status": {
-      const room = roomFor(msg);
-      if (!room) break;
-      const statuses = (room.info.statuses || []).filter((s) => s.code !== msg.code);
-      if (msg.active) statuses.push({ code: msg.code, active: true, text: msg.text, t: msg.t });
-      room.info.statuses = statuses;
-      schedule(room);
-      break;
-    }
-    case "alarm": {
-      const room = roomFor(msg.alarm);
-      if (!room) break;
-      if (msg.event === "cleared") room.alarms.delete(msg.alarm.id);
-      else room.alarms.set(msg.alarm.id, msg.alarm);
-      schedule(room);
-      updateSound();
-      break;
-    }
-    case "mark": {
-      const room = rooms.get(msg.mark?.session_id);
-      if (!room) break;
-      if (msg.mark.what === "dose" && room.dose === null) room.dose = msg.mark.t;
-      if (msg.mark.what === "infusion end" && room.infusionEnd === null) room.infusionEnd = msg.mark.t;
-      schedule(room);
-      break;
-    }
-    case "room": {
-      const room = roomFor(msg.room);
-      if (!room) break;
-      if (showing(room.info) && !showing(msg.room)) room.values = {}; // never show pre-dropout values as current
-      room.info = { ...room.info, ...msg.room };
-      schedule(room);
-      break;
-    }
-    case "session": {
-      if (msg.event === "started") {
-        const room = roomFor(msg.room);
-        if (room) room.info = msg.room;
-        renderAll();
-      } else if (msg.event === "ended") {
-        rooms.get(msg.session_id)?.tile?.remove();
-        rooms.delete(msg.session_id);
-        renderAll();
-      }
-      break;
-    }
-    case "heartbeat":
-      tick();
-      break;
-    default:
-      break; // waveforms are not drawn on the central station
-  }
+function addTrend(view, t, param, value) {
+  if (view.trend[param]) view.trend[param].add(t, value);
+  if (t > view.lastT) view.lastT = t;
 }
 
 // Tiles ---------------------------------------------------------------------------------------
@@ -211,18 +149,21 @@ function handle(msg) {
 const dirty = new Set();
 let frameRequested = false;
 
-function schedule(room) {
-  dirty.add(room);
+function schedule(sessionId) {
+  dirty.add(sessionId);
   if (frameRequested) return;
   frameRequested = true;
   requestAnimationFrame(() => {
     frameRequested = false;
-    for (const r of dirty) if (rooms.get(r.info.session_id) === r) render(r);
+    for (const id of dirty) {
+      const room = store.room(id);
+      if (room) render(room);
+    }
     dirty.clear();
   });
 }
 
-function buildTile(room) {
+function buildTile(view) {
   const tile = el("a", "tile");
   const parts = {};
   parts.watermark = el("div", "watermark");
@@ -253,8 +194,8 @@ function buildTile(room) {
   parts.spark = sparkline();
   parts.offline = el("div", "offline");
   tile.append(parts.watermark, head, parts.band, values, parts.spark, parts.offline);
-  room.tile = tile;
-  room.parts = parts;
+  view.tile = tile;
+  view.parts = parts;
   return tile;
 }
 
@@ -267,10 +208,13 @@ function setFlash(node, priority, steady = false) {
 }
 
 function render(room) {
-  if (!room.tile) buildTile(room);
-  const { tile, parts, info } = room;
+  const view = viewOf(room);
+  if (!view.tile) buildTile(view);
+  const { tile, parts } = view;
+  const info = room;
+  const settings = room.settings;
   const t = now();
-  const deviceNow = room.clock.now(t);
+  const deviceNow = store.deviceNow(room);
   if (!tile.getAttribute("href")) tile.href = `/room/${info.session_id}`;
   setData(tile, "room", info.room);
   setData(tile, "sessionId", String(info.session_id));
@@ -286,14 +230,14 @@ function render(room) {
 
   // Link state: the monitors', as the server judges it (each heard within 3 s). With several
   // monitors in a room, a silent one is named: the others streaming must not hide it.
-  if (!info.monitor) setText(parts.link, "NO MONITOR");
+  if (!(info.monitors || []).length) setText(parts.link, "NO MONITOR");
   else if (info.live) setText(parts.link, "● LIVE");
   else if (info.partial) setText(parts.link, `◐ ${info.silent.join(", ")} OFFLINE`);
   else setText(parts.link, "OFFLINE");
   renderMonitors(parts.monitors, info.monitors || []);
 
   // The session's phase and the minutes since the dose.
-  const phase = phaseAt(room.dose, room.infusionEnd, deviceNow);
+  const phase = phaseAt(settings?.timeline, room.dose_device, room.infusion_end_device, deviceNow);
   setData(tile, "phase", phase.key);
   setData(parts.phase, "phase", phase.key);
   setText(parts.phase, phase.minutes === null ? phase.label : `${phase.label} · ${phase.minutes} min`);
@@ -305,7 +249,7 @@ function render(room) {
   setData(tile, "priority", top ? top.priority : "none");
   setData(tile, "kind", top ? top.kind : "");
   setData(tile, "state", top ? top.state : "");
-  parts.band.show(top, alarms.length, deviceNow, t);
+  parts.band.show(top, alarms.length, deviceNow, t, settings?.signals.audio_pause_s);
 
   // The parameter each physiological alarm is about is marked with that alarm's priority while
   // its condition lasts (not once latched: the value is back in range, the band says LATCHED);
@@ -313,8 +257,7 @@ function render(room) {
   const alarmed = {};
   for (const a of alarms) {
     if (a.state === "latched") continue;
-    let p = alarmParam(a);
-    if (p === "SBP" || p === "DBP" || p === "MAP") p = "NIBP";
+    const p = alarmBox(a);
     if (!p) continue;
     const cur = alarmed[p];
     const silent = a.state === "acknowledged";
@@ -322,18 +265,19 @@ function render(room) {
     else if (a.priority === cur.priority && !silent) cur.steady = false;
   }
 
-  // Values: only while the monitor is live, and only values refreshed recently.
+  // Values: only while the monitor is live, and only readings recent on the device's clock.
   for (const p of TILE_PARAMS) {
-    const v = room.values[p];
-    const fresh = showing(info) && v && t - v.seen <= STALE_S;
+    const v = room.latest[p];
+    const fresh = showing(info) && v && deviceNow - v.t_device <= STALE_S;
     setText(parts.params[p].value, fresh ? num(v.value) : "---");
-    setHidden(parts.params[p].box, p === "EtCO2" && !(p in room.values));
+    setHidden(parts.params[p].box, p === "EtCO2" && !(p in room.latest));
     setFlash(parts.params[p].box, alarmed[p]?.priority || "none", alarmed[p]?.steady);
   }
   setFlash(parts.nibpRow, alarmed.NIBP?.priority || "none", alarmed.NIBP?.steady);
-  renderNibp(parts.nibpRow, room.nibp, room.attempt, deviceNow);
-  // The cuff schedule: the age turns to OVERDUE once the interval plus the grace has passed.
-  const due = nibpDue(DEFAULT_SCHEDULE, room.dose, room.nibp?.t ?? null, deviceNow);
+  renderNibp(parts.nibpRow, room.nibp, room.nibp_last_attempt, deviceNow);
+  // The session's cuff schedule: the age turns to OVERDUE once the interval plus the grace has
+  // passed (where rule T3 raises its alarm on the same schedule).
+  const due = nibpDue(settings?.nibp_schedule, room.dose_device, room.nibp?.t_device ?? null, deviceNow);
   const overdue = Boolean(due && due.overdue);
   setData(parts.nibpRow, "overdue", overdue ? "true" : "false");
   setText(parts.nibpDue, overdue ? "OVERDUE" : "");
@@ -341,27 +285,21 @@ function render(room) {
   setAttr(parts.nibpRow, "title", due ? `cuff every ${due.intervalMin} min; next due by ${clock(due.dueAt).slice(0, 5)}` : "");
 
   // The sparkline moves 10 s a bucket: redrawn at most once a second.
-  if (!(room.sparkAt > t - 1)) {
-    room.sparkAt = t;
-    parts.spark.update(room.trend, deviceNow);
+  if (!(view.sparkAt > t - 1)) {
+    view.sparkAt = t;
+    parts.spark.update(view.trend, deviceNow);
   }
 
   const offline = !showing(info);
   setHidden(parts.offline, !offline);
   if (offline) {
-    setText(parts.offline, info.monitor
-      ? `MONITOR OFFLINE — last data ${clock(info.last_heard)}`
+    setText(parts.offline, (info.monitors || []).length
+      ? `MONITOR OFFLINE — last data ${clock(info.last_heard_server)}`
       : "NO MONITOR CONNECTED");
   }
   const statuses = (info.statuses || []).filter((s) => s.active);
   setText(parts.statuses, statuses.map((s) => s.text || s.code.replace(/_/g, " ").toUpperCase()).join(" · "));
   setHidden(parts.statuses, statuses.length === 0);
-}
-
-/** Values are shown while at least one monitor of the room is live (each value greys on its own
- * once it is not refreshed); the link state says which monitors are silent. */
-function showing(info) {
-  return Boolean(info && (info.live || info.partial));
 }
 
 /** One link state per monitor, for a room with several; rebuilt only when one changes. */
@@ -373,17 +311,17 @@ function renderMonitors(node, monitors) {
     const chip = el("span", "tile-monitor", `${m.live ? "●" : "○"} ${m.monitor_id}`);
     chip.dataset.monitor = m.monitor_id;
     chip.dataset.live = m.live ? "true" : "false";
-    chip.title = m.live ? "live" : `OFFLINE — last data ${clock(m.last_heard)}`;
+    chip.title = m.live ? "live" : `OFFLINE — last data ${clock(m.last_heard_server)}`;
     return chip;
   }) : []));
   setHidden(node, !key);
 }
 
 function renderAll() {
-  const ordered = [...rooms.values()].sort((a, b) => byRoom(a.info, b.info));
+  const ordered = [...store.rooms.values()].sort(byRoom);
   for (const room of ordered) {
     render(room);
-    grid.append(room.tile); // re-appending in order sorts the grid
+    grid.append(viewOf(room).tile); // re-appending in order sorts the grid
   }
   layout(ordered.length);
   tick();
@@ -405,9 +343,7 @@ function updateSound() {
     sound.set("medium", "connection to server lost");
     return;
   }
-  const all = [];
-  for (const room of rooms.values()) all.push(...room.alarms.values());
-  sound.set(soundingPriority(all), "alarm");
+  sound.set(soundingPriority(store.allAlarms()), "alarm");
 }
 
 /** Once a second: the clock, ages, stale values and the summary line. */
@@ -415,11 +351,12 @@ function tick() {
   const t = now();
   serverClock.textContent = clock(t);
   const counts = { high: 0, medium: 0, low: 0 };
-  for (const room of rooms.values()) {
+  for (const room of store.rooms.values()) {
     render(room);
     for (const a of room.alarms.values()) counts[a.priority] += 1;
   }
-  const parts = [`${rooms.size} room${rooms.size === 1 ? "" : "s"}`];
+  const n = store.rooms.size;
+  const parts = [`${n} room${n === 1 ? "" : "s"}`];
   for (const p of ["high", "medium", "low"]) if (counts[p]) parts.push(`${counts[p]} ${p}`);
   summary.textContent = parts.join(" · ");
   updateSound();
@@ -427,13 +364,4 @@ function tick() {
 
 // Start ---------------------------------------------------------------------------------------
 
-const banner = notLiveBanner();
-conn = connectLive({
-  onSnapshot: applySnapshot,
-  onMessage: handle,
-  onLiveChange: (live, since, never) => {
-    banner(live, since, never);
-    updateSound();
-  },
-});
 setInterval(tick, 1000); // also while not live: ages keep growing, the clock keeps running

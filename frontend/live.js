@@ -7,6 +7,11 @@
 // Being NOT LIVE is itself a technical alarm: a full-width red banner says since when, and every
 // value on the page is greyed. The view becomes live again only with the next snapshot, never
 // just because a socket opened, so nothing shown is older than what the server holds.
+//
+// A page that says what it wants (`subscription`, the feed's `subscribe` message) sends it on
+// every open; the view becomes live only with the snapshot that answers it (the one whose
+// `subscription` is the one sent), so a page never shows rooms or kinds it did not ask for as if
+// they were its own, and never misses what it asked for.
 
 const STALE_MS = 3000;
 const WATCH_EVERY_MS = 200;
@@ -24,10 +29,14 @@ const CONNECT_TIMEOUT_MS = 5000;
  * onMessage(msg) for every other message, onLiveChange(live, sinceSeconds) when the view turns
  * live or not live (`sinceSeconds`: when the last message was heard, in seconds on the server's
  * clock; the third argument is true if no message was ever heard).
+ * `subscription`: the feed's `subscribe` message (without `type`), or a function returning it,
+ * sent on every open; only a snapshot answering it is handed on. None: the server's default.
  * Returns a handle with `live`, `serverNow()` (the server's clock, as seconds, estimated from
- * its heartbeats) and `close()`.
+ * its heartbeats), `resubscribe(subscription)` and `close()`.
  */
-export function connectLive({ onSnapshot, onMessage = () => {}, onLiveChange = () => {}, path = "/ws/live" }) {
+export function connectLive({
+  onSnapshot, onMessage = () => {}, onLiveChange = () => {}, path = "/ws/live", subscription = null,
+}) {
   const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`;
   const state = {
     ws: null,
@@ -40,7 +49,18 @@ export function connectLive({ onSnapshot, onMessage = () => {}, onLiveChange = (
     closed: false,
     startedMs: Date.now(),
     announcedDown: false,
+    wanted: null, // the subscribe message sent on this socket, awaiting (or answered by) a snapshot
   };
+
+  function currentSubscription() {
+    const sub = typeof subscription === "function" ? subscription() : subscription;
+    return sub ? { type: "subscribe", ...sub } : null;
+  }
+
+  function send(ws, sub) {
+    state.wanted = sub;
+    if (sub && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(sub));
+  }
 
   function setLive(live) {
     if (state.live === live && (live || state.announcedDown)) return;
@@ -62,6 +82,10 @@ export function connectLive({ onSnapshot, onMessage = () => {}, onLiveChange = (
     }
     state.ws = ws;
     state.openedMs = Date.now();
+    state.wanted = null;
+    ws.onopen = () => {
+      if (ws === state.ws) send(ws, currentSubscription());
+    };
     ws.onmessage = (event) => {
       if (ws !== state.ws) return;
       let msg;
@@ -71,8 +95,13 @@ export function connectLive({ onSnapshot, onMessage = () => {}, onLiveChange = (
         return; // a frame we cannot read says nothing about the patient; the watchdog stays armed
       }
       state.lastMessageMs = Date.now();
-      if (typeof msg.server_time === "number") state.offsetS = msg.server_time - Date.now() / 1000;
+      if ((msg.type === "heartbeat" || msg.type === "snapshot") && typeof msg.t_server === "number") {
+        state.offsetS = msg.t_server - Date.now() / 1000;
+      }
       if (msg.type === "snapshot") {
+        // The snapshot sent on connect, before the server read this page's subscribe, is not
+        // what it asked for: wait for the one that answers it (the connect timeout still runs).
+        if (state.wanted && !sameSubscription(msg.subscription, state.wanted)) return;
         state.backoffMs = BACKOFF_MIN_MS;
         onSnapshot(msg);
         setLive(true);
@@ -141,6 +170,12 @@ export function connectLive({ onSnapshot, onMessage = () => {}, onLiveChange = (
       return state.live;
     },
     serverNow: () => Date.now() / 1000 + state.offsetS,
+    /** Ask for another selection now (and on every reconnect); live data keeps flowing until the
+     * snapshot that answers it replaces the page's state. */
+    resubscribe(next) {
+      subscription = next;
+      if (state.ws && state.ws.readyState === WebSocket.OPEN) send(state.ws, currentSubscription());
+    },
     close() {
       state.closed = true;
       clearInterval(watchdog);
@@ -148,6 +183,20 @@ export function connectLive({ onSnapshot, onMessage = () => {}, onLiveChange = (
       if (state.ws) state.ws.close();
     },
   };
+}
+
+const ALL_KINDS = ["numerics", "nibp", "waveform", "status", "alarm", "mark", "settings"];
+
+/** A subscription in one comparable form: defaults filled in, lists as sorted sets. */
+function canonical(sub) {
+  const set = (xs) => [...new Set(xs)].sort();
+  const waves = Object.entries(sub?.waveforms ?? {}).map(([room, ws]) => [room, set(ws)]).sort();
+  return JSON.stringify([sub?.rooms == null ? null : set(sub.rooms), set(sub?.kinds ?? ALL_KINDS), waves]);
+}
+
+/** Whether a snapshot's `subscription` is the one this page sent. */
+export function sameSubscription(answered, sent) {
+  return canonical(answered) === canonical(sent);
 }
 
 /**

@@ -83,8 +83,8 @@ export class Moments {
       const info = this.alarmInfo.get(id) || {};
       alarms.push({
         id, rule: e.rule, state: e.state, priority: e.priority, message: e.message, by: e.by,
-        kind: info.kind || "physiological", title: info.title || e.rule,
-        raised: this.firstRaised.get(id) ?? e.t, changed: e.t,
+        kind: info.kind || "physiological", title: info.title || e.rule, param: info.param ?? null,
+        raised_device: this.firstRaised.get(id) ?? e.t, changed: e.t,
       });
     }
     const m = lastAtOrBefore(this.marks.ts, t);

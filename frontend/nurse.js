@@ -7,26 +7,50 @@
 // while the ages tick. After a reconnect the snapshot brings the alarms as they stand; one raised
 // meanwhile is notified like any new one.
 
-import { SERVER_CLOCK_RULES, isEscalated, placeInOrder, stateLabel, syncActions } from "./alarm-ui.js";
+import {
+  SERVER_CLOCK_RULES, alarmText, isEscalated, placeInOrder, priorityMarker, stateLabel, syncActions,
+} from "./alarm-ui.js";
 import { me } from "./account.js";
-import { clock, connectLive, notLiveBanner } from "./live.js";
-import { DeviceClock } from "./session.js";
+import { clock, notLiveBanner } from "./live.js";
 import { soundButton, sound, soundingPriority } from "./sound.js";
+import { connectStore, showing } from "./store.js";
 import { PRIORITY_RANK, STALE_S, WATERMARK, byRoom, el, num, syncFlash } from "./vitals.js";
 
 const NOTIFY_PRIORITIES = new Set(["medium", "high"]);
 const PRIORITY_WORD = { high: "HIGH", medium: "MEDIUM", low: "LOW" };
+// The events that call a nurse again to an alarm already shown.
+const NOTIFY_EVENTS = new Set(["raised", "escalated", "reminded", "reminder"]);
+
+// The nurse's rooms: those named in the address (`/nurse?rooms=Room 1,Room 2`), else every room.
+// Alarms and numerics of them only, and their settings (the audio pause): never a waveform (a
+// phone on a ward network has no use for them).
+const ROOMS = new URLSearchParams(location.search).get("rooms")?.split(",").map((r) => r.trim()).filter(Boolean) ?? null;
+const SUBSCRIPTION = { rooms: ROOMS, kinds: ["alarm", "numerics", "settings"] };
 
 const $ = (id) => document.getElementById(id);
-const rooms = new Map(); // session_id -> {info, values, clock}
-const alarms = new Map(); // alarm id -> alarm row (+ escalated)
 const cards = new Map(); // alarm id -> card element
 const notified = new Set(); // alarm ids (and escalations) already notified
 let permissions = [];
 let firstSnapshot = true;
-let conn = null;
-const now = () => (conn ? conn.serverNow() : Date.now() / 1000);
 window.__vwNotified = []; // what was notified, for tests and inspection
+
+const banner = notLiveBanner();
+const { store, conn } = connectStore({
+  subscription: SUBSCRIPTION,
+  onLiveChange: (live, since, never) => {
+    banner(live, since, never);
+    updateSound();
+  },
+});
+const now = () => store.serverNow();
+window.__vwStore = store; // for tests and inspection
+
+/** Every alarm shown, each with its room. */
+function alarms() {
+  const out = [];
+  for (const room of store.rooms.values()) for (const a of room.alarms.values()) out.push({ a, room });
+  return out;
+}
 
 // Sound and notifications: one tap turns on both (browsers allow each only after a gesture).
 const soundToggle = soundButton(() => {
@@ -53,38 +77,34 @@ const permitted = me.then((who) => {
 
 // State ---------------------------------------------------------------------------------------
 
-function roomFor(sessionId, info = null) {
-  if (!rooms.has(sessionId)) rooms.set(sessionId, { info: info ?? { session_id: sessionId, room: "" }, values: {}, clock: new DeviceClock() });
-  const room = rooms.get(sessionId);
-  if (info) room.info = { ...room.info, ...info };
-  return room;
-}
-
-function applySnapshot(msg) {
-  const seen = new Set();
-  alarms.clear();
-  for (const r of msg.rooms) {
-    seen.add(r.session_id);
-    const room = roomFor(r.session_id, r);
-    room.values = {};
-    let newest = -Infinity;
-    for (const [p, v] of Object.entries(r.values || {})) {
-      room.values[p] = { value: v.value, seen: v.t };
-      newest = Math.max(newest, v.t);
+store.subscribe((change) => {
+  switch (change.part) {
+    case "all":
+      for (const { a } of alarms()) {
+        // An alarm first seen in a snapshot after the first was raised while this page was away.
+        if (!firstSnapshot) notify(a, "raised");
+        else notified.add(a.id);
+      }
+      firstSnapshot = false;
+      renderAll();
+      markEscalations();
+      break;
+    case "alarm": {
+      const { msg } = change;
+      const a = store.room(change.sessionId)?.alarms.get(msg.alarm.id);
+      if (a && NOTIFY_EVENTS.has(msg.event)) notify(a, msg.event);
+      renderAlarms();
+      break;
     }
-    if (r.live && Number.isFinite(newest) && room.clock.offset === null) room.clock.observe(newest, msg.server_time);
-    for (const a of r.alarms || []) {
-      alarms.set(a.id, a);
-      // An alarm first seen in a snapshot after the first was raised while this page was away.
-      if (!firstSnapshot) notify(a, "raised");
-      else notified.add(a.id);
-    }
+    case "heartbeat":
+      tick();
+      break;
+    case "numerics":
+      break; // drawn on the next tick
+    default:
+      renderAll();
   }
-  for (const id of rooms.keys()) if (!seen.has(id)) rooms.delete(id);
-  firstSnapshot = false;
-  renderAll();
-  markEscalations();
-}
+});
 
 /**
  * Which of the alarms now shown were escalated before this page heard of them (their row says
@@ -93,14 +113,14 @@ function applySnapshot(msg) {
 async function markEscalations() {
   await permitted;
   if (!permissions.includes("view_history")) return;
-  const sessions = new Set([...alarms.values()].map((a) => a.session_id));
+  const sessions = new Set(alarms().map(({ room }) => room.session_id));
   await Promise.all([...sessions].map(async (id) => {
     try {
       const r = await fetch(`/api/sessions/${id}/alarm-log`, { cache: "no-store" });
       if (!r.ok) return;
       for (const e of await r.json()) {
-        const a = alarms.get(e.alarm_id);
-        if (a && e.event === "escalated") a.escalated = true;
+        const room = store.room(id);
+        if (room && room.alarms.has(e.alarm_id) && e.event === "escalated") room.escalated.add(e.alarm_id);
       }
     } catch {
       // the next snapshot tries again
@@ -109,63 +129,21 @@ async function markEscalations() {
   renderAlarms();
 }
 
-function handle(msg) {
-  switch (msg.type) {
-    case "alarm": {
-      const a = msg.alarm;
-      roomFor(a.session_id, { room: msg.room });
-      const before = alarms.get(a.id);
-      if (msg.event === "cleared") {
-        alarms.delete(a.id);
-      } else {
-        alarms.set(a.id, { ...a, escalated: before?.escalated || msg.event === "escalated" });
-      }
-      if (msg.event === "raised" || msg.event === "escalated" || msg.event === "reminder") notify(alarms.get(a.id), msg.event);
-      renderAlarms();
-      break;
-    }
-    case "numerics": {
-      const room = roomFor(msg.session_id, { room: msg.room, mode: msg.mode });
-      const seen = now();
-      room.clock.observe(msg.t, seen);
-      for (const [p, value] of Object.entries(msg.values)) room.values[p] = { value, seen };
-      break;
-    }
-    case "room":
-      roomFor(msg.room.session_id, msg.room);
-      renderRooms();
-      break;
-    case "session":
-      if (msg.event === "started") roomFor(msg.room.session_id, msg.room);
-      else if (msg.event === "ended") {
-        rooms.delete(msg.session_id);
-        for (const [id, a] of alarms) if (a.session_id === msg.session_id) alarms.delete(id);
-      }
-      renderAll();
-      break;
-    case "heartbeat":
-      tick();
-      break;
-    default:
-      break;
-  }
-}
-
 /** A browser notification for a new (or escalated, or re-announced) medium or high alarm. */
 function notify(alarm, event) {
   if (!alarm || !NOTIFY_PRIORITIES.has(alarm.priority)) return;
-  const key = `${alarm.id}:${event === "raised" ? "raised" : `${event}:${alarm.priority}:${alarm.updated}`}`;
+  const key = `${alarm.id}:${event === "raised" ? "raised" : `${event}:${alarm.priority}:${alarm.updated_device}`}`;
   if (notified.has(key) || (event === "raised" && notified.has(alarm.id))) return;
   notified.add(key);
   notified.add(alarm.id);
-  const room = rooms.get(alarm.session_id)?.info.room ?? "";
+  const room = store.room(alarm.session_id)?.room ?? "";
   const title = `${room}: ${event === "escalated" ? "ESCALATED " : ""}${PRIORITY_WORD[alarm.priority]} alarm`;
-  window.__vwNotified.push({ id: alarm.id, event, priority: alarm.priority, title, body: alarm.message });
+  window.__vwNotified.push({ id: alarm.id, event, priority: alarm.priority, title, body: alarmText(alarm) });
   if (window.__vwNotified.length > 100) window.__vwNotified.shift();
   if (!("Notification" in window) || Notification.permission !== "granted") return;
   try {
     const n = new Notification(title, {
-      body: alarm.message, tag: `vitalwatch-alarm-${alarm.id}`, renotify: true,
+      body: alarmText(alarm), tag: `vitalwatch-alarm-${alarm.id}`, renotify: true,
       requireInteraction: alarm.priority === "high", silent: false,
     });
     n.onclick = () => {
@@ -180,12 +158,12 @@ function notify(alarm, event) {
 
 // Rendering -----------------------------------------------------------------------------------
 
-function order(a, b) {
+function order({ a, room: ra }, { a: b, room: rb }) {
   return (
     PRIORITY_RANK[b.priority] - PRIORITY_RANK[a.priority] ||
     (a.state === "acknowledged") - (b.state === "acknowledged") ||
-    isEscalated(b) - isEscalated(a) ||
-    a.raised - b.raised // the longest waiting first
+    isEscalated(b, rb.escalated) - isEscalated(a, ra.escalated) ||
+    a.raised_device - b.raised_device // the longest waiting first
   );
 }
 
@@ -222,9 +200,10 @@ function buildCard(a) {
 
 function renderAlarms() {
   const list = $("alarms");
-  const sorted = [...alarms.values()].sort(order);
+  const sorted = alarms().sort(order);
+  const shown = new Set(sorted.map(({ a }) => a.id));
   for (const [id, card] of cards) {
-    if (!alarms.has(id)) {
+    if (!shown.has(id)) {
       card.remove();
       cards.delete(id);
     }
@@ -235,45 +214,45 @@ function renderAlarms() {
     list.append(li);
   }
   const sNow = now();
-  for (const a of sorted) {
+  for (const { a, room } of sorted) {
     let card = cards.get(a.id);
     if (!card) {
       card = buildCard(a);
       cards.set(a.id, card);
     }
-    const room = rooms.get(a.session_id);
     const p = card.parts;
-    const clockNow = SERVER_CLOCK_RULES.has(a.rule) || !room ? sNow : room.clock.now(sNow);
+    const clockNow = SERVER_CLOCK_RULES.has(a.rule) ? sNow : store.deviceNow(room);
+    const escalated = isEscalated(a, room.escalated);
     if (card.dataset.priority !== a.priority) syncFlash(card, a.priority);
     card.dataset.priority = a.priority;
     card.dataset.state = a.state;
     card.dataset.kind = a.kind;
-    card.dataset.escalated = isEscalated(a) ? "true" : "false";
-    card.dataset.room = room?.info.room ?? "";
-    p.prio.textContent = `${a.message.match(/^\*+/)?.[0] ?? ""} ${PRIORITY_WORD[a.priority]}`;
-    p.room.textContent = room?.info.room ?? `session ${a.session_id}`;
-    p.age.textContent = ageText(clockNow - a.raised);
-    p.age.title = `raised ${clock(a.raised)}`;
-    p.text.textContent = a.message.replace(/^\*+\s*/, "");
+    card.dataset.escalated = escalated ? "true" : "false";
+    card.dataset.room = room.room;
+    p.prio.textContent = `${priorityMarker(a.priority)} ${PRIORITY_WORD[a.priority]}`;
+    p.room.textContent = room.room;
+    p.age.textContent = ageText(clockNow - a.raised_device);
+    p.age.title = `raised ${clock(a.raised_device)}`;
+    p.text.textContent = a.message;
     p.tech.hidden = a.kind !== "technical";
-    p.escalated.hidden = !isEscalated(a);
+    p.escalated.hidden = !escalated;
     p.escalated.textContent = a.tier === "nurse" ? "ESCALATED TO NURSE" : "ESCALATED";
-    let label = stateLabel(a, clockNow);
+    let label = stateLabel(a, clockNow, room.settings?.signals.audio_pause_s);
     if (a.state === "acknowledged" && a.acknowledged_by) label += ` by ${a.acknowledged_by}`;
     p.state.textContent = label || "ACTIVE — NOT ACKNOWLEDGED";
     p.state.dataset.state = a.state;
-    const mark = WATERMARK[room?.info.mode] || "";
+    const mark = WATERMARK[room.mode] || "";
     p.mode.textContent = mark;
     p.mode.hidden = !mark;
     syncActions(p.actions, a, permissions, actionError);
   }
-  placeInOrder(list, sorted.map((a) => cards.get(a.id)));
+  placeInOrder(list, sorted.map(({ a }) => cards.get(a.id)));
   const counts = { high: 0, medium: 0, low: 0 };
-  for (const a of sorted) counts[a.priority] += 1;
+  for (const { a } of sorted) counts[a.priority] += 1;
   const count = $("alarm-count");
-  const top = sorted[0]?.priority ?? "none";
+  const top = sorted[0]?.a.priority ?? "none";
   count.dataset.priority = top;
-  const prefix = { high: "***", medium: "**", low: "*" }[top] ?? "";
+  const prefix = priorityMarker(top);
   count.textContent = sorted.length ? `${prefix} ${sorted.length} alarm${sorted.length === 1 ? "" : "s"}` : "No alarms";
   count.title = ["high", "medium", "low"].filter((p) => counts[p]).map((p) => `${counts[p]} ${p}`).join(" · ");
   document.title = `${document.body.dataset.live === "false" ? "NOT LIVE — " : ""}${sorted.length ? `(${sorted.length}) ` : ""}vitalwatch — alarms`;
@@ -285,17 +264,17 @@ const roomItems = new Map(); // session id -> its list item, updated in place (k
 function renderRooms() {
   const list = $("rooms");
   for (const [id, li] of roomItems) {
-    if (!rooms.has(id)) {
+    if (!store.room(id)) {
       li.remove();
       roomItems.delete(id);
     }
   }
   list.querySelector(".n-empty")?.remove();
-  const ordered = [...rooms.values()].filter((r) => r.info.room).sort((a, b) => byRoom(a.info, b.info));
+  const ordered = [...store.rooms.values()].sort(byRoom);
   if (!ordered.length) list.append(el("li", "n-empty", "No active sessions"));
-  const t = now();
   for (const room of ordered) {
-    const info = room.info;
+    const info = room;
+    const t = store.deviceNow(room);
     let li = roomItems.get(info.session_id);
     if (!li) {
       li = el("li");
@@ -307,17 +286,17 @@ function renderRooms() {
       roomItems.set(info.session_id, li);
     }
     const value = (p) => {
-      const v = room.values[p];
-      return info.live && v && t - v.seen <= STALE_S ? num(v.value) : "---";
+      const v = room.latest[p];
+      return showing(room) && v && t - v.t_device <= STALE_S ? num(v.value) : "---";
     };
     li.dataset.live = info.live ? "true" : "false";
     li.parts.link.textContent = info.room;
     li.parts.link.href = `/room/${info.session_id}`;
-    li.parts.state.textContent = info.live ? "LIVE" : info.monitor ? "OFFLINE" : "NO MONITOR";
+    li.parts.state.textContent = info.live ? "LIVE" : (info.monitors || []).length ? "OFFLINE" : "NO MONITOR";
     li.parts.hr.textContent = `HR ${value("HR")}`;
     li.parts.spo2.textContent = `SpO₂ ${value("SpO2")}`;
   }
-  placeInOrder(list, ordered.map((r) => roomItems.get(r.info.session_id)));
+  placeInOrder(list, ordered.map((r) => roomItems.get(r.session_id)));
 }
 
 function renderAll() {
@@ -327,7 +306,7 @@ function renderAll() {
 
 function updateSound() {
   if (conn && !conn.live) sound.set("medium", "connection to server lost");
-  else sound.set(soundingPriority([...alarms.values()]), "alarm");
+  else sound.set(soundingPriority(store.allAlarms()), "alarm");
 }
 
 function tick() {
@@ -337,13 +316,4 @@ function tick() {
 
 // Start ---------------------------------------------------------------------------------------
 
-const banner = notLiveBanner();
-conn = connectLive({
-  onSnapshot: applySnapshot,
-  onMessage: handle,
-  onLiveChange: (live, since, never) => {
-    banner(live, since, never);
-    updateSound();
-  },
-});
 setInterval(tick, 1000);

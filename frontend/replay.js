@@ -9,10 +9,12 @@
 // The moment is kept in `body[data-t]` (seconds since the epoch) and in the address (#t=…,
 // seconds from the start), so a moment can be shared.
 
+import { alarmText, priorityMarker } from "./alarm-ui.js";
 import { clock } from "./live.js";
 import { Moments } from "./moment.js";
+import { TrendChart } from "./trend.js";
 import {
-  PARAMS, PRIORITY_RANK, STALE_S, WATERMARK, alarmParam, el, nibpBox, num, paramBox, renderNibp, sortAlarms,
+  PRIORITY_RANK, STALE_S, WATERMARK, alarmBox, el, nibpBox, num, paramBox, renderNibp, sortAlarms,
   syncFlash,
 } from "./vitals.js";
 
@@ -26,14 +28,16 @@ const WAVE_LOOKBACK_S = 60; // … with chunks that started up to this long befo
 const WAVES = ["ECG_II", "PLETH", "ABP", "RESP", "CO2"];
 const WAVE_COLOUR = { ECG_II: "#36e27c", PLETH: "#52c7ff", ABP: "#ff6b6b", RESP: "#f2f2f2", CO2: "#d9b8ff" };
 const CURRENT_PARAMS = ["HR", "SpO2", "RR", "EtCO2"];
-const TRACES = ["HR", "SBP", "DBP", "MAP", "SpO2", "RR", "EtCO2"];
-const COLOURS = {
-  HR: "#36e27c", SBP: "#ffffff", DBP: "#ffffff", MAP: "#9fb0c0", SpO2: "#52c7ff", RR: "#f2f2f2", EtCO2: "#d9b8ff",
-};
-const PRIORITY_COLOUR = { high: "#ff2020", medium: "#ffd500", low: "#00d4ff" };
-const STRIP = { low: [0.915, 0.932], medium: [0.936, 0.953], high: [0.957, 0.974] };
 
 const $ = (id) => document.getElementById(id);
+// The room view's trend, with a moment line; a click on it moves the moment there.
+const chart = new TrendChart($("trend"), {
+  cursor: true,
+  onPick: (t) => {
+    setPlaying(false);
+    seek(t);
+  },
+});
 
 const state = {
   session: null,
@@ -77,7 +81,7 @@ async function load() {
     return;
   }
   $("slider").max = String(Math.ceil(m.end - m.start));
-  drawTrend(readings, log);
+  drawTrend(readings, log, marks || []);
   renderLog(log, marks || []);
   const fromHash = /^#t=(\d+(\.\d+)?)$/.exec(location.hash);
   seek(fromHash ? m.start + Number(fromHash[1]) : m.start);
@@ -184,7 +188,7 @@ function renderCurrent(now) {
   }
   const alarmed = {};
   for (const a of now.alarms) {
-    const p = alarmParam(a);
+    const p = alarmBox(a);
     if (p && (!alarmed[p] || PRIORITY_RANK[a.priority] > PRIORITY_RANK[alarmed[p]])) alarmed[p] = a.priority;
   }
   for (const p of CURRENT_PARAMS) {
@@ -198,9 +202,9 @@ function renderCurrent(now) {
     setPriority(node, alarmed[p]);
   }
   const nibp = box.querySelector('[data-param="NIBP"]');
-  renderNibp(nibp, now.nibp, now.attempt, now.t);
-  const bp = ["SBP", "DBP", "MAP"].map((p) => alarmed[p]).filter(Boolean);
-  setPriority(nibp, bp.sort((a, b) => PRIORITY_RANK[b] - PRIORITY_RANK[a])[0]);
+  const cuff = (r) => (r ? { ...r, t_device: r.t } : null);
+  renderNibp(nibp, cuff(now.nibp), cuff(now.attempt), now.t);
+  setPriority(nibp, alarmed.NIBP);
 }
 
 function setPriority(node, priority) {
@@ -229,8 +233,8 @@ function renderAlarms(now) {
     syncFlash(item, a.priority);
     const tag = el("span", "tech-tag", "TECH");
     tag.hidden = a.kind !== "technical";
-    const when = `${a.state.replace("_", " ")}${a.by ? ` (${a.by})` : ""} · since ${clock(a.raised)}`;
-    item.append(tag, el("span", "alarm-text", a.message), el("span", "alarm-when", when));
+    const when = `${a.state.replace("_", " ")}${a.by ? ` (${a.by})` : ""} · since ${clock(a.raised_device)}`;
+    item.append(tag, el("span", "alarm-text", alarmText(a)), el("span", "alarm-when", when));
     list.append(item);
   }
 }
@@ -253,7 +257,7 @@ function renderLog(log, marks) {
     if (kind === "alarm") {
       li.dataset.priority = e.priority;
       li.dataset.state = e.state;
-      text.append(el("span", "prio", e.message.match(/^\*+/)?.[0] ?? ""), ` ${e.message.replace(/^\*+\s*/, "")}`);
+      text.append(el("span", "prio", priorityMarker(e.priority)), ` ${e.message}`);
       li.append(el("span", "t", mmss(t - start)), text, el("span", "state", `${e.event}${e.by ? ` · ${e.by}` : ""}`));
     } else {
       li.classList.add("mark");
@@ -280,27 +284,16 @@ function markLog() {
 
 // Trend ---------------------------------------------------------------------------------------
 
-/** A local-time label Plotly puts on a date axis as is (it has no time zones of its own). */
-function timeLabel(t) {
-  const d = new Date(t * 1000);
-  const p = (n, w = 2) => String(n).padStart(w, "0");
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
-}
-
-function labelTime(label) {
-  return new Date(String(label).replace(" ", "T")).getTime() / 1000;
-}
-
-function alarmShapes(log) {
+/** The alarm periods of the log (raised to cleared; one still open runs to the session's end),
+ * in the feed's shape the trend draws. */
+function alarmPeriods(log) {
   const open = new Map();
-  const shapes = [];
-  const add = (e, end) => {
-    const [y0, y1] = STRIP[e.priority] || STRIP.low;
-    shapes.push({
-      type: "rect", xref: "x", yref: "paper", line: { width: 0 }, x0: timeLabel(e.t), x1: timeLabel(end),
-      y0, y1, fillcolor: PRIORITY_COLOUR[e.priority] || PRIORITY_COLOUR.low, opacity: 0.9,
-    });
-  };
+  const periods = [];
+  const info = state.moments.alarmInfo;
+  const add = (e, end) => periods.push({
+    id: e.alarm_id, priority: e.priority, kind: info.get(e.alarm_id)?.kind ?? "physiological",
+    state: "cleared", raised_device: e.t, ended_device: end, updated_device: end,
+  });
   for (const e of [...log].sort((a, b) => a.t - b.t)) {
     if (e.event === "raised" && !open.has(e.alarm_id)) open.set(e.alarm_id, e);
     else if (e.state === "cleared" && open.has(e.alarm_id)) {
@@ -309,81 +302,21 @@ function alarmShapes(log) {
     }
   }
   for (const e of open.values()) add(e, Math.max(e.t, state.moments.end));
-  return shapes;
+  return periods;
 }
 
-function cursorShape(t) {
-  return {
-    type: "line", xref: "x", yref: "paper", x0: timeLabel(t), x1: timeLabel(t), y0: 0, y1: 1,
-    line: { color: "#ff9f1a", width: 2 },
-  };
-}
-
-function drawTrend(readings, log) {
-  const series = Object.fromEntries(TRACES.map((name) => [name, { x: [], y: [] }]));
-  for (const r of readings.numerics) {
-    if (!(r.param in series)) continue;
-    series[r.param].x.push(timeLabel(r.t));
-    series[r.param].y.push(r.value);
-  }
-  for (const r of readings.nibp) {
-    if (r.status !== "ok") continue;
-    const x = timeLabel(r.t);
-    for (const [name, key] of [["SBP", "sys"], ["DBP", "dia"], ["MAP", "map"]]) {
-      series[name].x.push(x);
-      series[name].y.push(r[key]);
-    }
-  }
-  const line = (name, yaxis, width = 2) => ({
-    name: name === "SpO2" ? "SpO₂" : name === "EtCO2" ? "EtCO₂" : name, type: "scatter", mode: "lines",
-    x: series[name].x, y: series[name].y, yaxis, connectgaps: false, line: { color: COLOURS[name], width },
-    hovertemplate: `%{y:.0f} ${PARAMS[name]?.unit ?? "mmHg"}<extra>${name}</extra>`,
-  });
-  const marker = (name, symbol, size) => ({
-    name, type: "scatter", mode: "markers", x: series[name].x, y: series[name].y, yaxis: "y",
-    marker: { symbol, size, color: COLOURS[name], line: { width: 0 } },
-    hovertemplate: `%{y:.0f} mmHg<extra>${name}</extra>`,
-  });
-  const data = [
-    line("HR", "y", 2), marker("SBP", "triangle-down", 11), marker("DBP", "triangle-up", 11),
-    marker("MAP", "circle", 6), line("SpO2", "y2", 2), line("RR", "y3", 1.5), line("EtCO2", "y3", 1.5),
-  ];
-  const axis = (domain, title, extra = {}) => ({
-    domain, title: { text: title, font: { size: 13, color: "#8494a4" } }, gridcolor: "#1b242d", zeroline: false,
-    tickfont: { size: 12 }, fixedrange: true, ...extra,
-  });
-  const marks = state.moments.marks.rows.map((mk) => ({
-    type: "line", xref: "x", yref: "paper", x0: timeLabel(mk.t), x1: timeLabel(mk.t), y0: 0, y1: 0.9,
-    line: { color: "#8494a4", width: 1, dash: "dot" },
-  }));
-  const layout = {
-    paper_bgcolor: "#0b1117", plot_bgcolor: "#0b1117",
-    font: { color: "#c9d3dc", family: "Liberation Sans, DejaVu Sans, Arial, sans-serif", size: 13 },
-    margin: { l: 64, r: 18, t: 12, b: 34 }, showlegend: true,
-    legend: { orientation: "h", x: 0, y: 0.985, yanchor: "bottom", font: { size: 12 }, bgcolor: "rgba(0,0,0,0)" },
-    hovermode: "x unified",
-    xaxis: { type: "date", gridcolor: "#1b242d", tickfont: { size: 12 }, anchor: "y3" },
-    yaxis: axis([0.45, 0.9], "HR /min · BP mmHg", { rangemode: "tozero", autorangeoptions: { include: [0, 160] } }),
-    yaxis2: axis([0.24, 0.41], "SpO₂ %", { autorangeoptions: { include: [90, 100] } }),
-    yaxis3: axis([0, 0.2], "RR /min · EtCO₂", { rangemode: "tozero", autorangeoptions: { include: [0, 20] } }),
-    // The cursor first: moveCursor() updates shapes[0] alone.
-    shapes: [cursorShape(state.moments.start), ...alarmShapes(log), ...marks],
-    uirevision: "keep",
-  };
-  const config = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"] };
-  const trend = $("trend");
-  Plotly.react(trend, data, layout, config);
-  trend.on("plotly_click", (ev) => {
-    const x = ev.points?.[0]?.x;
-    if (x === undefined) return;
-    setPlaying(false);
-    seek(labelTime(x));
-  });
+function drawTrend(readings, log, marks) {
+  chart.now = () => state.moments.end;
+  chart.addReadings(readings);
+  chart.setAlarms(alarmPeriods(log));
+  chart.setMarks([...marks].sort((a, b) => a.t - b.t));
+  chart.setWatermark(WATERMARK[state.session.mode] || "");
+  chart.cursor.t = state.moments.start;
+  chart.flush();
 }
 
 function moveCursor() {
-  const x = timeLabel(state.t);
-  Plotly.relayout($("trend"), { "shapes[0].x0": x, "shapes[0].x1": x });
+  chart.setCursor(state.t);
 }
 
 // Waveforms -----------------------------------------------------------------------------------

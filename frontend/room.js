@@ -3,16 +3,22 @@
 // active alarms with the actions the user's role allows; event marking; its alarm log; and its
 // alarm limits, which a clinician may change for this session.
 //
-// The first snapshot loads the session from the REST API. Every later snapshot (a reconnect)
-// backfills what was missed: readings since the newest one drawn, and the alarms, the alarm log
-// and the marks as they now stand, so the trend has no hole where this screen was not live. Live
-// messages that arrive while a load is in flight are held and applied after it.
+// The live state of the room (values, cuff readings, alarms, statuses, the session's settings)
+// is the page's feed store (store.js), subscribed to everything of this session's room. The
+// session's history (readings, every alarm, the alarm log, marks, the limits table with its
+// changes) comes from the REST API: the first snapshot loads all of it, and every later one (a
+// reconnect) backfills what was missed (readings since the newest one drawn, and the alarms, the
+// alarm log and the marks as they now stand), so the trend has no hole where this screen was not
+// live. Changes that arrive while a load is in flight are held and applied to the history after it.
 
-import { SERVER_CLOCK_RULES, placeInOrder, stateLabel, syncActions } from "./alarm-ui.js";
+import {
+  SERVER_CLOCK_RULES, alarmText, placeInOrder, priorityMarker, stateLabel, syncActions,
+} from "./alarm-ui.js";
 import { getJSON, me } from "./account.js";
-import { clock, connectLive, notLiveBanner, post, request } from "./live.js";
-import { DEFAULT_SCHEDULE, DeviceClock, doseFromMarks, nibpDue, phaseAt } from "./session.js";
+import { clock, notLiveBanner, post, request } from "./live.js";
+import { doseFromMarks, nibpDue, phaseAt } from "./session.js";
 import { soundButton, sound, soundingPriority } from "./sound.js";
+import { connectStore, showing } from "./store.js";
 import { NUMERIC_TRACES, TrendChart } from "./trend.js";
 import {
   STALE_S, WATERMARK, el, nibpBox, num, paramBox, renderNibp, sortAlarms, syncFlash,
@@ -32,31 +38,43 @@ window.__vwWaves = waves; // for tests and for measuring the drawing cost
 
 const state = {
   session: null, // the session row from the API
-  info: null, // the room state from the live snapshot; null if the session is not active
-  values: {},
-  nibp: null,
-  attempt: null,
-  active: new Map(), // alarm id -> alarm row, not cleared
-  alarms: new Map(), // alarm id -> alarm row, all of the session
+  alarms: new Map(), // alarm id -> alarm (the feed's shape), all of the session
   log: new Map(), // alarm-log id -> entry
-  marks: [],
-  rules: null,
-  dose: null,
+  marks: [], // {t, what, text, by}, t on the device's clock
+  rules: null, // the limits table (/api/sessions/{id}/rules)
+  dose: null, // from the marks, for a session that has ended
   infusionEnd: null,
   loaded: false, // the first full load has completed
   loading: null, // a Promise while a REST load runs
-  held: [], // live messages received during a load
+  held: [], // store changes received during a load
   error: null, // why the session could not be loaded, shown until a load succeeds
   permissions: [],
-  deviceClock: new DeviceClock(),
   editing: null, // the rule whose limits form is open
   logShown: -1, // how many log entries the alarm log shows
 };
 
+let store = null;
 let conn = null;
-const now = () => (conn ? conn.serverNow() : Date.now() / 1000);
-const deviceNow = () => state.deviceClock.now(now());
+/** The session's room as the live feed has it; null if the session is not active. */
+const live = () => (store ? store.room(SESSION_ID) ?? null : null);
+const now = () => (store ? store.serverNow() : Date.now() / 1000);
+const deviceNow = () => (store ? store.deviceNow(live()) : now());
 chart.now = deviceNow;
+
+/** An alarm row of the REST API in the feed's shape (its times named by their clock). */
+function feedAlarm(row) {
+  return {
+    ...row,
+    raised_device: row.raised_device ?? row.raised,
+    ended_device: row.ended_device !== undefined ? row.ended_device : row.ended ?? null,
+    updated_device: row.updated_device ?? row.updated,
+  };
+}
+
+/** A cuff reading of the session row in the feed's shape. */
+function feedCuff(row) {
+  return row ? { ...row, t_device: row.t_device ?? row.t } : null;
+}
 
 // Loading -------------------------------------------------------------------------------------
 
@@ -74,11 +92,8 @@ async function load(since) {
     getJSON(`/api/sessions/${SESSION_ID}/rules`),
   ]);
   state.session = session;
-  state.nibp = session.nibp;
-  state.attempt = session.nibp_last_attempt;
-  if (!state.info) state.values = {}; // an ended session's stored last values are history, not current
-  state.active = new Map((session.alarms || []).map((a) => [a.id, a]));
-  state.alarms = new Map(alarms.map((a) => [a.id, a]));
+  state.alarms = new Map(alarms.map((a) => [a.id, feedAlarm(a)]));
+  for (const a of live()?.alarms.values() ?? []) state.alarms.set(a.id, a);
   for (const e of log) state.log.set(e.id, e);
   setMarks(marks);
   setRules(rules);
@@ -88,20 +103,11 @@ async function load(since) {
   state.loaded = true;
 }
 
-function onSnapshot(msg) {
-  state.info = msg.rooms.find((r) => r.session_id === SESSION_ID) ?? null;
-  state.values = {};
-  if (state.info) {
-    let newest = -Infinity;
-    for (const [param, v] of Object.entries(state.info.values || {})) {
-      state.values[param] = { value: v.value, seen: v.t };
-      newest = Math.max(newest, v.t);
-    }
-    if (showing(state.info) && Number.isFinite(newest)) state.deviceClock.observe(newest, msg.server_time);
-  }
+function onSnapshot() {
   waves.clear();
   $("no-waves").hidden = false;
   state.held = [];
+  setLimitLines();
   // A reconnect backfills from the newest reading drawn; the first load takes everything.
   const since = state.loaded ? chart.lastT : null;
   const loading = load(since)
@@ -111,7 +117,7 @@ function onSnapshot(msg) {
       const held = state.held;
       state.loading = null;
       state.held = [];
-      for (const m of held) handle(m);
+      for (const change of held) onChange(change);
       renderAll();
     })
     .catch((err) => {
@@ -128,55 +134,41 @@ function showError(err) {
   renderHeader();
 }
 
-// Live messages -------------------------------------------------------------------------------
+// Live changes --------------------------------------------------------------------------------
 
-function sessionOf(msg) {
-  switch (msg.type) {
-    case "alarm": return msg.alarm.session_id;
-    case "room": return msg.room.session_id;
-    case "mark": return msg.mark?.session_id;
-    default: return msg.session_id;
-  }
-}
-
-function handle(msg) {
-  if (msg.type === "heartbeat") return tick();
-  if (sessionOf(msg) !== SESSION_ID) return;
-  if (msg.type === "waveform") {
-    waves.add(msg); // waveforms are not stored in the page state: drawn as they come
+/** What the store says changed in this session's room: the panels redraw from the store; the
+ * history (trend, alarm periods, log, marks) takes the message. */
+function onChange(change) {
+  if (change.part === "all") return onSnapshot();
+  if (change.part === "heartbeat") return tick();
+  if (change.sessionId !== SESSION_ID) return;
+  const { msg } = change;
+  if (change.part === "waveform") {
+    waves.add({ wave: msg.wave, rate: msg.rate, t: msg.t_device, samples: msg.samples }); // drawn as they come
     return;
   }
-  if (state.loading) {
-    state.held.push(msg);
+  if (state.loading && ["numerics", "nibp", "alarm", "mark"].includes(change.part)) {
+    state.held.push(change);
+    if (change.part !== "alarm") renderCurrent();
+    else renderAlarms();
     return;
   }
-  switch (msg.type) {
-    case "numerics": {
-      const seen = now();
-      state.deviceClock.observe(msg.t, seen);
-      for (const [p, value] of Object.entries(msg.values)) {
-        state.values[p] = { value, seen };
-        if (NUMERIC_TRACES.includes(p)) chart.add(p, msg.t, value);
+  switch (change.part) {
+    case "numerics":
+      for (const [p, r] of Object.entries(msg.readings)) {
+        if (NUMERIC_TRACES.includes(p)) chart.add(p, r.t_device, r.value);
       }
       renderCurrent();
       break;
-    }
-    case "nibp": {
-      state.deviceClock.observe(msg.t, now());
-      const reading = { t: msg.t, status: msg.status, sys: msg.sys, dia: msg.dia, map: msg.map, reason: msg.reason };
-      state.attempt = reading;
-      if (msg.status === "ok") state.nibp = reading;
-      chart.addNibp(reading);
+    case "nibp":
+      chart.addNibp({ ...msg.nibp, t: msg.nibp.t_device });
       renderCurrent();
       break;
-    }
     case "alarm": {
       const a = msg.alarm;
-      if (msg.event === "cleared") state.active.delete(a.id);
-      else state.active.set(a.id, a);
       state.alarms.set(a.id, a);
       state.log.set(msg.log_id, {
-        id: msg.log_id, alarm_id: a.id, t: a.updated, rule: a.rule, event: msg.event, state: a.state,
+        id: msg.log_id, alarm_id: a.id, t: a.updated_device, rule: a.rule, event: msg.event, state: a.state,
         priority: a.priority, message: a.message, by: msg.by ?? "", tier: a.tier,
       });
       chart.setAlarms([...state.alarms.values()]);
@@ -184,35 +176,24 @@ function handle(msg) {
       break;
     }
     case "mark": {
-      setMarks([...state.marks, msg.mark]);
+      const m = msg.mark;
+      setMarks([...state.marks, { t: m.t_device, what: m.what, text: m.text, by: m.by }]);
       renderPhase();
       break;
     }
-    case "room": {
-      if (showing(state.info) && !showing(msg.room)) state.values = {};
-      state.info = { ...(state.info || {}), ...msg.room };
+    case "settings":
+      setLimitLines();
+      // The limits table says what changed and by whom: it comes from the API.
+      getJSON(`/api/sessions/${SESSION_ID}/rules`).then(setRules).catch(showError);
+      renderPhase();
+      renderAlarms();
+      break;
+    case "session_ended":
+      if (state.session) state.session.ended = now();
       renderAll();
       break;
-    }
-    case "status": {
-      if (!state.info) break;
-      const statuses = (state.info.statuses || []).filter((s) => s.code !== msg.code);
-      if (msg.active) statuses.push({ code: msg.code, active: true, text: msg.text, t: msg.t });
-      state.info.statuses = statuses;
-      renderHeader();
-      break;
-    }
-    case "session": {
-      if (msg.event === "ended") {
-        state.info = null;
-        state.values = {};
-        if (state.session) state.session.ended = now();
-        renderAll();
-      }
-      break;
-    }
     default:
-      break;
+      renderAll();
   }
 }
 
@@ -238,8 +219,13 @@ function setMarks(marks) {
 function setRules(rules) {
   state.rules = rules;
   if (rules.dose != null) state.dose = rules.dose;
-  chart.setRules(rules);
   renderLimits();
+}
+
+/** The limit lines on the trend: the session's settings as the live feed has them. */
+function setLimitLines() {
+  const settings = live()?.settings;
+  if (settings) chart.setLimits(settings.limits, settings.baseline);
 }
 
 // Panels --------------------------------------------------------------------------------------
@@ -252,21 +238,15 @@ function renderAll() {
   renderMarks();
 }
 
-/** Values are shown while at least one of the room's monitors is live (each greys on its own
- * once it is not refreshed); the header names the silent ones. */
-function showing(info) {
-  return Boolean(info && (info.live || info.partial));
-}
-
 function renderHeader() {
   const s = state.session;
-  const info = state.info;
+  const info = live();
   const room = info?.room ?? s?.room ?? "";
   const mode = info?.mode ?? s?.mode ?? "";
   const title = `vitalwatch — ${room || "room"}`;
   document.title = document.body.dataset.live === "false" ? `NOT LIVE — ${title}` : title;
   $("room-name").textContent = room || `Session ${SESSION_ID}`;
-  const started = info?.started ?? s?.started;
+  const started = info?.started_server ?? s?.started;
   $("session-info").textContent = started ? `· session ${SESSION_ID} · started ${clock(started).slice(0, 5)}` : "";
   const mark = WATERMARK[mode] || "";
   for (const id of ["watermark", "mode-badge"]) {
@@ -287,22 +267,22 @@ function renderHeader() {
     box.classList.add("offline-state");
   } else if (!info) {
     box.textContent = s ? "" : "Loading…";
-  } else if (!info.monitor) {
+  } else if (!(info.monitors || []).length) {
     box.textContent = "NO MONITOR CONNECTED";
     box.classList.add("offline-state");
   } else if (info.partial) {
     // Each monitor on its own: the silent ones are named, with when each was last heard.
     const each = (info.monitors || []).map((m) => (m.live
       ? `● ${m.model || m.monitor_id} live`
-      : `${m.monitor_id} OFFLINE — last data ${clock(m.last_heard)}`));
+      : `${m.monitor_id} OFFLINE — last data ${clock(m.last_heard_server)}`));
     box.textContent = `MONITOR ${info.silent.join(", ")} OFFLINE — ${each.join(" · ")}`;
     box.classList.add("offline-state");
   } else if (!info.live) {
     const which = (info.monitors || []).length > 1 ? `S ${info.silent.join(", ")}` : "";
-    box.textContent = `MONITOR${which} OFFLINE — last data ${clock(info.last_heard)}`;
+    box.textContent = `MONITOR${which} OFFLINE — last data ${clock(info.last_heard_server)}`;
     box.classList.add("offline-state");
   } else {
-    const names = (info.monitors || [info.monitor]).map((m) => m.model || m.monitor_id).join(", ");
+    const names = info.monitors.map((m) => m.model || m.monitor_id).join(", ");
     const statuses = (info.statuses || []).filter((x) => x.active).map((x) => x.text || x.code).join(" · ");
     box.textContent = `● Monitor${(info.monitors || []).length > 1 ? "s" : ""} live — ${names}${statuses ? ` — ${statuses}` : ""}`;
   }
@@ -314,7 +294,11 @@ function renderHeader() {
 /** The phase, minutes since the dose, and the cuff schedule. */
 function renderPhase() {
   const t = deviceNow();
-  const phase = phaseAt(state.dose, state.infusionEnd, t);
+  const room = live();
+  if (room) state.settings = room.settings; // kept for when the session has ended
+  const dose = room?.dose_device ?? state.dose;
+  const infusionEnd = room?.infusion_end_device ?? state.infusionEnd;
+  const phase = phaseAt(state.settings?.timeline, dose, infusionEnd, t);
   const box = $("session-phase");
   box.replaceChildren();
   box.dataset.phase = phase.key;
@@ -322,11 +306,12 @@ function renderPhase() {
   chip.dataset.phase = phase.key;
   box.append(chip);
   if (phase.minutes !== null) {
-    box.append(el("span", "phase-time", `${phase.minutes} min since the dose (${clock(state.dose).slice(0, 5)})`));
+    box.append(el("span", "phase-time", `${phase.minutes} min since the dose (${clock(dose).slice(0, 5)})`));
   } else {
     box.append(el("span", "phase-time", "no dose marked"));
   }
-  const due = nibpDue(DEFAULT_SCHEDULE, state.dose, state.nibp?.t ?? null, t);
+  const nibp = room ? room.nibp : feedCuff(state.session?.nibp);
+  const due = room ? nibpDue(room.settings.nibp_schedule, dose, nibp?.t_device ?? null, t) : null;
   if (due) {
     const next = el("span", "nibp-next", due.overdue
       ? `NIBP OVERDUE since ${clock(due.dueAt).slice(0, 5)}`
@@ -342,16 +327,19 @@ function renderCurrent() {
     for (const p of CURRENT_PARAMS) box.append(paramBox(p));
     box.append(nibpBox());
   }
-  const t = now();
-  const live = showing(state.info);
+  const room = live();
+  const t = deviceNow();
+  const latest = room ? room.latest : {}; // an ended session's stored last values are history, not current
   for (const p of CURRENT_PARAMS) {
-    const v = state.values[p];
-    const fresh = live && v && t - v.seen <= STALE_S;
+    const v = latest[p];
+    const fresh = showing(room) && v && t - v.t_device <= STALE_S;
     const node = box.querySelector(`[data-param="${p}"]`);
     node.querySelector(".value").textContent = fresh ? num(v.value) : "---";
-    node.hidden = p === "EtCO2" && !(p in state.values);
+    node.hidden = p === "EtCO2" && !(p in latest);
   }
-  renderNibp(box.querySelector('[data-param="NIBP"]'), state.nibp, state.attempt, deviceNow());
+  const nibp = room ? room.nibp : feedCuff(state.session?.nibp);
+  const attempt = room ? room.nibp_last_attempt : feedCuff(state.session?.nibp_last_attempt);
+  renderNibp(box.querySelector('[data-param="NIBP"]'), nibp, attempt, t);
 }
 
 function actionError(text) {
@@ -365,11 +353,14 @@ const items = new Map(); // alarm id -> its list item, kept so focus survives up
 
 function renderAlarms() {
   const list = $("active-alarms");
-  const active = sortAlarms([...state.active.values()]);
+  const room = live();
+  const signalled = room ? room.alarms : new Map();
+  const active = sortAlarms([...signalled.values()]);
+  const pauseS = room?.settings.signals.audio_pause_s;
   const dNow = deviceNow();
   const sNow = now();
   for (const [id, li] of items) {
-    if (!state.active.has(id)) {
+    if (!signalled.has(id)) {
       li.remove();
       items.delete(id);
     }
@@ -397,12 +388,12 @@ function renderAlarms() {
     li.dataset.state = a.state;
     const p = li.parts;
     p.tag.hidden = a.kind !== "technical";
-    p.text.textContent = a.message;
-    const label = stateLabel(a, SERVER_CLOCK_RULES.has(a.rule) ? sNow : dNow);
+    p.text.textContent = alarmText(a);
+    const label = stateLabel(a, SERVER_CLOCK_RULES.has(a.rule) ? sNow : dNow, pauseS);
     p.state.textContent = label;
     p.state.hidden = !label;
     const by = a.state === "acknowledged" && a.acknowledged_by ? ` · ack ${a.acknowledged_by}` : "";
-    p.when.textContent = `since ${clock(a.raised)}${by}`;
+    p.when.textContent = `since ${clock(a.raised_device)}${by}`;
     syncActions(p.actions, a, state.permissions, actionError);
   }
   placeInOrder(list, active.map((a) => items.get(a.id)));
@@ -413,7 +404,7 @@ function renderAlarms() {
 /** The highest alarm in a sounding state; a lost connection sounds as a medium technical alarm. */
 function updateSound() {
   if (conn && !conn.live) sound.set("medium", "connection to server lost");
-  else sound.set(soundingPriority([...state.active.values()]), "alarm");
+  else sound.set(soundingPriority([...(live()?.alarms.values() ?? [])]), "alarm");
 }
 
 const EVENT_TEXT = {
@@ -432,7 +423,7 @@ function renderLog() {
     li.dataset.priority = e.priority;
     li.dataset.event = e.event;
     const text = el("span", "msg");
-    text.append(el("span", "prio", e.message.match(/^\*+/)?.[0] ?? ""), ` ${e.message.replace(/^\*+\s*/, "")}`);
+    text.append(el("span", "prio", priorityMarker(e.priority)), ` ${e.message}`);
     li.append(el("span", "t", clock(e.t)), text,
       el("span", "state", `${EVENT_TEXT[e.event] ?? e.event}${e.by ? ` by ${e.by}` : ""}`));
     list.append(li);
@@ -500,8 +491,6 @@ $("mark-form").addEventListener("submit", async (event) => {
 
 // Limits --------------------------------------------------------------------------------------
 
-const PREFIX = { high: "***", medium: "**", low: "*" };
-
 function renderLimits() {
   if (!state.rules) return;
   const { rules, baseline, changes } = state.rules;
@@ -522,7 +511,7 @@ function renderLimits() {
     tr.dataset.rule = id;
     tr.dataset.enabled = r.enabled === false ? "false" : "true";
     const name = el("td", "rule-name");
-    name.append(el("strong", "", id), ` ${PREFIX[r.priority]} ${r.title}`);
+    name.append(el("strong", "", id), ` ${priorityMarker(r.priority)} ${r.title}`);
     tr.append(name, el("td", "expr", r.when), el("td", "expr", r.clear ?? "—"), el("td", "", `${r.delay_s ?? 0} s`));
     const cell = el("td");
     if (canEdit) {
@@ -630,7 +619,7 @@ function tick() {
   renderCurrent();
   renderPhase();
   // Pause countdowns and the growing active alarm periods.
-  if (state.active.size) {
+  if (live()?.alarms.size) {
     renderAlarms();
     chart.grow();
   }
@@ -645,15 +634,21 @@ if (!Number.isInteger(SESSION_ID)) {
     renderLimits();
   }).catch(() => {});
   const banner = notLiveBanner();
-  conn = connectLive({
-    onSnapshot,
-    onMessage: handle,
-    onLiveChange: (live, since, never) => {
-      banner(live, since, never);
-      if (!live) waves.clear();
-      updateSound();
-    },
-  });
+  // Everything of this session's room: its name comes from the session row.
+  getJSON(`/api/sessions/${SESSION_ID}`).then((session) => {
+    state.session = session;
+    ({ store, conn } = connectStore({
+      subscription: { rooms: [session.room] },
+      onLiveChange: (isLive, since, never) => {
+        banner(isLive, since, never);
+        if (!isLive) waves.clear();
+        updateSound();
+      },
+    }));
+    store.subscribe(onChange);
+    window.__vwStore = store; // for tests and inspection
+    renderAll();
+  }).catch(showError);
   setInterval(() => chart.flush(), FLUSH_MS);
   setInterval(tick, 1000);
 }

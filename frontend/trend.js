@@ -45,6 +45,11 @@ export function timeLabel(t) {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
 }
 
+/** The time (seconds) of a label made by timeLabel, as Plotly gives it back on a click. */
+export function labelTime(label) {
+  return new Date(String(label).replace(" ", "T")).getTime() / 1000;
+}
+
 /** The index of the first element of sorted `ts` that is >= t. */
 function lowerBound(ts, t) {
   let lo = 0;
@@ -58,8 +63,15 @@ function lowerBound(ts, t) {
 }
 
 export class TrendChart {
-  constructor(node) {
+  /**
+   * `node`: the chart's element. Options for a chart of a stored session (the replay view):
+   * `cursor` draws a moment line (setCursor(t)); `onPick(t)` is called with the time clicked.
+   */
+  constructor(node, { cursor = false, onPick = null } = {}) {
     this.node = node;
+    this.cursor = cursor ? { t: null } : null;
+    this.onPick = onPick;
+    this.picking = false;
     this.series = Object.fromEntries(TRACES.map((name) => [name, { t: [], y: [] }]));
     this.appends = new Map(); // trace index -> {x, y} waiting for the next flush
     this.redraw = true; // the next flush must redraw everything
@@ -68,9 +80,10 @@ export class TrendChart {
     this.lastUpdate = 0;
     this.labelRanges = ""; // the axis ranges the limit labels were spread for
     this.drawn = false;
-    this.alarms = []; // alarm rows, for the shaded periods
+    this.alarms = []; // alarms (the feed's shape: raised_device, ended_device …), for the shaded periods
     this.marks = [];
-    this.rules = null; // {rules, baseline}
+    this.limitRules = []; // the session's settings.limits
+    this.baseline = null; // the session's settings.baseline
     this.watermark = "";
     this.now = () => Date.now() / 1000;
   }
@@ -149,8 +162,10 @@ export class TrendChart {
     this.decorate = true;
   }
 
-  setRules(rules) {
-    this.rules = rules;
+  /** The limit lines: the session's `settings.limits` and `settings.baseline`. */
+  setLimits(limits, baseline) {
+    this.limitRules = limits || [];
+    this.baseline = baseline ?? null;
     this.decorate = true;
   }
 
@@ -172,6 +187,13 @@ export class TrendChart {
       this.redraw = this.decorate = this.reshape = false;
       this.appends.clear();
       Plotly.react(this.node, this.data(), this.layout(), this.config());
+      if (this.onPick && !this.picking) {
+        this.picking = true;
+        this.node.on("plotly_click", (ev) => {
+          const x = ev.points?.[0]?.x;
+          if (x !== undefined) this.onPick(labelTime(x));
+        });
+      }
       this.drawn = true;
       this.lastUpdate = t;
       return;
@@ -268,18 +290,34 @@ export class TrendChart {
     return { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"] };
   }
 
-  /** Alarm periods (strip), limit lines and event marks. */
+  /** The moment line at `t` (a chart made with `cursor`), moved without redrawing the rest. */
+  setCursor(t) {
+    if (!this.cursor) return;
+    this.cursor.t = t;
+    if (!this.drawn || !window.Plotly) return;
+    const x = timeLabel(t);
+    window.Plotly.relayout(this.node, { "shapes[0].x0": x, "shapes[0].x1": x });
+  }
+
+  /** Alarm periods (strip), limit lines and event marks; the moment line first (setCursor
+   * moves shapes[0] alone). */
   shapes() {
     const tNow = this.now();
+    const cursor = this.cursor ? [{
+      type: "line", xref: "x", yref: "paper", y0: 0, y1: 1, line: { color: "#ff9f1a", width: 2 },
+      x0: timeLabel(this.cursor.t ?? tNow), x1: timeLabel(this.cursor.t ?? tNow),
+    }] : [];
     const shapes = this.alarms.map((a) => {
       const [y0, y1] = STRIP[a.priority];
       const inset = a.kind === "technical" ? (y1 - y0) * 0.3 : 0;
       return {
         type: "rect", xref: "x", yref: "paper", line: { width: 0 }, layer: "above",
-        x0: timeLabel(a.raised), x1: timeLabel(a.ended ?? (a.state === "cleared" ? a.updated : tNow)),
+        x0: timeLabel(a.raised_device),
+        x1: timeLabel(a.ended_device ?? (a.state === "cleared" ? a.updated_device : tNow)),
         y0: y0 + inset, y1: y1 - inset, fillcolor: PRIORITY_COLOUR[a.priority], opacity: 0.9,
       };
     });
+    shapes.unshift(...cursor);
     for (const l of this.limits()) {
       shapes.push({
         type: "line", xref: "paper", x0: 0, x1: 1, yref: AXIS[l.param], y0: l.value, y1: l.value,
@@ -373,8 +411,7 @@ export class TrendChart {
   }
 
   limits() {
-    if (!this.rules) return [];
-    const lines = limitLines(this.rules.rules, this.rules.baseline);
+    const lines = limitLines(this.limitRules, this.baseline);
     // EtCO2 limits only for a monitor that measures EtCO2.
     return lines.filter((l) => l.param !== "EtCO2" || this.series.EtCO2.t.length > 0);
   }

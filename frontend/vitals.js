@@ -28,7 +28,7 @@ function alarmOrder(a, b) {
     PRIORITY_RANK[b.priority] - PRIORITY_RANK[a.priority] ||
     (a.state === "acknowledged") - (b.state === "acknowledged") ||
     (a.kind === "technical") - (b.kind === "technical") ||
-    b.raised - a.raised
+    b.raised_device - a.raised_device
   );
 }
 
@@ -42,10 +42,16 @@ export function sortAlarms(alarms) {
   return [...alarms].sort(alarmOrder);
 }
 
-/** The parameter an alarm message is about ("** HR 134 > 120" → "HR"), or null. */
-export function alarmParam(alarm) {
-  const word = (alarm.message || "").replace(/^\*+\s*/, "").split(/\s+/)[0];
-  return word in PARAMS || ["SBP", "DBP", "MAP"].includes(word) ? word : null;
+/**
+ * Which box on a page shows the parameter an alarm watches (`alarm.param`): the cuff pressures
+ * (SBP, DBP, MAP) are the NIBP box, HRbest the HR box; null for technical rules.
+ */
+export function alarmBox(alarm) {
+  const p = alarm.param;
+  if (!p) return null;
+  if (p === "SBP" || p === "DBP" || p === "MAP") return "NIBP";
+  if (p === "HRbest") return "HR";
+  return p;
 }
 
 /** A numeric for display: rounded, "---" for no value (never 0). */
@@ -134,14 +140,15 @@ export function nibpBox() {
   return box;
 }
 
-/** Fill a nibpBox. `now` is the server's clock, in seconds. */
+/** Fill a nibpBox with cuff readings ({status, sys, dia, map, t_device}); `now` is the room's
+ * device clock, in seconds. */
 export function renderNibp(box, nibp, attempt, now) {
   setText(box.querySelector(".nibp"), bp(nibp));
   setText(box.querySelector(".map"), nibp && nibp.map != null ? `(${num(nibp.map)})` : "");
-  setText(box.querySelector(".nibp-age"), nibp ? `· ${age(now - nibp.t)}` : "no measurement yet");
-  const failed = attempt && attempt.status === "failed" && (!nibp || attempt.t > nibp.t);
+  setText(box.querySelector(".nibp-age"), nibp ? `· ${age(now - nibp.t_device)}` : "no measurement yet");
+  const failed = attempt && attempt.status === "failed" && (!nibp || attempt.t_device > nibp.t_device);
   const note = box.querySelector(".nibp-note");
-  setText(note, failed ? `last attempt failed ${clockHM(attempt.t)}` : "");
+  setText(note, failed ? `last attempt failed ${clockHM(attempt.t_device)}` : "");
   setHidden(note, !failed);
 }
 

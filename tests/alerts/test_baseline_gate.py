@@ -56,7 +56,7 @@ def test_t9_says_what_is_off_and_ends_when_a_baseline_is_set() -> None:
     first input after a baseline with a cuff pressure is set."""
     engine = AlarmEngine(RULES)
     raised = [tr for tr in engine.dose(T0) if tr.rule == "T9"]
-    assert raised[0].message == "* No pre-dose baseline: relative blood pressure limits are off"
+    assert raised[0].message == "No pre-dose baseline: relative blood pressure limits are off"
     assert [tr for tr in numerics(engine, 1, 600, HR=72) if tr.rule == "T9"] == []
     engine.set_baseline({"SBP": 124.0, "DBP": 80.0, "MAP": 95.0})
     assert [tr.event for tr in engine.tick(T0 + 601) if tr.rule == "T9"] == ["cleared"]

@@ -90,7 +90,7 @@ def test_a_repeat_that_is_asked_for_has_a_deadline(name: str, cuffs: list, until
 def test_unconfirmed_alarm_says_so_and_names_its_reading() -> None:
     """An alarm raised at the deadline names the reading it stands on and that it is unconfirmed."""
     raised = [tr for tr in play(recovery(), [(0, 84, 50)], 200) if tr.rule == "B5"]
-    assert raised[0].message == "** SBP 84 < 90 (unconfirmed: no repeat reading)"
+    assert raised[0].message == "SBP 84 < 90 (unconfirmed: no repeat reading)"
     assert raised[0].value == 84 and raised[0].onset == T0
 
 

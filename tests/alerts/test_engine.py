@@ -49,7 +49,8 @@ def test_continuous_rule_raises_after_its_delay_and_clears_after_hysteresis(
     out = only(rule, run(engine, param, [bad] * n_bad))
     assert [t.event for t in out] == ["raised"]
     assert out[0].t == T0 + r.delay_s and out[0].onset == T0 and out[0].priority == priority
-    assert f"{bad:g}" in out[0].message and out[0].message.startswith({"low": "* ", "medium": "** ", "high": "*** "}[priority])
+    assert f"{bad:g}" in out[0].message and out[0].message.startswith(param)  # plain: no priority marker
+    assert out[0].param == ("HR" if param == "HRbest" else param)
     out = only(rule, run(engine, param, [good] * (int(r.clear_for_s) + 2), start=T0 + n_bad))
     assert [t.event for t in out] == ["cleared"]
     assert out[0].t == T0 + n_bad + r.clear_for_s
@@ -127,7 +128,7 @@ def test_probe_off_raises_after_delay_and_escalates() -> None:
     assert [(t.rule, t.event, t.priority) for t in raised] == [("T1", "raised", "low")]
     esc = only("T1", engine.tick(T0 + 60))
     assert [(t.rule, t.event, t.priority) for t in esc] == [("T1", "escalated", "medium")]
-    assert esc[0].message.startswith("** ")
+    assert not esc[0].message.startswith("*") and esc[0].param is None  # a signal rule watches no parameter
     assert only("T1", engine.status(T0 + 65, "no_signal", True)) == []
     assert only("T1", engine.status(T0 + 70, "probe_off", False)) == []  # no signal still on
     assert [t.event for t in only("T1", engine.status(T0 + 75, "no_signal", False))] == ["cleared"]
@@ -149,6 +150,7 @@ def test_restored_alarm_clears_by_its_rule() -> None:
     assert [a.rule for a in engine.active()] == ["O3"]
     out = only("O3", run(engine, "SpO2", [97] * 11))
     assert [t.event for t in out] == ["cleared"] and out[0].onset == T0 - 100
+    assert out[0].message == "SpO2 84 <= 85"  # the old log's priority marker is stripped
 
 
 @settings(max_examples=200, deadline=None)
@@ -202,7 +204,7 @@ def test_baseline_relative_cuff_rules(rule: str, readings: list, events: list[st
 def test_relative_limit_names_its_baseline() -> None:
     """An alarm on a relative limit names the value, the computed limit and its origin."""
     raised = only("B2", nibp(with_baseline(), [(0, 166, 85)]))
-    assert raised[0].message == "* SBP 166 >= 165 (BL+40)" and raised[0].limit == 165
+    assert raised[0].message == "SBP 166 >= 165 (BL+40)" and raised[0].limit == 165
 
 
 def test_b2_escalates_to_medium_90_minutes_after_the_dose() -> None:

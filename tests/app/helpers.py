@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.conftest import Server, seconds
+from tests.conftest import ROOT, Server, seconds
+
+FEED_SCHEMA = ROOT / "docs" / "feed.schema.json"
 
 
 class RawMonitor:
@@ -45,20 +50,57 @@ def numerics(seq: int, t: float, **values: float | None) -> dict[str, Any]:
             "values": {k: {"value": v, "unit": units.get(k, "/min")} for k, v in values.items()}}
 
 
+@cache
+def _feed_validator(path: Path = FEED_SCHEMA) -> jsonschema.Draft202012Validator:
+    schema = json.loads(path.read_text(encoding="utf-8"))["server_message"]
+    return jsonschema.Draft202012Validator(schema)
+
+
+def check_feed_message(msg: dict[str, Any]) -> None:
+    """Fail unless ``msg`` is valid against the exported feed schema (docs/feed.schema.json)."""
+    errors = sorted(_feed_validator().iter_errors(msg), key=lambda e: list(e.absolute_path))
+    assert not errors, f"{msg.get('type')} message not valid against the feed schema: " + "; ".join(
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message[:200]}" for e in errors[:5])
+
+
+def room_of(msg: dict[str, Any]) -> str | None:
+    """The room a feed message is about (None: a heartbeat, a snapshot or a refusal)."""
+    room = msg.get("room")
+    return room["room"] if isinstance(room, dict) else room
+
+
 class Dashboard:
-    def __init__(self, server: Server, role: str = "clinician") -> None:
+    """A dashboard on /ws/live. ``validate``: every message received is checked against the
+    exported feed schema."""
+
+    def __init__(self, server: Server, role: str = "clinician", validate: bool = False) -> None:
         # max_queue=None: the client thread keeps reading even while the test is busy elsewhere.
         self.ws = connect(f"{server.ws}/ws/live", max_size=None, max_queue=None,
                           additional_headers={"Cookie": server.headers(role)["Cookie"]}).__enter__()
-        self.snapshot = json.loads(self.ws.recv(timeout=seconds(10)))
-        assert self.snapshot["type"] == "snapshot"
+        self.validate = validate
         self.seen: list[dict[str, Any]] = []
+        self.snapshot = self._recv(seconds(10))
+        assert self.snapshot["type"] == "snapshot"
+
+    def _recv(self, timeout: float) -> dict[str, Any]:
+        msg = json.loads(self.ws.recv(timeout=timeout))
+        if self.validate:
+            check_feed_message(msg)
+        return msg  # type: ignore[no-any-return]
+
+    def send(self, message: dict[str, Any] | str) -> None:
+        self.ws.send(message if isinstance(message, str) else json.dumps(message))
+
+    def subscribe(self, **fields: Any) -> dict[str, Any]:
+        """Send a subscribe and return the snapshot that answers it."""
+        self.send({"type": "subscribe", **fields})
+        return self.wait(lambda m: m["type"] == "snapshot")
 
     def wait(self, predicate, timeout: float = 10) -> dict[str, Any]:
         deadline = time.monotonic() + seconds(timeout)
         while time.monotonic() < deadline:
             try:
-                msg = json.loads(self.ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+                msg = self._recv(max(0.01, deadline - time.monotonic()))
             except TimeoutError:
                 break
             self.seen.append(msg)

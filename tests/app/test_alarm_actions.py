@@ -54,6 +54,11 @@ def test_alarms_and_their_log_survive_sigkill(tmp_path: Path) -> None:
         srv.start()
         back = srv.get("/api/alarms", active="true")
         assert [(a["rule"], a["state"]) for a in back] == [("H1", "acknowledged")]
+        dash = Dashboard(srv, validate=True)  # restored alarms reach the feed in its shapes
+        shown = [a for room in dash.snapshot["rooms"] for a in room["alarms"] if a["rule"] == "H1"]
+        assert [(a["state"], a["param"], a["message"]) for a in shown] == [
+            ("acknowledged", "HR", "HR 134 > 120")]
+        dash.close()
         mon = RawMonitor(srv, stream="s")
         for i in range(12):
             mon.send(numerics(seq + i, T0 + 20 + i, HR=90))

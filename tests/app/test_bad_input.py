@@ -148,7 +148,7 @@ def test_flood_is_limited_without_disturbing_other_monitors(server: Server) -> N
             break
     for i in range(5):
         assert calm.send(numerics(i + 1, T0 + i, HR=60 + i)) == {"type": "ack", "seq": i + 1}
-    dash.wait(lambda m: m["type"] == "numerics" and m["room"] == "Room C" and m["values"]["HR"] == 64)
+    dash.wait(lambda m: m["type"] == "numerics" and m["room"] == "Room C" and m["readings"]["HR"]["value"] == 64)
     answers = []
     with pytest.raises(ConnectionClosed) as closed:
         while True:

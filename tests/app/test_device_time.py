@@ -58,9 +58,9 @@ def _alarm_times(server: Server, bad_t: float) -> dict[str, float]:
     raised: dict[str, float] = {}
     while len(raised) < 2:
         alarm = dash.wait(lambda m: m["type"] == "alarm" and m["event"] == "raised")
-        raised[alarm["alarm"]["rule"]] = alarm["alarm"]["raised"] - start
-    latest = wait_for(lambda: server.get("/api/rooms")[0]["values"].get("SpO2"), what="SpO2 shown")
-    assert latest["t"] == start + 19  # the refused reading never became "the latest value"
+        raised[alarm["alarm"]["rule"]] = alarm["alarm"]["raised_device"] - start
+    latest = wait_for(lambda: server.get("/api/rooms")[0]["latest"].get("SpO2"), what="SpO2 shown")
+    assert latest["t_device"] == start + 19  # the refused reading never became "the latest value"
     return raised
 
 

@@ -21,14 +21,16 @@ def test_reading_reaches_dashboard_and_raises_alarm(server: Server) -> None:
     for i in range(12):
         assert mon.send(numerics(i + 1, T0 + i, HR=134, SpO2=97)) == {"type": "ack", "seq": i + 1}
     shown = dash.wait(lambda m: m["type"] == "numerics")
-    assert shown["values"] == {"HR": 134, "SpO2": 97} and shown["room"] == "Room 1"
+    assert shown["readings"] == {"HR": {"value": 134, "t_device": T0}, "SpO2": {"value": 97, "t_device": T0}}
+    assert shown["room"] == "Room 1"
     alarm = dash.wait(lambda m: m["type"] == "alarm")
     assert alarm["event"] == "raised" and alarm["alarm"]["rule"] == "H1"
-    assert alarm["alarm"]["message"] == "** HR 134 > 120" and alarm["alarm"]["raised"] == T0 + 10
+    assert alarm["alarm"]["message"] == "HR 134 > 120" and alarm["alarm"]["raised_device"] == T0 + 10
+    assert alarm["alarm"]["priority"] == "medium" and alarm["alarm"]["param"] == "HR"
     active = server.get("/api/alarms", active="true")
     assert [a["rule"] for a in active] == ["H1"]
     rooms = server.get("/api/rooms")
-    assert rooms[0]["values"]["HR"]["value"] == 134 and rooms[0]["alarms"][0]["rule"] == "H1"
+    assert rooms[0]["latest"]["HR"]["value"] == 134 and rooms[0]["alarms"][0]["rule"] == "H1"
     readings = server.get(f"/api/sessions/{mon.welcome['session_id']}/readings", params="HR")
     assert [r["value"] for r in readings["numerics"]] == [134] * 12
 
@@ -40,7 +42,7 @@ def test_new_dashboard_gets_a_snapshot(server: Server) -> None:
     mon.send({"type": "nibp", "seq": 2, "t": T0 + 1, "status": "ok", "sys": 210, "dia": 100, "map": 137})
     room = Dashboard(server).snapshot["rooms"][0]
     assert room["room"] == "Room 7" and room["live"] is True and room["mode"] == "test"
-    assert room["values"]["HR"]["value"] == 80 and room["values"]["SpO2"]["value"] is None
+    assert room["latest"]["HR"]["value"] == 80 and room["latest"]["SpO2"]["value"] is None
     assert room["nibp"]["sys"] == 210
     assert {a["rule"] for a in room["alarms"]} == {"B1", "B3", "B4"}
 

@@ -33,7 +33,7 @@ def test_second_device_is_refused_from_a_running_session(server: Server) -> None
     assert intruder["refused_by"] == {"room": 1} and intruder["session_id"] is None
     room = next(r for r in server.get("/api/rooms") if r["room"] == "Room 1")
     assert [m["monitor_id"] for m in room["monitors"]] == ["bed-1"]
-    assert room["monitor"]["monitor_id"] == "bed-1" and room["values"]["HR"]["value"] == 61
+    assert room["monitors"][0]["monitor_id"] == "bed-1" and room["latest"]["HR"]["value"] == 61
     first.close()
 
 

@@ -26,8 +26,9 @@ window.WebSocket = class extends NativeWebSocket {
   constructor(...args) {
     super(...args);
     this.addEventListener("message", (e) => {
-      if (typeof e.data !== "string" || !e.data.startsWith('{"type":"alarm"')) return;
+      if (typeof e.data !== "string" || !e.data.includes('"type":"alarm"')) return;
       const m = JSON.parse(e.data);
+      if (m.type !== "alarm") return;
       window.__vwArrivals.push({ at: Date.now(), event: m.event, id: m.alarm.id, rule: m.alarm.rule });
     });
   }

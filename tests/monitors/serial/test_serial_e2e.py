@@ -48,9 +48,9 @@ def test_emulated_device_reaches_the_dashboard_and_the_store(server: Server, tmp
         cleanup.callback(adapter.stop, signal.SIGKILL)
 
         shown = dash.wait(lambda m: m["type"] == "numerics" and m["room"] == room
-                          and EXPECTED[protocol] <= {p for p, v in m["values"].items() if v is not None},
+                          and EXPECTED[protocol] <= {p for p, r in m["readings"].items() if r["value"] is not None},
                           timeout=15)
-        assert_plausible(shown["values"], EXPECTED[protocol])
+        assert_plausible({p: r["value"] for p, r in shown["readings"].items()}, EXPECTED[protocol])
         if WAVE[protocol]:
             wave = dash.wait(lambda m: m["type"] == "waveform" and m["room"] == room
                              and m["wave"] == WAVE[protocol])
@@ -87,7 +87,8 @@ def test_unplugged_device_raises_a_technical_alarm_and_recovers_on_the_same_port
         unplugged = time.monotonic()
         first.stop(signal.SIGKILL)
         status = dash.wait(lambda m: m["type"] == "status" and m["room"] == room
-                           and m["code"] == "device_lost" and m["active"], timeout=5)
+                           and m["status"]["code"] == "device_lost" and m["status"]["active"],
+                           timeout=5)["status"]
         status_after = time.monotonic() - unplugged
         assert "lost the device" in status["text"] or "not found" in status["text"], status
         alarm = dash.wait(lambda m: m["type"] == "alarm" and m["room"] == room
@@ -108,10 +109,10 @@ def test_unplugged_device_raises_a_technical_alarm_and_recovers_on_the_same_port
         dash.wait(lambda m: m["type"] == "alarm" and m["room"] == room
                   and m["event"] == "cleared" and m["alarm"]["rule"] == "T5", timeout=8)
         dash.wait(lambda m: m["type"] == "numerics" and m["room"] == room
-                  and m["values"].get("SpO2") is not None, timeout=5)
+                  and m["readings"].get("SpO2", {}).get("value") is not None, timeout=5)
         print(f"replugged: T5 cleared and numerics back after {time.monotonic() - replugged:.2f} s")
         assert [m for m in dash.seen if m["type"] == "status" and m["room"] == room
-                and m["code"] == "device_lost" and not m["active"]]
+                and m["status"]["code"] == "device_lost" and not m["status"]["active"]]
         # The adapter stayed connected throughout: the alarm is about the device, not the feed.
         assert not [m for m in dash.seen if m["type"] == "alarm" and m["alarm"]["rule"] == "T4"]
         assert adapter.stop() == 0, adapter.log.read_text()
