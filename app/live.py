@@ -4,7 +4,10 @@ Every message is an ``app.feed`` model. The server publishes a heartbeat every s
 same queue as the data, so a dashboard that stops hearing it knows its view is not live, whatever
 the cause (network, server, or this connection's queue being cut off for being too slow).
 
-A dashboard may send a ``subscribe`` (``feed.Subscribe``) at any time: it replaces the
+A dashboard says what it wants in the URL (``/ws/live?subscribe=<a subscribe message as JSON>``),
+so that even the first snapshot and the messages after it hold nothing else (a nurse's phone gets
+no waveform, ever); without one it gets everything. It may send a ``subscribe`` (``feed.Subscribe``)
+at any time: it replaces the
 connection's filter and is answered, through the same queue, by a snapshot of the new selection,
 so nothing published after the change falls before it. Anything else it sends, or a frame over
 ``MAX_FRAME``, is answered by a ``refused`` naming the field and why; the connection stays open.
@@ -37,8 +40,18 @@ MAX_FRAME = 64 * 1024
 async def serve(ws: WebSocket, pipeline: Pipeline, security: Security) -> None:
     await ws.accept()
     client = pipeline.hub.connect()  # before the snapshot, so nothing falls between the two
+    refusal = None
+    if (asked := ws.query_params.get("subscribe")) is not None:
+        # Set before anything is awaited, so that no message is queued for the default selection.
+        try:
+            client.subscription = feed.client_message.validate_json(asked)
+        except ValidationError as e:
+            refusal = _why(e)
     try:
         await ws.send_text(pipeline.snapshot(time.time(), client.subscription).model_dump_json())
+        if refusal is not None:
+            field, reason = refusal
+            _refuse(client, pipeline, f"subscribe.{field}" if field else "subscribe", reason)
         sender = asyncio.create_task(_send(ws, client.queue, pipeline))
         receiver = asyncio.create_task(_receive(ws, client, pipeline))
         overflow = asyncio.create_task(client.overflow_event.wait())

@@ -8,8 +8,9 @@
 // value on the page is greyed. The view becomes live again only with the next snapshot, never
 // just because a socket opened, so nothing shown is older than what the server holds.
 //
-// A page that says what it wants (`subscription`, the feed's `subscribe` message) sends it on
-// every open; the view becomes live only with the snapshot that answers it (the one whose
+// A page that says what it wants (`subscription`, the feed's `subscribe` message) sends it in the
+// URL of every open, so the server never sends it anything else, not even before the first
+// snapshot (a nurse view never receives a waveform); the view becomes live only with the snapshot that answers it (the one whose
 // `subscription` is the one sent), so a page never shows rooms or kinds it did not ask for as if
 // they were its own, and never misses what it asked for.
 
@@ -30,14 +31,14 @@ const CONNECT_TIMEOUT_MS = 5000;
  * live or not live (`sinceSeconds`: when the last message was heard, in seconds on the server's
  * clock; the third argument is true if no message was ever heard).
  * `subscription`: the feed's `subscribe` message (without `type`), or a function returning it,
- * sent on every open; only a snapshot answering it is handed on. None: the server's default.
+ * sent in the URL of every open; only a snapshot answering it is handed on. None: the server's default.
  * Returns a handle with `live`, `serverNow()` (the server's clock, as seconds, estimated from
  * its heartbeats), `resubscribe(subscription)` and `close()`.
  */
 export function connectLive({
   onSnapshot, onMessage = () => {}, onLiveChange = () => {}, path = "/ws/live", subscription = null,
 }) {
-  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`;
+  const base = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`;
   const state = {
     ws: null,
     openedMs: 0,
@@ -74,6 +75,8 @@ export function connectLive({
   function open() {
     if (state.closed) return;
     let ws;
+    const sub = currentSubscription();
+    const url = sub ? `${base}?subscribe=${encodeURIComponent(JSON.stringify(sub))}` : base;
     try {
       ws = new WebSocket(url);
     } catch {
@@ -82,10 +85,7 @@ export function connectLive({
     }
     state.ws = ws;
     state.openedMs = Date.now();
-    state.wanted = null;
-    ws.onopen = () => {
-      if (ws === state.ws) send(ws, currentSubscription());
-    };
+    state.wanted = sub;
     ws.onmessage = (event) => {
       if (ws !== state.ws) return;
       let msg;
@@ -99,8 +99,8 @@ export function connectLive({
         state.offsetS = msg.t_server - Date.now() / 1000;
       }
       if (msg.type === "snapshot") {
-        // The snapshot sent on connect, before the server read this page's subscribe, is not
-        // what it asked for: wait for the one that answers it (the connect timeout still runs).
+        // After a resubscribe, snapshots of the previous selection may still be on their way:
+        // wait for the one that answers it (the connect timeout still runs).
         if (state.wanted && !sameSubscription(msg.subscription, state.wanted)) return;
         state.backoffMs = BACKOFF_MIN_MS;
         onSnapshot(msg);

@@ -8,6 +8,7 @@ import uuid
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import jsonschema
 from websockets.exceptions import ConnectionClosed
@@ -71,11 +72,15 @@ def room_of(msg: dict[str, Any]) -> str | None:
 
 class Dashboard:
     """A dashboard on /ws/live. ``validate``: every message received is checked against the
-    exported feed schema."""
+    exported feed schema. ``subscription``: the fields of a subscribe sent in the URL."""
 
-    def __init__(self, server: Server, role: str = "clinician", validate: bool = False) -> None:
+    def __init__(self, server: Server, role: str = "clinician", validate: bool = False,
+                 subscription: dict[str, Any] | None = None) -> None:
+        url = f"{server.ws}/ws/live"
+        if subscription is not None:
+            url += "?" + urlencode({"subscribe": json.dumps({"type": "subscribe", **subscription})})
         # max_queue=None: the client thread keeps reading even while the test is busy elsewhere.
-        self.ws = connect(f"{server.ws}/ws/live", max_size=None, max_queue=None,
+        self.ws = connect(url, max_size=None, max_queue=None,
                           additional_headers={"Cookie": server.headers(role)["Cookie"]}).__enter__()
         self.validate = validate
         self.seen: list[dict[str, Any]] = []

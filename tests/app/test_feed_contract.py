@@ -116,6 +116,30 @@ def test_nurse_subscription_gets_alarms_and_numerics_of_its_rooms_only(server: S
     nurse.close()
 
 
+def test_a_subscription_in_the_url_holds_from_the_first_frame(server: Server) -> None:
+    """A dashboard that subscribes in its websocket URL gets a first snapshot of that selection
+    and never a frame outside it (no waveform reaches a nurse's phone, even before it could send
+    a subscribe); a malformed one is refused by name and the dashboard gets the default."""
+    mon = RawMonitor(server, "mon-url", room="U")
+    for i in range(5):
+        mon.send(wave(1 + i, T0 + i * 0.2, "PLETH"))
+    nurse = Dashboard(server, role="nurse", validate=True,
+                      subscription={"rooms": ["U"], "kinds": ["alarm", "numerics"]})
+    assert nurse.snapshot["subscription"]["kinds"] == ["alarm", "numerics"]
+    assert [r["room"] for r in nurse.snapshot["rooms"]] == ["U"]
+    for i in range(10):
+        mon.send(wave(6 + 2 * i, T0 + 1 + i * 0.2, "PLETH"))
+        mon.send(numerics(7 + 2 * i, T0 + 1 + i * 0.2, HR=70))
+    nurse.wait(lambda m: m["type"] == "numerics" and m["readings"]["HR"]["t_device"] == T0 + 1 + 9 * 0.2)
+    assert {m["type"] for m in nurse.seen} <= {"numerics", "heartbeat"}, {m["type"] for m in nurse.seen}
+    bad = Dashboard(server, validate=True, subscription={"kinds": ["waves"]})
+    refused = bad.wait(lambda m: m["type"] == "refused")
+    assert refused["field"] == "subscribe.kinds.0", refused
+    assert "waveform" in bad.snapshot["subscription"]["kinds"]  # the default: everything
+    for c in (nurse, bad, mon):
+        c.close()
+
+
 def test_central_subscription_gets_the_pleth_and_not_the_ecg(server: Server) -> None:
     """A dashboard subscribed to waveforms {"*": ["PLETH"]} gets every room's pleth and no ECG."""
     mon = RawMonitor(server, room="A")

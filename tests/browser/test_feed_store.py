@@ -10,6 +10,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -114,16 +115,14 @@ def test_audio_pause_countdown_starts_at_the_clinic_pause(clinic: Server, page: 
 
 
 def test_nurse_view_gets_alarms_but_no_waveform(clinic: Server, browser: Browser) -> None:
-    """The nurse view subscribes to alarms and numerics without waveforms: after the snapshot that answers its subscribe, its websocket receives no waveform frame while the room streams pleth, and the room's alarm still arrives and shows."""
+    """The nurse view subscribes (in its websocket URL) to alarms and numerics without waveforms: from its first frame on, its websocket receives no waveform frame while the room streams pleth, and the room's alarm still arrives and shows."""
     feed = Feeder(clinic, "Room 3", HR=80, SpO2=97, RR=14).start()
     received: list[dict] = []
-    sent: list[dict] = []
     sockets: list[str] = []
 
     def watch(ws) -> None:
         sockets.append(ws.url)
         ws.on("framereceived", lambda payload: received.append(json.loads(payload)))
-        ws.on("framesent", lambda payload: sent.append(json.loads(payload)))
 
     with watched_page(browser, viewport={"width": 360, "height": 740}) as phone:
         phone.on("websocket", watch)
@@ -149,15 +148,17 @@ def test_nurse_view_gets_alarms_but_no_waveform(clinic: Server, browser: Browser
         finally:
             feed.stop()
         assert len(sockets) == 1, sockets
-        subscribe = [m for m in sent if m.get("type") == "subscribe"]
-        assert subscribe and "waveform" not in subscribe[0]["kinds"], sent
-        snapshots = [(i, m["subscription"]) for i, m in enumerate(received) if m["type"] == "snapshot"]
-        answered = next((i for i, sub in snapshots if set(sub["kinds"]) == set(subscribe[0]["kinds"])), None)
-        assert answered is not None, (subscribe, snapshots)
-        after = [m["type"] for m in received[answered + 1:]]
+        query = parse_qs(urlsplit(sockets[0]).query)
+        subscribe = json.loads(query["subscribe"][0])
+        assert subscribe["type"] == "subscribe" and "waveform" not in subscribe["kinds"], subscribe
+        # The subscription rides in the URL: the very first snapshot answers it, and not one
+        # waveform frame ever reaches the phone, not even before that snapshot.
+        assert received and received[0]["type"] == "snapshot", received[:1]
+        assert set(received[0]["subscription"]["kinds"]) == set(subscribe["kinds"]), received[0]["subscription"]
+        after = [m["type"] for m in received]
         assert "waveform" not in after, sorted(set(after))
         # The alarm arrives as its own message (or, had the page reconnected, in the new snapshot).
-        heard = [m["type"] for m in received[answered + 1:]
+        heard = [m["type"] for m in received
                  if (m["type"] == "alarm" and m["alarm"]["id"] == alarm["id"])
                  or (m["type"] == "snapshot" and any(a["id"] == alarm["id"] for r in m["rooms"] for a in r["alarms"]))]
         assert heard, (len(sockets), [t for t in after if t not in ("numerics", "heartbeat")])
