@@ -139,6 +139,24 @@ def main(argv: list[str] | None = None) -> int:
     serial.add_argument("--mode", default="live", choices=["live", "demo", "test"])
     _token_arg(serial)
 
+    hl7 = msub.add_parser("hl7", help="monitors and gateways sending HL7 v2 (IHE PCD-01 ORU^R01) "
+                          "over MLLP; each equipment id streams as its own monitor (docs/hl7.md)")
+    hl7.add_argument("--listen", required=True, metavar="HOST:PORT",
+                     help="where monitors connect, e.g. 0.0.0.0:2575 (the usual HL7 port)")
+    hl7.add_argument("--devices", required=True, type=Path, metavar="FILE",
+                     help="the device map: one line per device, 'EQUIPMENT_ID MONITOR_ID ROOM "
+                          "TOKEN' (TOKEN may be env:NAME)")
+    hl7.add_argument("--server", default="ws://127.0.0.1:8000", help="server URL")
+    hl7.add_argument("--mode", default="live", choices=["live", "demo", "test"],
+                     help="how the data is labelled")
+    hl7.add_argument("--silent-after", type=float, default=30.0, metavar="SECONDS",
+                     help="a device that sends nothing for this long is reported lost "
+                          "(device_lost; default 30, set it to ~3x the monitor's sending interval)")
+    hl7.add_argument("--certfile", help="TLS certificate (PEM): monitors connect over TLS")
+    hl7.add_argument("--keyfile", help="TLS private key (PEM), with --certfile")
+    hl7.add_argument("--client-ca", help="with TLS, accept only monitors whose client certificate "
+                     "this CA (PEM) signed")
+
     emulate = sub.add_parser("emulate", help="emulate a serial device on a pseudo-terminal")
     emulate.add_argument("protocol", help="masimo, contec, intellivue, generic")
     emulate.add_argument("--scenario", default="typical-responder")
@@ -189,6 +207,14 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run_monitor(args.port, args.protocol, args.server, args.room,
                                        monitor_id=args.monitor_id, token=args.token,
                                        baud=args.baud, mode=args.mode))
+    if args.command == "monitor" and args.source == "hl7":
+        from monitors.hl7.listener import run_listener
+
+        return asyncio.run(run_listener(args.listen, args.devices, args.server, mode=args.mode,
+                                        silent_s=args.silent_after, certfile=args.certfile,
+                                        keyfile=args.keyfile, client_ca=args.client_ca,
+                                        err=lambda text: print(f"vitalwatch monitor hl7: {text}",
+                                                               file=sys.stderr)))
     if args.command == "emulate":
         from monitors.emulator import run_emulator
 
