@@ -158,7 +158,7 @@ class Listener:
             log.warning("HL7 message %r from %s: %s %s", parsed.control_id[:40],
                         parsed.equipment or "?", parsed.verdict, parsed.reason)
         self._acks += 1
-        ack = pcd01.acknowledgement(parsed, f"VW{int(received)}{self._acks}",
+        ack = pcd01.acknowledgement(parsed, f"VW{int(received)}-{self._acks}",
                                     datetime.fromtimestamp(received, UTC))
         return ack.encode("utf-8")
 
