@@ -5,6 +5,7 @@ sending is reported lost."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 import hl7
 import pytest
 from hl7.client import MLLPClient
+from websockets.sync.client import connect
 
 from tests.conftest import ROOT, Server, free_port, seconds, wait_for
 
@@ -147,3 +149,24 @@ def test_a_silent_device_is_reported_lost_and_recovers(server: Server, listener:
     listener.send(message("valid-oximeter-continua-wan.hl7v2", time.time()))
     wait_for(lambda: not room(server, "Room H1")["statuses"], timeout=20,
              what="device_lost to end")
+
+
+@pytest.mark.parametrize(("version", "welcomed"), [(1, True), (2, True), (3, False)])
+def test_protocol_versions(server: Server, version: int, welcomed: bool) -> None:
+    """The server welcomes version-1 adapters beside version-2 ones (ABP numerics) and refuses an
+    unknown version on field ``protocol``, naming the versions it takes."""
+    headers = {"Authorization": f"Bearer {server.device_token('mon-v')}"}
+    with connect(f"{server.ws}/ws/ingest", additional_headers=headers) as ws:
+        ws.send(json.dumps({"type": "hello", "seq": 0, "protocol": version, "monitor_id": "mon-v",
+                            "stream": f"s{version}", "room": "Room V", "mode": "test"}))
+        answer = json.loads(ws.recv(timeout=seconds(10)))
+        if not welcomed:
+            assert answer["field"] == "protocol" and "speaks 1, 2" in answer["reason"]
+            return
+        assert answer["type"] == "welcome"
+        if version == 2:
+            ws.send(json.dumps({"type": "numerics", "seq": 1, "t": time.time(), "values": {
+                "ABPmean": {"value": -16, "unit": "mmHg"}, "ABPsys": {"value": 16, "unit": "kPa"}}}))
+            assert json.loads(ws.recv(timeout=seconds(10))) == {"type": "ack", "seq": 1}
+            values = wait_for(lambda: (r := room(server, "Room V")) and r["values"], what="ABP")
+            assert values["ABPmean"]["value"] == -16 and values["ABPsys"]["value"] == 120.01
