@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -19,7 +21,9 @@ import pytest
 from hl7.client import MLLPClient
 from websockets.sync.client import connect
 
+from monitors.hl7.mllp import frame
 from tests.conftest import ROOT, Server, free_port, seconds, wait_for
+from tests.security.test_tls import self_signed
 
 DATA = ROOT / "tests" / "data" / "hl7"
 _DTM = re.compile(r"(?<![0-9])(?:19|20)\d{12}(?:[+-]\d{4})?(?![0-9])")
@@ -33,7 +37,7 @@ def message(name: str, at: float) -> str:
 
 
 class Listener:
-    def __init__(self, server: Server, tmp: Path, silent_s: float) -> None:
+    def __init__(self, server: Server, tmp: Path, silent_s: float, *extra: str) -> None:
         bed = server.device_token("hl7-bed-1", ("Room H1",))
         gateway = server.device_token("hl7-gw-2", ("Room H2",))
         devices = tmp / "devices.txt"
@@ -44,7 +48,7 @@ class Listener:
         self.log = tmp / "hl7.log"
         cmd = [sys.executable, "-m", "app.cli", "monitor", "hl7", "--listen",
                f"127.0.0.1:{self.port}", "--devices", str(devices), "--server", server.ws,
-               "--silent-after", str(silent_s)]
+               "--silent-after", str(silent_s), *extra]
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                          env={"PATH": "/usr/bin:/bin", "GW_TOKEN": gateway})
@@ -170,3 +174,28 @@ def test_protocol_versions(server: Server, version: int, welcomed: bool) -> None
             assert json.loads(ws.recv(timeout=seconds(10))) == {"type": "ack", "seq": 1}
             values = wait_for(lambda: (r := room(server, "Room V")) and r["values"], what="ABP")
             assert values["ABPmean"]["value"] == -16 and values["ABPsys"]["value"] == 120.01
+
+
+def test_tls(server: Server, tmp_path: Path) -> None:
+    """With --certfile/--keyfile the listener speaks MLLP over TLS: a client that trusts the
+    certificate gets its AA and the reading reaches the room; a plain-TCP client gets no ACK."""
+    cert, key = self_signed(tmp_path)
+    lst = Listener(server, tmp_path, 30, "--certfile", str(cert), "--keyfile", str(key))
+    try:
+        ctx = ssl.create_default_context(cafile=str(cert))
+        with socket.create_connection(("127.0.0.1", lst.port), timeout=seconds(10)) as raw, \
+                ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            tls.sendall(frame(message("valid-oximeter-continua-wan.hl7v2", time.time()).encode()))
+            ack = tls.recv(65536).decode()
+        assert msa(ack)[1] == "AA", ack
+        wait_for(lambda: (r := room(server, "Room H1")) and "SpO2" in r["values"], timeout=20,
+                 what="the reading sent over TLS")
+        with socket.create_connection(("127.0.0.1", lst.port), timeout=seconds(5)) as plain:
+            plain.sendall(frame(message("valid-pcd01-request.hl7v2", time.time()).encode()))
+            try:
+                answer = plain.recv(65536)
+            except (ConnectionError, TimeoutError):
+                answer = b""
+        assert b"MSA" not in answer
+    finally:
+        lst.stop()

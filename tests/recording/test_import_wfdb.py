@@ -107,7 +107,7 @@ def test_multi_segment_waveform_record_matches_wfdb_m2s(tmp_path: Path) -> None:
 
 def test_single_segment_record_maps_abp_and_resp_and_names_mcl1(tmp_path: Path) -> None:
     """03700181 imports its ABP and RESP waves as wfdb reads them, and reports MCL1 (an ECG lead
-    protocol v1 has no wave for) by name instead of dropping it silently."""
+    the protocol has no wave for) by name instead of dropping it silently."""
     header, records, err = imported(DATA / "03700181", tmp_path)
     rec = wfdb.rdrecord(str(DATA / "03700181"))
     start = epoch("1994-08-15 17:27:45.000")
