@@ -185,8 +185,9 @@ def _parse(text: str, tz: timezone | None, out: Parsed) -> None:
     group = 0
     parents: dict[str, float | None] = {}  # OBX-4 sub-id -> its time, within the group
     numerics: dict[float | None, dict[str, float | None]] = {}
-    nibp: dict[tuple[int, object], dict[str, tuple[float | None, int]]] = {}
-    nibp_t: dict[tuple[int, object], float | None] = {}
+    numerics_at: dict[float | None, int] = {}  # time -> its first OBX, for a problem's location
+    nibp: dict[tuple[int, str | float | None], dict[str, tuple[float | None, int]]] = {}
+    nibp_t: dict[tuple[int, str | float | None], float | None] = {}
     equipment = ""
     for segment in segments:
         name = str(segment[0]) if len(segment) else ""
@@ -235,6 +236,7 @@ def _parse(text: str, tz: timezone | None, out: Parsed) -> None:
                 out.duplicates[param] += 1  # a value repeated per channel: the first stands
                 continue
             values[param] = value  # type: ignore[assignment]
+            numerics_at.setdefault(t, index)
         else:
             # One cuff measurement is the sys/dia/mean rows under one NIBP row (sub-ids 1.0.1.1
             # to 1.0.1.3 under 1.0.1): it is placed at that row's time, and its rows may carry
@@ -251,7 +253,7 @@ def _parse(text: str, tz: timezone | None, out: Parsed) -> None:
     out.equipment = equipment or _sender_id(r, msh)
     for t, values in numerics.items():
         _add(out, {"type": "numerics", "t": t, "values": {
-            p: {"value": v, "unit": UNITS[p][0]} for p, v in values.items()}}, "OBX", 0, 5)
+            p: {"value": v, "unit": UNITS[p][0]} for p, v in values.items()}}, "OBX", numerics_at[t], 5)
     for key, parts in nibp.items():
         t = nibp_t[key]
         got = {k: v for k, (v, _) in parts.items()}

@@ -230,3 +230,12 @@ def test_random_text(message: str) -> None:
     """Random text, with or without an MSH in front, never raises."""
     check(pcd01.parse(message))
     check(pcd01.parse("MSH|^~\\&|a||||20200101||ORU^R01|1|P|2.6\r" + message))
+
+
+def test_time_the_protocol_cannot_carry_is_ae_at_the_obx() -> None:
+    """Readings timed in 1998 (before the protocol's 2000) are not sent: AE, located at the
+    group's first OBX, field 14."""
+    p = pcd01.parse(GATEWAY.replace("|20081211144500\rOBX", "|19981211144500\rOBX"))
+    assert p.verdict == "AE" and not p.messages
+    assert [(x.segment, x.index, x.field) for x in p.problems] == [("OBX", 1, 14)]
+    assert "not a time between 2000 and 2100" in p.problems[0].text
