@@ -94,7 +94,10 @@ class Feed:
             self.queue.put_nowait({**msg, "t": round(t, 3)})
 
     def _status(self, active: bool) -> dict[str, Any]:
+        # A status is stamped now and counts as what the feed sent last: later readings timed
+        # before it are sent at its time (the server would refuse them as going back).
         t = max(self.wall(), self.latest_t or 0.0)
+        self.latest_t = t
         text = (f"no HL7 message from equipment {self.identity.serial} for "
                 f"{self.silent_s:g} s: is the monitor on and its HL7 export pointed here?")
         return {"type": "status", "t": round(t, 3), "code": "device_lost", "active": active,

@@ -77,3 +77,12 @@ def test_silence_is_device_lost_until_the_next_message() -> None:
     assert kinds[0] == ("status", True) and kinds.count(("status", True)) >= 2
     assert kinds[-2:] == [("status", False), ("numerics", None)]
     assert "0123456789ABCDEF" in out[0]["text"]
+
+
+def test_a_reading_timed_before_a_status_goes_at_the_status_time() -> None:
+    """A device_lost status counts as the feed's latest time: a reading the device timed before
+    it (its backlog after a silence) is sent at the status's time, not refused as going back."""
+    feed = make()
+    status = feed._status(True)
+    feed.put([{"type": "numerics", "t": status["t"] - 60, "values": {}}], received=status["t"] + 1)
+    assert taken(feed)[0]["t"] == status["t"] and feed.counts["late"] == 1
