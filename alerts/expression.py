@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
-PARAMS = ("HR", "PR", "SpO2", "RR", "EtCO2", "SBP", "DBP", "MAP", "HRbest")
+PARAMS = ("HR", "PR", "SpO2", "RR", "EtCO2", "SBP", "DBP", "MAP", "HRbest", "ABPsys", "ABPdia", "ABPmean")
 NIBP_PARAMS = frozenset({"SBP", "DBP", "MAP"})
 # Parameters no device sends: the alarm engine derives them (alerts/derived.py). ``HRbest`` is the
 # best heart-rate source (ECG heart rate, else the oximeter's pulse rate); alarm texts call it HR.

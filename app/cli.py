@@ -87,9 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--data-dir", type=Path, default=Path("data"))
 
     replay = sub.add_parser("replay", help="stream a recording through a server as a monitor")
-    replay.add_argument("file", type=Path)
-    replay.add_argument("--server", default="ws://127.0.0.1:8000")
-    replay.add_argument("--speed", type=float, default=1.0)
+    replay.add_argument("file", type=Path, help="a recording (.jsonl or .jsonl.gz)")
+    replay.add_argument("--server", default="ws://127.0.0.1:8000", help="server URL")
+    replay.add_argument("--speed", type=float, default=1.0, help="times real time (default 1)")
     replay.add_argument("--from", dest="skip", default="0:00", help="start this far in (MM:SS)")
     replay.add_argument("--room", help="default: the recording's room")
     replay.add_argument("--monitor-id", help="default: replay-<the recording's monitor id>")
@@ -98,28 +98,35 @@ def main(argv: list[str] | None = None) -> int:
     imp = sub.add_parser("import", help="convert a recording from another format")
     isub = imp.add_subparsers(dest="format", required=True)
     iwfdb = isub.add_parser("wfdb", help="a PhysioNet WFDB record (path without extension)")
-    iwfdb.add_argument("record")
-    iwfdb.add_argument("--out", type=Path, required=True)
+    iwfdb.add_argument("record", help="the record's path without extension (e.g. data/03700181); "
+                       "numerics, waveform, multi-rate, multi-segment and .mat records")
+    iwfdb.add_argument("--out", type=Path, required=True, help="recording file to write "
+                       "(.jsonl or .jsonl.gz); exit status 1 and no file if nothing could be imported")
     icsv = isub.add_parser("csv", help="a CSV whose header names the parameters")
-    icsv.add_argument("file", type=Path)
-    icsv.add_argument("--out", type=Path, required=True)
+    icsv.add_argument("file", type=Path, help="the CSV file (docs/recording-format.md: columns)")
+    icsv.add_argument("--out", type=Path, required=True, help="recording file to write "
+                      "(.jsonl or .jsonl.gz); exit status 1 and no file if nothing could be imported")
     ivital = isub.add_parser("vital", help="a VitalDB .vital file")
-    ivital.add_argument("file", type=Path)
-    ivital.add_argument("--out", type=Path, required=True)
+    ivital.add_argument("file", type=Path, help="the .vital file")
+    ivital.add_argument("--out", type=Path, required=True, help="recording file to write "
+                        "(.jsonl or .jsonl.gz); exit status 1 and no file if nothing could be imported")
 
     monitor = sub.add_parser("monitor", help="run a monitor adapter")
     msub = monitor.add_subparsers(dest="source", required=True)
     sim = msub.add_parser("sim", help="a simulated monitor")
     sim.add_argument("--server", default="ws://127.0.0.1:8000", help="server URL")
-    sim.add_argument("--room", required=True)
+    sim.add_argument("--room", required=True, help="the room the monitor feeds, as the central "
+                     "station names it")
     sim.add_argument("--monitor-id", help="default: sim-<room>")
     sim.add_argument("--scenario", default="typical-responder",
                      help="a simulator scenario: " + ", ".join(_scenarios()))
     sim.add_argument("--profile", help="instead of a scenario, a basic test pattern: "
                      "normal, tachycardia, bp-surge, low-spo2")
-    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--seed", type=int, default=0, help="random seed: the same seed, the same "
+                     "session")
     sim.add_argument("--speed", type=float, default=1.0, help="times real time")
-    sim.add_argument("--minutes", type=float, default=90)
+    sim.add_argument("--minutes", type=float, default=90, help="length of the simulated session "
+                     "(default 90)")
     sim.add_argument("--pre-dose", type=float, help="scenarios: minutes before the dose (default: "
                      f"{SIM_PRE_DOSE_MIN:g}, or half of --minutes when the run is no longer)")
     sim.add_argument("--from", dest="skip", default="0:00", help="start this far in (MM:SS)")
@@ -133,17 +140,38 @@ def main(argv: list[str] | None = None) -> int:
     serial.add_argument("--port", required=True, help="e.g. /dev/ttyUSB0")
     serial.add_argument("--protocol", required=True, help="masimo, contec, intellivue, generic")
     serial.add_argument("--server", default="ws://127.0.0.1:8000", help="server URL")
-    serial.add_argument("--room", required=True)
+    serial.add_argument("--room", required=True, help="the room the monitor feeds, as the "
+                        "central station names it")
     serial.add_argument("--monitor-id", help="default: serial-<port name>")
     serial.add_argument("--baud", type=int, help="override the protocol's baud rate")
-    serial.add_argument("--mode", default="live", choices=["live", "demo", "test"])
+    serial.add_argument("--mode", default="live", choices=["live", "demo", "test"],
+                        help="how the data is labelled (default live)")
     _token_arg(serial)
+
+    hl7 = msub.add_parser("hl7", help="monitors and gateways sending HL7 v2 (IHE PCD-01 ORU^R01) "
+                          "over MLLP; each equipment id streams as its own monitor (docs/hl7.md)")
+    hl7.add_argument("--listen", required=True, metavar="HOST:PORT",
+                     help="where monitors connect, e.g. 0.0.0.0:2575 (the usual HL7 port)")
+    hl7.add_argument("--devices", required=True, type=Path, metavar="FILE",
+                     help="the device map: one line per device, 'EQUIPMENT_ID MONITOR_ID ROOM "
+                          "TOKEN' (TOKEN may be env:NAME)")
+    hl7.add_argument("--server", default="ws://127.0.0.1:8000", help="server URL")
+    hl7.add_argument("--mode", default="live", choices=["live", "demo", "test"],
+                     help="how the data is labelled")
+    hl7.add_argument("--silent-after", type=float, default=30.0, metavar="SECONDS",
+                     help="a device that sends nothing for this long is reported lost "
+                          "(device_lost; default 30, set it to ~3x the monitor's sending interval)")
+    hl7.add_argument("--certfile", help="TLS certificate (PEM): monitors connect over TLS")
+    hl7.add_argument("--keyfile", help="TLS private key (PEM), with --certfile")
+    hl7.add_argument("--client-ca", help="with TLS, accept only monitors whose client certificate "
+                     "this CA (PEM) signed")
 
     emulate = sub.add_parser("emulate", help="emulate a serial device on a pseudo-terminal")
     emulate.add_argument("protocol", help="masimo, contec, intellivue, generic")
-    emulate.add_argument("--scenario", default="typical-responder")
-    emulate.add_argument("--seed", type=int, default=0)
-    emulate.add_argument("--speed", type=float, default=1.0)
+    emulate.add_argument("--scenario", default="typical-responder",
+                         help="the simulator scenario the device plays: " + ", ".join(_scenarios()))
+    emulate.add_argument("--seed", type=int, default=0, help="random seed of the scenario")
+    emulate.add_argument("--speed", type=float, default=1.0, help="times real time")
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -189,6 +217,14 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run_monitor(args.port, args.protocol, args.server, args.room,
                                        monitor_id=args.monitor_id, token=args.token,
                                        baud=args.baud, mode=args.mode))
+    if args.command == "monitor" and args.source == "hl7":
+        from monitors.hl7.listener import run_listener
+
+        return asyncio.run(run_listener(args.listen, args.devices, args.server, mode=args.mode,
+                                        silent_s=args.silent_after, certfile=args.certfile,
+                                        keyfile=args.keyfile, client_ca=args.client_ca,
+                                        err=lambda text: print(f"vitalwatch monitor hl7: {text}",
+                                                               file=sys.stderr)))
     if args.command == "emulate":
         from monitors.emulator import run_emulator
 

@@ -30,6 +30,7 @@ from app.security import Security, deny
 from monitors.protocol import (
     MAX_SEQ,
     PROTOCOL_VERSION,
+    SUPPORTED_PROTOCOLS,
     Error,
     Heartbeat,
     Hello,
@@ -326,9 +327,10 @@ async def ingest(ws: WebSocket, pipeline: Pipeline, security: Security) -> None:
         if hello.monitor_id != device:
             raise Refused(hello.seq, "monitor_id",
                           f"this token belongs to monitor {device!r}, not {hello.monitor_id!r}")
-        if hello.protocol != PROTOCOL_VERSION:
+        if hello.protocol not in SUPPORTED_PROTOCOLS:
             raise Refused(hello.seq, "protocol",
-                          f"protocol {hello.protocol} is not supported (this server speaks {PROTOCOL_VERSION})")
+                          f"protocol {hello.protocol} is not supported (this server speaks "
+                          f"{', '.join(map(str, sorted(SUPPORTED_PROTOCOLS)))}; {PROTOCOL_VERSION} is current)")
         # A token names the rooms its device may feed, and a room's running session the
         # monitors that may feed it: another patient's room is refused, precisely and counted.
         if why := security.accounts.may_feed(device, hello.room):

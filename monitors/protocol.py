@@ -32,7 +32,10 @@ from pydantic import (
     model_validator,
 )
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+# The versions a server takes. Version 2 added the invasive arterial pressure numerics (ABPsys,
+# ABPdia, ABPmean); a version-1 adapter never sends them, so everything it sends means the same.
+SUPPORTED_PROTOCOLS = frozenset({1, 2})
 
 # The largest seq: 2^53 - 1, the largest integer every JSON implementation reads exactly. A stream
 # cannot run out: at 100 messages a second it lasts for millions of years.
@@ -94,6 +97,11 @@ class Param(str, Enum):
     EtCO2 = "EtCO2"
     PI = "PI"  # perfusion index
     TEMP = "TEMP"
+    # Invasive arterial pressure from an arterial line (protocol version 2), beat-to-beat
+    # averaged by the monitor; the cuff's readings travel as ``nibp`` messages instead.
+    ABPsys = "ABPsys"
+    ABPdia = "ABPdia"
+    ABPmean = "ABPmean"
 
 
 class Wave(str, Enum):
@@ -119,6 +127,11 @@ UNITS: dict[str, tuple[str, dict[str, float], float, float]] = {
     "SBP": ("mmHg", {"mmHg": 1.0, "kPa": 7.50062}, 10, 350),
     "DBP": ("mmHg", {"mmHg": 1.0, "kPa": 7.50062}, 5, 300),
     "MAP": ("mmHg", {"mmHg": 1.0, "kPa": 7.50062}, 5, 320),
+    # An arterial line reads below zero when it is zeroed, flushed or disconnected (MIMIC's
+    # unconnected lines sit near -16 mmHg): such values are real readings of the transducer.
+    "ABPsys": ("mmHg", {"mmHg": 1.0, "kPa": 7.50062}, -50, 350),
+    "ABPdia": ("mmHg", {"mmHg": 1.0, "kPa": 7.50062}, -50, 300),
+    "ABPmean": ("mmHg", {"mmHg": 1.0, "kPa": 7.50062}, -50, 320),
 }
 
 WAVE_RANGES: dict[str, tuple[float, float]] = {

@@ -21,9 +21,14 @@ FORMATS = {"wfdb": "monitors.importers.wfdb", "csv": "monitors.importers.csvfile
            "vital": "monitors.importers.vital"}
 
 
+NOTHING_IMPORTED = 1  # the exit status of an import that found no readings it could keep
+
+
 def run_import(format: str, path: str, out: str | Path, err: IO[str] = sys.stderr) -> int:
-    """Convert ``path`` (format ``format``) into the recording ``out``. Returns 0, or 2 with the
-    reason on ``err``. What was changed or left out is reported on ``err`` either way."""
+    """Convert ``path`` (format ``format``) into the recording ``out``. Returns 0; 1
+    (``NOTHING_IMPORTED``) when it holds no reading the recording format can keep (no file is
+    left); or 2 with the reason on ``err``. What was changed or left out is reported on ``err``
+    in every case."""
     what = f"import {format}"
     if format not in FORMATS:
         print(f"vitalwatch {what}: unknown format (known: {', '.join(FORMATS)})", file=err)
@@ -34,10 +39,15 @@ def run_import(format: str, path: str, out: str | Path, err: IO[str] = sys.stder
         header, records = module.read(path, report)
         n = recording.write_whole(out, header, records)
     except Unreadable as e:
+        report.close_progress()
         print(f"vitalwatch {what}: {e}", file=err)
         return 2
     except (OSError, ValueError) as e:
+        report.close_progress()
         print(f"vitalwatch {what}: cannot read {path}: {e}", file=err)
         return 2
+    if n == 0:
+        # A recording with a header and no readings would replay as nothing and look imported.
+        Path(out).unlink(missing_ok=True)
     report.summary(n, str(out))
-    return 0
+    return 0 if n else NOTHING_IMPORTED

@@ -107,7 +107,7 @@ def decimals_for(gain: float) -> int:
 
 
 def wave_ok(wave: str, rate: float) -> str | None:
-    """None if protocol v1 accepts ``wave`` at ``rate`` Hz, else why not."""
+    """None if the protocol accepts ``wave`` at ``rate`` Hz, else why not."""
     low, high = WAVE_RANGES[wave]
     return None if low <= rate <= high else f"{rate:g} Hz is outside {low:g}–{high:g} Hz for {wave}"
 

@@ -8,11 +8,12 @@ VitalDB device prefix (``Solar8000/HR``) is dropped.
 
 A name is one of:
 
-- a numerics parameter (``numerics``, e.g. HR, PR, SpO2, RR) — in a trend (numerics) record;
+- a numerics parameter (``numerics``, e.g. HR, PR, SpO2, RR, and the arterial line's ABPsys,
+  ABPdia, ABPmean) — in a trend (numerics) record;
 - a part of a cuff measurement (``nibp``: sys, dia, map) — sparse, becomes ``nibp`` records;
 - a wave (``wave``: ECG_II, PLETH, RESP, ABP, CO2) — in a waveform record;
-- known, but with no place in protocol v1 (``unsupported``, with the reason): invasive arterial
-  pressure numerics, ECG leads other than II. Reported by name, like unknown names.
+- known, but with no place in the wire protocol (``unsupported``, with the reason): ECG leads
+  other than II. Reported by name, like unknown names.
 
 ``RESP`` is the respiration rate in a trend record and the respiration wave in a waveform record.
 ``SaO2`` (arterial saturation) stands in for SpO2 only when the record has no SpO2 of its own.
@@ -51,8 +52,14 @@ WAVES = {
     "co2": "CO2", "capno": "CO2",
 }
 
-ARTERIAL = {"abpsys", "abpdias", "abpmean", "abps", "abpd", "abpm", "artsys", "artdia", "artmean",
-            "artsbp", "artdbp", "artmbp"}
+# Invasive arterial pressure numerics (protocol version 2): continuous, like HR, not cuff readings.
+ARTERIAL = {
+    "abpsys": "ABPsys", "abps": "ABPsys", "artsys": "ABPsys", "artsbp": "ABPsys", "ibpsys": "ABPsys",
+    "abpdias": "ABPdia", "abpdia": "ABPdia", "abpd": "ABPdia", "artdia": "ABPdia", "artdias": "ABPdia",
+    "artdbp": "ABPdia", "ibpdia": "ABPdia",
+    "abpmean": "ABPmean", "abpm": "ABPmean", "artmean": "ABPmean", "artmbp": "ABPmean",
+    "ibpmean": "ABPmean",
+}
 ECG_LEADS = {"i", "iii", "avr", "avl", "avf", "v", "v1", "v2", "v3", "v4", "v5", "v6", "mcl", "mcl1",
              "ecgi", "ecgiii", "ecgv", "ecgv5", "ecgavr", "ecgavl", "ecgavf", "ecgmcl1"}
 
@@ -85,7 +92,7 @@ def classify(name: str, waveform: bool) -> Target:
         if key in WAVES:
             return Target("wave", WAVES[key], unit)
         if key in ECG_LEADS:
-            return Target("unsupported", "an ECG lead other than II: protocol v1 carries ECG_II only", unit)
+            return Target("unsupported", "an ECG lead other than II: the protocol carries ECG_II only", unit)
         if key in NUMERICS or key in NIBP:
             return Target("unsupported", "a trend sampled as a waveform", unit)
         return Target("unknown", "not in the signal-name map", unit)
@@ -94,7 +101,7 @@ def classify(name: str, waveform: bool) -> Target:
     if key in NIBP:
         return Target("nibp", NIBP[key], unit)
     if key in ARTERIAL:
-        return Target("unsupported", "invasive arterial pressure has no numerics parameter in protocol v1", unit)
+        return Target("numerics", ARTERIAL[key], unit)
     if key in WAVES or key in ECG_LEADS:
         return Target("unsupported", "a wave in a trend record", unit)
     return Target("unknown", "not in the signal-name map", unit)
