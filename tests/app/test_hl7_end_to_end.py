@@ -104,17 +104,17 @@ def test_shared_messages_reach_the_central_station(server: Server, listener: Lis
 
     def both_rooms() -> tuple[dict, dict] | None:
         h1, h2 = room(server, "Room H1"), room(server, "Room H2")
-        ok = h1 and h2 and h1["nibp"] and "SpO2" in h1["values"] and "ABPmean" in h2["values"]
+        ok = h1 and h2 and h1["nibp"] and "SpO2" in h1["latest"] and "ABPmean" in h2["latest"]
         return (h1, h2) if ok else None
 
     h1, h2 = wait_for(both_rooms, timeout=20, what="both rooms with their values")
     assert (h1["nibp"]["sys"], h1["nibp"]["dia"], h1["nibp"]["map"]) == (120, 80, 100)
-    assert h1["nibp"]["t"] == pytest.approx(now - 120, abs=1.5)  # the device's time, not arrival
-    assert h1["values"]["SpO2"]["value"] == 80.5
-    assert h1["monitor"]["monitor_id"] == "hl7-bed-1"
-    values = {p: v["value"] for p, v in h2["values"].items()}
+    assert h1["nibp"]["t_device"] == pytest.approx(now - 120, abs=1.5)  # the device's time, not arrival
+    assert h1["latest"]["SpO2"]["value"] == 80.5
+    assert h1["monitors"][0]["monitor_id"] == "hl7-bed-1"
+    values = {p: v["value"] for p, v in h2["latest"].items()}
     assert values == {"HR": 60, "ABPsys": 120, "ABPdia": 80, "ABPmean": 92}
-    assert h2["monitor"]["monitor_id"] == "hl7-gw-2"
+    assert h2["monitors"][0]["monitor_id"] == "hl7-gw-2"
 
 
 def test_refusals_are_acknowledged_with_the_reason(server: Server, listener: Listener) -> None:
@@ -132,9 +132,9 @@ def test_refusals_are_acknowledged_with_the_reason(server: Server, listener: Lis
     bad = message("valid-pcd01-request2.hl7v2", now).replace("|1.3.1.1|92|", "|1.3.1.1|9a2|")
     ack = listener.send(bad)
     assert msa(ack)[1] == "AE" and "ERR||OBX^3^5|102^" in ack and "'9a2' is not a number" in ack, ack
-    h2 = wait_for(lambda: (r := room(server, "Room H2")) and "ABPsys" in r["values"] and r,
+    h2 = wait_for(lambda: (r := room(server, "Room H2")) and "ABPsys" in r["latest"] and r,
                   timeout=20, what="the AE message's other readings")
-    assert "ABPmean" not in h2["values"] and h2["values"]["HR"]["value"] == 60
+    assert "ABPmean" not in h2["latest"] and h2["latest"]["HR"]["value"] == 60
 
 
 def test_a_silent_device_is_reported_lost_and_recovers(server: Server, listener: Listener) -> None:
@@ -142,7 +142,7 @@ def test_a_silent_device_is_reported_lost_and_recovers(server: Server, listener:
     server raises its technical alarm (T5); the next message ends the condition."""
     sent = time.monotonic()
     listener.send(message("valid-oximeter-continua-wan.hl7v2", time.time()))
-    wait_for(lambda: (r := room(server, "Room H1")) and "SpO2" in r["values"], timeout=20,
+    wait_for(lambda: (r := room(server, "Room H1")) and "SpO2" in r["latest"], timeout=20,
              what="the first reading")
     r = wait_for(lambda: (r := room(server, "Room H1")) and any(
         s["code"] == "device_lost" for s in r["statuses"]) and r, timeout=20, what="device_lost")
@@ -172,7 +172,7 @@ def test_protocol_versions(server: Server, version: int, welcomed: bool) -> None
             ws.send(json.dumps({"type": "numerics", "seq": 1, "t": time.time(), "values": {
                 "ABPmean": {"value": -16, "unit": "mmHg"}, "ABPsys": {"value": 16, "unit": "kPa"}}}))
             assert json.loads(ws.recv(timeout=seconds(10))) == {"type": "ack", "seq": 1}
-            values = wait_for(lambda: (r := room(server, "Room V")) and r["values"], what="ABP")
+            values = wait_for(lambda: (r := room(server, "Room V")) and r["latest"], what="ABP")
             assert values["ABPmean"]["value"] == -16 and values["ABPsys"]["value"] == 120.01
 
 
@@ -188,7 +188,7 @@ def test_tls(server: Server, tmp_path: Path) -> None:
             tls.sendall(frame(message("valid-oximeter-continua-wan.hl7v2", time.time()).encode()))
             ack = tls.recv(65536).decode()
         assert msa(ack)[1] == "AA", ack
-        wait_for(lambda: (r := room(server, "Room H1")) and "SpO2" in r["values"], timeout=20,
+        wait_for(lambda: (r := room(server, "Room H1")) and "SpO2" in r["latest"], timeout=20,
                  what="the reading sent over TLS")
         with socket.create_connection(("127.0.0.1", lst.port), timeout=seconds(5)) as plain:
             plain.sendall(frame(message("valid-pcd01-request.hl7v2", time.time()).encode()))
