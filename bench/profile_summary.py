@@ -20,10 +20,10 @@ IDLE = ("EpollSelector.select", "_worker (concurrent/futures/thread.py)")
 CATEGORIES = [
     ("socket writes (the send system call)", ("_SelectorSocketTransport.write",)),
     ("selector bookkeeping", ("selectors.py",)),
-    ("SQLite: one transaction per message (app/store.py)", ("app/store.py", "sqlite3")),
+    ("SQLite: writing and committing messages (app/store.py)", ("app/store.py", "sqlite3")),
     ("permessage-deflate compression", ("permessage_deflate",)),
     ("pydantic validation and models", ("pydantic", "monitors/protocol.py")),
-    ("JSON encoding and decoding", ("json/",)),
+    ("JSON encoding and decoding", ("json/", "orjson")),
     ("alarm engine (alerts/)", ("alerts/",)),
     ("vitalwatch app code (app/)", ("app/",)),
     ("relay code (relay.py)", ("relay.py",)),
@@ -34,10 +34,12 @@ CATEGORIES = [
 # Functions whose inclusive share stands for a step of the live path.
 STEPS = [
     ("Pipeline.accept (store, alarms, publish)", "Pipeline.accept"),
-    ("  Store.store_message", "Store.store_message"),
+    ("  Store.store_message (queued, or committed at once)", "Store.store_message"),
     ("  Hub.publish", "Hub.publish"),
     ("  AlarmEngine.numerics", "AlarmEngine.numerics"),
-    ("app.ingest.parse (JSON + pydantic)", "parse (app/ingest.py)"),
+    ("Store.flush (a group's transaction)", "Store.flush"),
+    ("app.ingest: reading frames (JSON)", "decode (app/ingest.py)"),
+    ("app.ingest: validating (pydantic)", "validate (app/ingest.py)"),
     ("app.live._send (to dashboards)", "_send (app/live.py)"),
     ("ingest's sends (acks)", "ingest (app/ingest.py);WebSocket.send_text"),
 ]
