@@ -347,7 +347,7 @@ class Store:
                 (session_id, msg.t, received, msg.status, msg.sys, msg.dia, msg.map, msg.reason),
             )
         elif kind == "waveform":
-            samples = np.array([np.nan if s is None else s for s in msg.samples], np.float32)
+            samples = np.array(msg.samples, np.float32)  # a None ("no value") becomes NaN
             db.execute(
                 "INSERT INTO waveforms VALUES (?,?,?,?,?)",
                 (session_id, msg.t, msg.wave.value, msg.rate, samples.tobytes()),

@@ -248,6 +248,16 @@ async def _monitors_main(url: str, indices: list[int], n_total: int, tokens: dic
     return res
 
 
+def _sent_t(msg: dict[str, Any]) -> float | None:
+    """The device time of a data message as the dashboard gets it, which is when the bench's
+    monitor sent it: ``t`` as sent (the relay; vitalwatch before the typed feed), or the feed's
+    ``t_device`` (a waveform's, or a numerics message's readings', which all carry the message's)."""
+    t = msg.get("t", msg.get("t_device"))
+    if t is None and isinstance(msg.get("readings"), dict) and msg["readings"]:
+        t = next(iter(msg["readings"].values())).get("t_device")
+    return t if isinstance(t, (int, float)) else None
+
+
 async def _dashboards_main(url: str, views: list[dict[str, Any]], headers: list[dict[str, str] | None],
                            conn: Any) -> dict[str, Any]:
     """Every dashboard of the run, each sending its subscription on connect. Latency is counted
@@ -291,8 +301,8 @@ async def _dashboards_main(url: str, views: list[dict[str, Any]], headers: list[
                         msg = json.loads(frame)
                         kind = msg.get("type")
                         if kind in DATA_TYPES:
-                            t = msg.get("t")
-                            if not (timing and timing["w0"] <= t < timing["w1"]):
+                            t = _sent_t(msg)
+                            if t is None or not (timing and timing["w0"] <= t < timing["w1"]):
                                 continue
                             where = msg.get("room")  # the relay forwards frames as sent: no room
                             if kind not in wanted_types or (rooms is not None and where is not None

@@ -14,9 +14,10 @@ import re
 from collections import Counter
 
 # What each sample was doing, by the innermost frame (the code on the CPU), first match wins.
-# Samples py-spy counts as active although the thread only waits: the event loop in epoll, and
-# the idle thread-pool worker (used for password hashing at login). Shares are of the rest.
-IDLE = ("EpollSelector.select", "_worker (concurrent/futures/thread.py)")
+# Samples py-spy counts as active although the thread only waits: the event loop in epoll, the
+# idle thread-pool worker (used for password hashing at login) and the WAL checkpointer between
+# checkpoints (app/store.py; its Event.wait). Shares are of the rest.
+IDLE = ("EpollSelector.select", "_worker (concurrent/futures/thread.py)", "Condition.wait (threading.py)")
 CATEGORIES = [
     ("socket writes (the send system call)", ("_SelectorSocketTransport.write",)),
     ("selector bookkeeping", ("selectors.py",)),
