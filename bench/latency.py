@@ -6,13 +6,18 @@ For each number of monitors N, and for each system under test, this script
    data dir (holding, as an administrator would add them, a nurse login for the dashboards and a
    device token per monitor), or ``bench/relay.py``, a bare websocket relay on the same stack: the
    floor on this machine;
-2. connects M dashboards to ``/ws/live`` (one load-generator process) and N simulated monitors to
+2. connects the dashboards to ``/ws/live`` (one load-generator process), each sending its
+   ``feed.Subscribe`` on connect — ``--central`` central stations (every room: values, cuff,
+   statuses, alarms, marks, settings and PLETH) and ``--nurses`` nurse views (alarms and numerics
+   of 8 rooms each) — and N simulated monitors, one room each, to
    ``/ws/ingest`` (spread over ``--load-procs`` processes), each monitor its own websocket and
    stream: ``hello``, then numerics at 1 Hz and a 125 Hz PLETH waveform in 25-sample chunks every
    0.2 s, each message numbered with ``seq`` and stamped ``t = time.time()`` just before it is sent
-   (the dashboards get ``t`` back unchanged);
+   (the dashboards get it back, as the feed's ``t_device`` or, from the relay, as ``t``);
 3. after a warm-up, measures for ``--seconds``: end-to-end latency (dashboard receive time − ``t``)
-   of every numerics and waveform message sent in the window, at every dashboard; the monitors' ack
+   of every numerics and waveform message sent in the window, at every dashboard that asked for
+   it, per class of dashboard (messages it did not ask for are counted apart), and the bytes per
+   second each view receives; the monitors' ack
    round trip; messages ingested (acknowledged) and delivered per second; the server's CPU (one
    core = 100 %) and resident memory; the CPU of the load generators and of everything else on the
    machine (other work on a shared machine is what makes the tail latency noisy);
@@ -23,15 +28,19 @@ Both systems get the same load from the same client code in the same run, ``--ro
 alternating order (vitalwatch, relay, relay, vitalwatch, ...) so that a burst of other work on the
 machine is as likely to hit either; the rounds are pooled. The ratio vitalwatch ÷ relay is what to
 compare across machines. Output: Markdown tables on stdout, progress on stderr, and the numbers
-as JSON (``--json``; by default in ``bench/results/``, which git ignores).
+as JSON (``--json``; by default in ``bench/results/``, which git ignores). The issue's targets
+(``TARGETS``: 64 and 256 monitors, against the relay of the same run) are checked, each one
+missed is printed, and the exit status is 1 if any is. ``--no-group-commits`` and
+``--slow-commit MS`` run a worse vitalwatch, to show that the benchmark can fail.
 
 Diagnostics: ``--py-spy PATH`` samples each server during the measured window (summarise the
 profiles with ``bench/profile_summary.py``); ``--instrument`` runs vitalwatch through
-``bench/instrumented_server.py``, which times its storage calls and its event loop's late wake-ups.
+``bench/instrumented_server.py``, which times its commits and its event loop's late wake-ups.
 
-    .venv/bin/python bench/latency.py                      # N = 8, 32, 64; M = 2; 2 × 20 s each
+    .venv/bin/python bench/latency.py                      # N = 64, 256; 2 + 8 dashboards; 2 × 20 s each
     .venv/bin/python bench/latency.py --monitors 64 --seconds 60 --rounds 4
-    .venv/bin/python bench/latency.py --monitors 256 --rounds 1 --py-spy ~/.local/bin/py-spy
+    .venv/bin/python bench/latency.py --monitors 256 --rounds 1 --py-spy .venv/bin/py-spy
+    .venv/bin/python bench/latency.py --monitors 256 --rounds 1 --slow-commit 5   # exits 1
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 It speaks just enough of the monitor protocol for an adapter to stream into it, and nothing more:
 
-* ``/ws/ingest``: the first frame (the ``hello``) is answered with a ``welcome``; every later frame
-  is read as JSON only to find its ``seq``, answered with an ``ack`` and forwarded, unchanged, to
-  every dashboard. No validation, no storage, no alarms.
+* ``/ws/ingest``: the first frame (the ``hello``) is answered with a ``welcome`` (its room noted);
+  every later frame is read as JSON only to find its ``seq``, ``type`` and ``wave``, answered with
+  an ``ack`` and forwarded, unchanged, to every dashboard that wants it. No validation, no
+  storage, no alarms.
 * ``/ws/live``: every frame any monitor sends, as it was sent, or, once the dashboard has sent a
   ``subscribe`` (app/feed.py), only the frames it asks for: the rooms, the kinds of message, the
   waves, read from the frame's ``type`` and ``wave`` and the room its monitor's hello named. Like
