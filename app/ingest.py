@@ -22,6 +22,7 @@ import time
 from collections import deque
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -66,6 +67,9 @@ BACKWARD_S = 5.0  # how far a message may go back behind the latest this monitor
 _FIELD_PREFIX = re.compile(r"^([A-Za-z0-9_.]+): (.*)$", re.DOTALL)
 # A JSON escape of half a surrogate pair: only then can decoded text be invalid Unicode.
 _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+# A run of 19 digits may be an integer beyond 64 bits, which orjson reads as a float (or refuses):
+# such a frame is read by the standard library, which keeps it an integer.
+_LONG_NUMBER = re.compile(r"\d{19}")
 
 
 class Refused(Exception):
@@ -90,6 +94,14 @@ def decode(raw: str) -> Any:
     """One frame's JSON, or Refused (seq unknown) saying why it cannot be read."""
     if len(raw) > MAX_MESSAGE_BYTES:
         raise Refused(None, "", f"message of {len(raw)} bytes exceeds the limit of {MAX_MESSAGE_BYTES}")
+    # The fast path: orjson reads every frame it accepts as the standard library would, except
+    # integers beyond 64 bits; it refuses NaN, Infinity, lone surrogates and numbers too large
+    # for a double. Anything it refuses is read again below, so that the refusal says the same.
+    if not _LONG_NUMBER.search(raw):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
     try:
         data = json.loads(raw, parse_constant=_no_constants)
     except RecursionError:
@@ -375,6 +387,17 @@ async def ingest(ws: WebSocket, pipeline: Pipeline, security: Security) -> None:
             if raw is None:
                 raw = None if message.get("bytes") is not None else ""
             answer, close = conn.handle(raw, time.time(), time.monotonic())
+            try:
+                # Acknowledged only once stored: the message went into the store's next grouped
+                # commit (shared with whatever other monitors sent meanwhile); wait for it.
+                await pipeline.store.committed()
+            except Exception as e:  # noqa: BLE001 - the store logged it; any failure means unstored
+                # Nothing of the failed group is stored: the stream goes on from what is, and
+                # the monitor, unacknowledged, resends the rest after reconnecting.
+                pipeline.last_seq[conn.key] = pipeline.store.last_seq(monitor_id, hello.stream)
+                log.error("monitor %s: messages not stored (%s); disconnecting", monitor_id, e)
+                await _close(ws, 1011, "could not store the messages; reconnect and resend")
+                break
             await ws.send_text(answer)
             if close is not None:
                 log.warning("monitor %s disconnected: %s", monitor_id, close)

@@ -10,11 +10,25 @@ reconnect safe: a message is either stored with its seq or not at all. A seq set
 being stored (refused for good, or given up by the monitor) is recorded in ``unstored`` in the
 transaction that advances ``last_seq`` past it, so a resend of it is refused again, never
 acknowledged: every seq up to ``last_seq`` is either stored or in ``unstored``.
+
+Grouped commits: on the server (inside a running event loop) ``store_message`` does not commit
+on its own. It queues the message, and the queue is written and committed in one transaction as
+soon as the event loop has run the callbacks already due (the messages that arrived together,
+from any number of monitors), so a lone message waits for no timer: only for the callbacks ahead
+of it. ``committed()`` is what the ack waits for: it resolves once everything queued before it
+is committed, or raises if that commit failed (then nothing of the group is stored, and its
+messages are not acknowledged). Everything else that writes or reads messages through the Store
+commits the queue first, so they see the messages in seq order, and a seq is never recorded as
+``unstored`` or given up while an earlier one is still queued. Outside an event loop (tools,
+imports, tests driving a Pipeline directly) every message is committed at once, as before.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -24,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger("vitalwatch.store")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -78,7 +94,18 @@ def _row(cur: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
 
 
 class Store:
+    # Whether messages stored from inside an event loop are grouped (see the module docstring);
+    # off, every message is its own transaction (bench/latency.py --worse measures that).
+    group_commits = True
+    # A group this large is committed at once, without waiting for the end of the loop's turn.
+    MAX_GROUP = 1000
+
     def __init__(self, path: str | Path, fsync: bool = False) -> None:
+        self._queue: list[tuple[str, str, int, Any, float]] = []
+        self._flush_handle: asyncio.Handle | None = None
+        self._waiter: asyncio.Future[None] | None = None  # the queued group's commit
+        self._last: asyncio.Future[None] | None = None  # the commit of the latest message's group
+        self.commits = self.grouped = 0  # transactions of queued messages, and messages in them
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # One connection, used only from the event loop's thread: the server's writes are short
@@ -124,6 +151,7 @@ class Store:
         self._checkpointer.start()
 
     def close(self) -> None:
+        self.flush()
         if getattr(self, "_checkpointer", None) is not None:
             self._stop.set()
             self._checkpointer.join(timeout=5)
@@ -131,6 +159,7 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.flush()
         self.db.execute("BEGIN")
         try:
             yield self.db
@@ -165,6 +194,7 @@ class Store:
 
     def open_stream(self, hello: Any, session_id: int) -> int:
         """Register a monitor's stream; returns the last seq already stored for it."""
+        self.flush()  # queued messages first: reads and writes see them in seq order
         row = self.db.execute(
             "SELECT last_seq FROM streams WHERE monitor_id=? AND stream=?",
             (hello.monitor_id, hello.stream),
@@ -182,12 +212,21 @@ class Store:
         )
         return 0
 
+    def last_seq(self, monitor_id: str, stream: str) -> int:
+        """The last seq of a stream settled in the database (0 if it has none)."""
+        self.flush()
+        row = self.db.execute("SELECT last_seq FROM streams WHERE monitor_id=? AND stream=?",
+                              (monitor_id, stream)).fetchone()
+        return int(row["last_seq"]) if row else 0
+
     def add_mark(self, session_id: int, t: float, what: str, text: str, by: str) -> dict:
+        self.flush()
         cur = self.db.execute("INSERT INTO marks(session_id, t, what, text, by) VALUES (?,?,?,?,?)",
                               (session_id, t, what, text, by))
         return self.db.execute("SELECT * FROM marks WHERE id=?", (cur.lastrowid,)).fetchone()
 
     def marks(self, session_id: int) -> list[dict]:
+        self.flush()
         return self.db.execute("SELECT * FROM marks WHERE session_id=? ORDER BY t, id", (session_id,)).fetchall()
 
     def set_dose(self, session_id: int, t: float, baseline: dict) -> None:
@@ -236,37 +275,94 @@ class Store:
 
     def store_message(self, monitor_id: str, stream: str, session_id: int, msg: Any,
                       received: float) -> None:
-        """Store one validated monitor message and advance its stream, in one transaction."""
-        with self.transaction() as db:
-            kind = msg.type
-            if kind == "numerics":
-                db.executemany(
-                    "INSERT INTO numerics VALUES (?,?,?,?,?)",
-                    [(session_id, msg.t, received, p.value, m.value) for p, m in msg.values.items()],
-                )
-            elif kind == "nibp":
-                db.execute(
-                    "INSERT INTO nibp VALUES (?,?,?,?,?,?,?,?)",
-                    (session_id, msg.t, received, msg.status, msg.sys, msg.dia, msg.map, msg.reason),
-                )
-            elif kind == "waveform":
-                samples = np.array([np.nan if s is None else s for s in msg.samples], np.float32)
-                db.execute(
-                    "INSERT INTO waveforms VALUES (?,?,?,?,?)",
-                    (session_id, msg.t, msg.wave.value, msg.rate, samples.tobytes()),
-                )
-            elif kind == "mark":
-                db.execute("INSERT INTO marks(session_id, t, what, text, by) VALUES (?,?,?,?,?)",
-                           (session_id, msg.t, msg.what, msg.text, f"monitor:{monitor_id}"))
-            elif kind == "status":
-                db.execute(
-                    "INSERT INTO statuses VALUES (?,?,?,?,?,?)",
-                    (session_id, msg.t, received, msg.code, int(msg.active), msg.text),
-                )
-            db.execute(
-                "UPDATE streams SET last_seq=? WHERE monitor_id=? AND stream=?",
-                (msg.seq, monitor_id, stream),
+        """Store one validated monitor message and advance its stream, in one transaction: at
+        once outside an event loop, else in the next grouped commit (await ``committed()``
+        before acknowledging it)."""
+        loop = None
+        if self.group_commits:
+            with contextlib.suppress(RuntimeError):  # no running loop: a tool, an import
+                loop = asyncio.get_running_loop()
+        if loop is None:
+            with self.transaction() as db:
+                self._write(db, monitor_id, stream, session_id, msg, received)
+            self._last = None
+            return
+        if not self._queue:
+            self._waiter = loop.create_future()
+            self._flush_handle = loop.call_soon(self.flush)
+        self._queue.append((monitor_id, stream, session_id, msg, received))
+        self._last = self._waiter
+        if len(self._queue) >= self.MAX_GROUP:
+            self.flush()
+
+    def committed(self) -> asyncio.Future[None]:
+        """The commit of the group that the latest message stored went into: resolves once it is
+        committed, raises its error if it failed (nothing of that group is stored then). Done at
+        once when that message is already committed."""
+        if self._last is None:
+            self._last = asyncio.get_running_loop().create_future()
+            self._last.set_result(None)
+        return self._last
+
+    def flush(self) -> None:
+        """Write and commit the queued messages in one transaction, then resolve their
+        ``committed()``. A failed commit stores none of them and is that future's error."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        queue, self._queue = self._queue, []
+        waiter, self._waiter = self._waiter, None
+        if not queue or waiter is None:
+            return
+        try:
+            self.db.execute("BEGIN")
+            try:
+                for item in queue:
+                    self._write(self.db, *item)
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        except Exception as e:  # noqa: BLE001 - whatever it is, the waiting connections must hear it
+            log.error("could not store %d messages (none is acknowledged): %s", len(queue), e)
+            waiter.set_exception(e)
+            waiter.exception()  # marked as seen: the ingest connections waiting on it get it
+            return
+        self.commits += 1
+        self.grouped += len(queue)
+        waiter.set_result(None)
+
+    def _write(self, db: sqlite3.Connection, monitor_id: str, stream: str, session_id: int, msg: Any,
+               received: float) -> None:
+        kind = msg.type
+        if kind == "numerics":
+            db.executemany(
+                "INSERT INTO numerics VALUES (?,?,?,?,?)",
+                [(session_id, msg.t, received, p.value, m.value) for p, m in msg.values.items()],
             )
+        elif kind == "nibp":
+            db.execute(
+                "INSERT INTO nibp VALUES (?,?,?,?,?,?,?,?)",
+                (session_id, msg.t, received, msg.status, msg.sys, msg.dia, msg.map, msg.reason),
+            )
+        elif kind == "waveform":
+            samples = np.array(msg.samples, np.float32)  # a None ("no value") becomes NaN
+            db.execute(
+                "INSERT INTO waveforms VALUES (?,?,?,?,?)",
+                (session_id, msg.t, msg.wave.value, msg.rate, samples.tobytes()),
+            )
+        elif kind == "mark":
+            db.execute("INSERT INTO marks(session_id, t, what, text, by) VALUES (?,?,?,?,?)",
+                       (session_id, msg.t, msg.what, msg.text, f"monitor:{monitor_id}"))
+        elif kind == "status":
+            db.execute(
+                "INSERT INTO statuses VALUES (?,?,?,?,?,?)",
+                (session_id, msg.t, received, msg.code, int(msg.active), msg.text),
+            )
+        db.execute(
+            "UPDATE streams SET last_seq=? WHERE monitor_id=? AND stream=?",
+            (msg.seq, monitor_id, stream),
+        )
 
     def skip(self, monitor_id: str, stream: str, first: int, last: int, field: str,
              reason: str) -> None:
@@ -280,6 +376,7 @@ class Store:
 
     def unstored(self, monitor_id: str, stream: str, seq: int) -> dict | None:
         """Why ``seq`` of this stream was settled without being stored, or None if it was stored."""
+        self.flush()
         row = self.db.execute(
             "SELECT first_seq, last_seq, field, reason FROM unstored WHERE monitor_id=? AND stream=?"
             " AND first_seq<=? ORDER BY first_seq DESC LIMIT 1", (monitor_id, stream, seq),
@@ -306,6 +403,7 @@ class Store:
 
     def numerics(self, session_id: int, start: float | None = None, end: float | None = None,
                  params: list[str] | None = None) -> list[dict]:
+        self.flush()
         q = "SELECT t, param, value FROM numerics WHERE session_id=? AND t>=? AND t<=?"
         args: list[Any] = [session_id, start if start is not None else -1e18,
                            end if end is not None else 1e18]
@@ -315,6 +413,7 @@ class Store:
         return self.db.execute(q + " ORDER BY t, rowid", args).fetchall()
 
     def nibp(self, session_id: int, start: float | None = None, end: float | None = None) -> list[dict]:
+        self.flush()
         return self.db.execute(
             "SELECT t, status, sys, dia, map, reason FROM nibp WHERE session_id=? AND t>=? AND t<=?"
             " ORDER BY t",
@@ -322,6 +421,7 @@ class Store:
         ).fetchall()
 
     def waveforms(self, session_id: int, wave: str, start: float, end: float) -> list[dict]:
+        self.flush()
         rows = self.db.execute(
             "SELECT t, rate, samples FROM waveforms WHERE session_id=? AND wave=? AND t>=? AND t<=?"
             " ORDER BY t",
@@ -333,12 +433,14 @@ class Store:
         return rows
 
     def statuses(self, session_id: int) -> list[dict]:
+        self.flush()
         return self.db.execute(
             "SELECT t, code, active, text FROM statuses WHERE session_id=? ORDER BY t", (session_id,)
         ).fetchall()
 
     def latest(self, session_id: int) -> dict[str, Any]:
         """The last value of each parameter and the last cuff measurement, for snapshots."""
+        self.flush()
         values = {
             r["param"]: {"value": r["value"], "t": r["t"]}
             for r in self.db.execute(

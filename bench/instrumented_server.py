@@ -1,14 +1,20 @@
 """``vitalwatch serve`` with timers around storage and on the event loop, for ``latency.py --instrument``.
 
-It runs the unchanged server (``app.cli.main``) after wrapping, at run time, the one call on the live
-path that touches the disk, ``Store.store_message`` (one SQLite transaction per message, committed
-before the ack). For every call it notes the wall time and how it was spent, from the thread's
+It runs the unchanged server (``app.cli.main``) after wrapping, at run time, the calls on the live
+path that touch the disk: ``Store.flush``, which writes and commits a group of messages in one
+SQLite transaction before their acks, and ``Store.store_message`` when commits are not grouped (one
+transaction per message). For every commit it notes the wall time and how it was spent, from the thread's
 ``/proc`` scheduler statistics: on the CPU, waiting for a CPU (the machine is busy: other work, not
 vitalwatch), or neither, i.e. blocked in the kernel (disk I/O: the WAL writes and the fsyncs of a
 checkpoint). A second task measures how late the event loop wakes up, which is how long every
 connection, ingest and dashboards alike, was held up, and splits each late wake-up the same way.
 
 When the server exits it writes a JSON summary to the file named by ``VITALWATCH_INSTRUMENT_OUT``.
+
+To show that the benchmark fails when the server is made worse (``latency.py --no-group-commits``,
+``--slow-commit MS``): ``VITALWATCH_BENCH_GROUP_COMMITS=0`` turns grouped commits off, and
+``VITALWATCH_BENCH_SLOW_COMMIT_MS`` holds the event loop that long in every commit, as a slow disk
+would.
 
     cd CHECKOUT && VITALWATCH_INSTRUMENT_OUT=/tmp/x.json python PATH/TO/bench/instrumented_server.py \
         serve --port 8000 --data-dir /tmp/d
@@ -94,15 +100,42 @@ lag_totals = Totals()
 lag_totals.slow_threshold = LAG_SLOW_S
 
 
-def _timed_store(fn: Any) -> Any:
+SLOW_COMMIT_S = float(os.environ.get("VITALWATCH_BENCH_SLOW_COMMIT_MS") or 0) / 1000
+messages = [0]
+
+
+def _commit(t0: float, run0: float, wait0: float, n: int) -> None:
+    if SLOW_COMMIT_S:
+        time.sleep(SLOW_COMMIT_S)
+    t1, (run1, wait1) = time.perf_counter(), _sched()
+    store_totals.add(time.time(), t1 - t0, run1 - run0, wait1 - wait0)
+    messages[0] += n
+
+
+def _timed_flush(fn: Any) -> Any:
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: Store) -> None:
+        n = len(self._queue)
+        if not n:
+            return fn(self)
         t0, (run0, wait0) = time.perf_counter(), _sched()
         try:
-            return fn(*args, **kwargs)
+            return fn(self)
         finally:
-            t1, (run1, wait1) = time.perf_counter(), _sched()
-            store_totals.add(time.time(), t1 - t0, run1 - run0, wait1 - wait0)
+            _commit(t0, run0, wait0, n)
+    return wrapper
+
+
+def _timed_store(fn: Any) -> Any:
+    @functools.wraps(fn)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        if self.group_commits:  # only queued: timed in flush
+            return fn(self, *args, **kwargs)
+        t0, (run0, wait0) = time.perf_counter(), _sched()
+        try:
+            return fn(self, *args, **kwargs)
+        finally:
+            _commit(t0, run0, wait0, 1)
     return wrapper
 
 
@@ -126,10 +159,18 @@ def _dump() -> None:
         lag = lag_totals.summary()
         for key in ("p50_ms", "cpu_s", "runqueue_s", "blocked_s"):  # only meaningful for late wake-ups
             lag.pop(key, None)
-        Path(out).write_text(json.dumps({"store_message": store_totals.summary(), "loop_lag": lag}))
+        commit = {**store_totals.summary(), "messages": messages[0], "grouped": Store.group_commits,
+                  "slow_commit_ms": SLOW_COMMIT_S * 1000}
+        Path(out).write_text(json.dumps({"commit": commit, "loop_lag": lag}))
 
 
 def main() -> int:
+    if os.environ.get("VITALWATCH_BENCH_GROUP_COMMITS") == "0":
+        Store.group_commits = False
+    if hasattr(Store, "flush"):  # a checkout from before grouped commits has none
+        Store.flush = _timed_flush(Store.flush)  # type: ignore[method-assign]
+    else:
+        Store.group_commits = False
     Store.store_message = _timed_store(Store.store_message)  # type: ignore[method-assign]
     original_supervise = server._supervise
 

@@ -6,13 +6,18 @@ For each number of monitors N, and for each system under test, this script
    data dir (holding, as an administrator would add them, a nurse login for the dashboards and a
    device token per monitor), or ``bench/relay.py``, a bare websocket relay on the same stack: the
    floor on this machine;
-2. connects M dashboards to ``/ws/live`` (one load-generator process) and N simulated monitors to
+2. connects the dashboards to ``/ws/live`` (one load-generator process), each sending its
+   ``feed.Subscribe`` on connect — ``--central`` central stations (every room: values, cuff,
+   statuses, alarms, marks, settings and PLETH) and ``--nurses`` nurse views (alarms and numerics
+   of 8 rooms each) — and N simulated monitors, one room each, to
    ``/ws/ingest`` (spread over ``--load-procs`` processes), each monitor its own websocket and
    stream: ``hello``, then numerics at 1 Hz and a 125 Hz PLETH waveform in 25-sample chunks every
    0.2 s, each message numbered with ``seq`` and stamped ``t = time.time()`` just before it is sent
-   (the dashboards get ``t`` back unchanged);
+   (the dashboards get it back, as the feed's ``t_device`` or, from the relay, as ``t``);
 3. after a warm-up, measures for ``--seconds``: end-to-end latency (dashboard receive time − ``t``)
-   of every numerics and waveform message sent in the window, at every dashboard; the monitors' ack
+   of every numerics and waveform message sent in the window, at every dashboard that asked for
+   it, per class of dashboard (messages it did not ask for are counted apart), and the bytes per
+   second each view receives; the monitors' ack
    round trip; messages ingested (acknowledged) and delivered per second; the server's CPU (one
    core = 100 %) and resident memory; the CPU of the load generators and of everything else on the
    machine (other work on a shared machine is what makes the tail latency noisy);
@@ -23,15 +28,19 @@ Both systems get the same load from the same client code in the same run, ``--ro
 alternating order (vitalwatch, relay, relay, vitalwatch, ...) so that a burst of other work on the
 machine is as likely to hit either; the rounds are pooled. The ratio vitalwatch ÷ relay is what to
 compare across machines. Output: Markdown tables on stdout, progress on stderr, and the numbers
-as JSON (``--json``; by default in ``bench/results/``, which git ignores).
+as JSON (``--json``; by default in ``bench/results/``, which git ignores). The issue's targets
+(``TARGETS``: 64 and 256 monitors, against the relay of the same run) are checked, each one
+missed is printed, and the exit status is 1 if any is. ``--no-group-commits`` and
+``--slow-commit MS`` run a worse vitalwatch, to show that the benchmark can fail.
 
 Diagnostics: ``--py-spy PATH`` samples each server during the measured window (summarise the
 profiles with ``bench/profile_summary.py``); ``--instrument`` runs vitalwatch through
-``bench/instrumented_server.py``, which times its storage calls and its event loop's late wake-ups.
+``bench/instrumented_server.py``, which times its commits and its event loop's late wake-ups.
 
-    .venv/bin/python bench/latency.py                      # N = 8, 32, 64; M = 2; 2 × 20 s each
+    .venv/bin/python bench/latency.py                      # N = 64, 256; 2 + 8 dashboards; 2 × 20 s each
     .venv/bin/python bench/latency.py --monitors 64 --seconds 60 --rounds 4
-    .venv/bin/python bench/latency.py --monitors 256 --rounds 1 --py-spy ~/.local/bin/py-spy
+    .venv/bin/python bench/latency.py --monitors 256 --rounds 1 --py-spy .venv/bin/py-spy
+    .venv/bin/python bench/latency.py --monitors 256 --rounds 1 --slow-commit 5   # exits 1
 """
 
 from __future__ import annotations
@@ -63,6 +72,9 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+from app.feed import Kind, Subscribe  # noqa: E402 - after the sys.path change above
 
 PLETH_RATE = 125.0
 CHUNK_S = 0.2
@@ -97,6 +109,32 @@ def monitor_id(i: int) -> str:
     return f"bench-{i:03d}"
 
 
+def room(i: int) -> str:
+    return f"Bench {i:03d}"
+
+
+ROOMS_PER_NURSE = 8
+
+
+def dashboard_views(monitors: int, central: int, nurses: int) -> list[dict[str, Any]]:
+    """The dashboards of a run and what each subscribes to, as the issue has them: central
+    stations (every room: its values, cuff, statuses, alarms, marks and settings, and one wave,
+    PLETH) and nurse views (alarms and numerics of the rooms assigned to them: nurse k has rooms
+    8k to 8k + 7, wrapping round when there are fewer)."""
+    views = []
+    for _ in range(central):
+        sub = Subscribe(rooms=None, kinds=[Kind.numerics, Kind.nibp, Kind.waveform, Kind.status, Kind.alarm,
+                                           Kind.mark, Kind.settings], waveforms={"*": ["PLETH"]})
+        views.append({"class": "central", "rooms": None, "monitors": None, "types": list(DATA_TYPES),
+                      "subscribe": sub.model_dump_json()})
+    for k in range(nurses):
+        mine = sorted({(ROOMS_PER_NURSE * k + j) % monitors for j in range(ROOMS_PER_NURSE)})
+        sub = Subscribe(rooms=[room(i) for i in mine], kinds=[Kind.alarm, Kind.numerics])
+        views.append({"class": "nurse", "rooms": [room(i) for i in mine], "monitors": mine,
+                      "types": ["numerics"], "subscribe": sub.model_dump_json()})
+    return views
+
+
 def _pleth(n: int, hr: float = 72.0) -> list[float]:
     """A plausible PLETH trace of ``n`` samples, as basic_sim makes it."""
     w = 2 * math.pi * hr / 60 / PLETH_RATE
@@ -115,7 +153,8 @@ async def _monitors_main(url: str, indices: list[int], n_total: int, tokens: dic
     trace = _pleth(int(PLETH_RATE * 10))
     res: dict[str, Any] = {"sent": dict.fromkeys(DATA_TYPES, 0), "sent_window": dict.fromkeys(DATA_TYPES, 0),
                            "acked": 0, "acked_window": 0, "errors": [], "ack_rtt": [],
-                           "send_lag": [], "disconnects": [], "connect_failures": []}
+                           "send_lag": [], "disconnects": [], "connect_failures": [],
+                           "numerics_window_by_monitor": {}}
     sockets: dict[int, Any] = {}
     timing: dict[str, float] = {}
 
@@ -125,7 +164,7 @@ async def _monitors_main(url: str, indices: list[int], n_total: int, tokens: dic
             ws = await connect(url + "/ws/ingest", additional_headers=headers, **WS_OPTIONS)
             await ws.send(json.dumps({
                 "type": "hello", "seq": 0, "protocol": 1, "monitor_id": monitor_id(i),
-                "stream": uuid.uuid4().hex, "room": f"Bench {i:03d}", "mode": "test",
+                "stream": uuid.uuid4().hex, "room": room(i), "mode": "test",
                 "vendor": "vitalwatch", "model": "bench/latency"}))
             reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
             if reply.get("type") != "welcome":
@@ -193,6 +232,9 @@ async def _monitors_main(url: str, indices: list[int], n_total: int, tokens: dic
                     res["sent"][m["type"]] += 1
                     if in_window:
                         res["sent_window"][m["type"]] += 1
+                        if m["type"] == "numerics":
+                            by = res["numerics_window_by_monitor"]
+                            by[i] = by.get(i, 0) + 1
                         res["send_lag"].append((now - due) * 1000)
                 tick += 1
             # Wait for the last acks, then hang up.
@@ -215,24 +257,45 @@ async def _monitors_main(url: str, indices: list[int], n_total: int, tokens: dic
     return res
 
 
-async def _dashboards_main(url: str, count: int, headers: list[dict[str, str] | None],
+def _sent_t(msg: dict[str, Any]) -> float | None:
+    """The device time of a data message as the dashboard gets it, which is when the bench's
+    monitor sent it: ``t`` as sent (the relay; vitalwatch before the typed feed), or the feed's
+    ``t_device`` (a waveform's, or a numerics message's readings', which all carry the message's)."""
+    t = msg.get("t", msg.get("t_device"))
+    if t is None and isinstance(msg.get("readings"), dict) and msg["readings"]:
+        t = next(iter(msg["readings"].values())).get("t_device")
+    return t if isinstance(t, (int, float)) else None
+
+
+async def _dashboards_main(url: str, views: list[dict[str, Any]], headers: list[dict[str, str] | None],
                            conn: Any) -> dict[str, Any]:
+    """Every dashboard of the run, each sending its subscription on connect. Latency is counted
+    per class of dashboard, and only for the messages its subscription asks for; data messages it
+    did not ask for (a server that does not filter yet) are counted apart, as "unwanted"."""
     from websockets.asyncio.client import connect
 
-    res: dict[str, Any] = {"received": [], "latency": {t: [] for t in DATA_TYPES}, "other": {},
-                           "disconnects": [], "reconnects": 0, "connected": 0, "slow": [], "slow_count": 0}
+    res: dict[str, Any] = {"views": [], "other": {}, "disconnects": [], "reconnects": 0, "connected": 0,
+                           "slow": [], "slow_count": 0,
+                           "latency": {v["class"]: {t: [] for t in DATA_TYPES} for v in views}}
     timing: dict[str, float] = {}
-    ready = [asyncio.Event() for _ in range(count)]
-    sockets: list[Any] = [None] * count
+    ready = [asyncio.Event() for _ in views]
+    sockets: list[Any] = [None] * len(views)
     stopping = False
 
     async def one(k: int) -> None:
-        received = dict.fromkeys(DATA_TYPES, 0)
-        res["received"].append(received)
+        view = views[k]
+        rooms = set(view["rooms"]) if view["rooms"] is not None else None
+        wanted_types = set(view["types"])
+        latency = res["latency"][view["class"]]
+        mine = {"class": view["class"], "rooms": view["rooms"], "received": dict.fromkeys(DATA_TYPES, 0),
+                "unwanted": 0, "bytes_window": 0}
+        res["views"].append(mine)
+        received = mine["received"]
         first = True
         while not stopping:
             try:
                 async with connect(url + "/ws/live", additional_headers=headers[k], **WS_OPTIONS) as ws:
+                    await ws.send(view["subscribe"])
                     sockets[k] = ws
                     if first:
                         res["connected"] += 1
@@ -242,18 +305,27 @@ async def _dashboards_main(url: str, count: int, headers: list[dict[str, str] | 
                     first = False
                     async for frame in ws:
                         now = time.time()
+                        if timing and timing["w0"] <= now < timing["w1"]:
+                            mine["bytes_window"] += len(frame)
                         msg = json.loads(frame)
                         kind = msg.get("type")
                         if kind in DATA_TYPES:
-                            t = msg.get("t")
-                            if timing and timing["w0"] <= t < timing["w1"]:
-                                received[kind] += 1
-                                ms = (now - t) * 1000
-                                res["latency"][kind].append(ms)
-                                if ms > SLOW_MS:
-                                    res["slow_count"] += 1
-                                    if len(res["slow"]) < 5000:
-                                        res["slow"].append((round(t - timing["w0"], 3), round(ms, 1), kind))
+                            t = _sent_t(msg)
+                            if t is None or not (timing and timing["w0"] <= t < timing["w1"]):
+                                continue
+                            where = msg.get("room")  # the relay forwards frames as sent: no room
+                            if kind not in wanted_types or (rooms is not None and where is not None
+                                                            and where not in rooms):
+                                mine["unwanted"] += 1
+                                continue
+                            received[kind] += 1
+                            ms = (now - t) * 1000
+                            latency[kind].append(ms)
+                            if ms > SLOW_MS:
+                                res["slow_count"] += 1
+                                if len(res["slow"]) < 5000:
+                                    res["slow"].append((round(t - timing["w0"], 3), round(ms, 1), kind,
+                                                        view["class"]))
                         else:
                             res["other"][kind] = res["other"].get(kind, 0) + 1
                     if not stopping:
@@ -266,7 +338,7 @@ async def _dashboards_main(url: str, count: int, headers: list[dict[str, str] | 
                 ready[k].set()
                 await asyncio.sleep(0.2)
 
-    tasks = [asyncio.create_task(one(k)) for k in range(count)]
+    tasks = [asyncio.create_task(one(k)) for k in range(len(views))]
     await asyncio.wait_for(asyncio.gather(*(e.wait() for e in ready)), 30)
     conn.send("ready")
     timing.update(await asyncio.get_running_loop().run_in_executor(None, _wait_go, conn))
@@ -313,6 +385,7 @@ class Server:
     proc: subprocess.Popen | None = None
     authenticated: bool = False
     tokens: dict[int, str] | None = None
+    env: dict[str, str] = field(default_factory=dict)  # for the server, on top of this process's
 
     @property
     def http(self) -> str:
@@ -366,7 +439,7 @@ class Server:
         return {"Cookie": f"vw_session={r.cookies['vw_session']}; vw_csrf={r.cookies['vw_csrf']}"}
 
     def start(self) -> Server:
-        env = dict(os.environ)
+        env = {**os.environ, **self.env}
         if self.system == "vitalwatch":
             entry = [str(BENCH / "instrumented_server.py")] if self.instrument else ["-m", "app.cli"]
             cmd = [sys.executable, *entry, "serve", "--port", str(self.port),
@@ -467,22 +540,27 @@ def settle(quiet_pct: float, timeout_s: float) -> float:
         time.sleep(1.0)
 
 
-def run_one(system: str, monitors: int, dashboards: int, args: argparse.Namespace,
+def run_one(system: str, monitors: int, views: list[dict[str, Any]], args: argparse.Namespace,
             workdir: Path) -> dict[str, Any]:
     """One system under one load for one window; raw samples included (``summarise`` pools them)."""
     busy_before = settle(args.quiet, args.settle) if args.settle > 0 else None
-    server = Server(system, workdir, source=args.source, instrument=args.instrument and system == "vitalwatch")
+    worse = {k: v for k, v in (("VITALWATCH_BENCH_SLOW_COMMIT_MS", args.slow_commit),
+                               ("VITALWATCH_BENCH_GROUP_COMMITS", "0" if args.no_group_commits else None))
+             if v is not None}
+    server = Server(system, workdir, source=args.source,
+                    instrument=(args.instrument or bool(worse)) and system == "vitalwatch",
+                    env={k: str(v) for k, v in worse.items()} if system == "vitalwatch" else {})
     if system == "vitalwatch":
         server.provision(monitors)
     server.start()
-    dashboard_headers = [server.login_headers() for _ in range(dashboards)]
+    dashboard_headers = [server.login_headers() for _ in views]
     assert server.proc is not None
     proc = psutil.Process(server.proc.pid)
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     children: list[tuple[Any, Any]] = []
     groups = [list(range(monitors))[k::args.load_procs] for k in range(args.load_procs)]
-    specs = [("dashboards", (dashboards, dashboard_headers))] + [
+    specs = [("dashboards", (views, dashboard_headers))] + [
         ("monitors", (g, monitors, {i: server.tokens[i] for i in g} if server.tokens else None))
         for g in groups if g]
     spy = None
@@ -555,17 +633,47 @@ def run_one(system: str, monitors: int, dashboards: int, args: argparse.Namespac
         if pid not in ours and pid in others0:
             by_name[name] = by_name.get(name, 0.0) + (t1 - others0[pid][1]) / wall * 100
     gen_cpu = sum((b.user + b.system) - (a.user + a.system) for a, b in zip(gen0, gen1)) / wall * 100
+    sent_window = {t: sum(r["sent_window"][t] for r in mons) for t in DATA_TYPES}
+    numerics_by_monitor: dict[int, int] = {}
+    for r in mons:
+        for i, c in r["numerics_window_by_monitor"].items():
+            numerics_by_monitor[int(i)] = numerics_by_monitor.get(int(i), 0) + c
+    # What each class of dashboard should have received: what its subscriptions ask for.
+    expected: dict[str, dict[str, int]] = {}
+    received: dict[str, dict[str, int]] = {}
+    classes: dict[str, dict[str, Any]] = {}
+    for view in views:
+        cls = view["class"]
+        want = dict.fromkeys(DATA_TYPES, 0)
+        if view["monitors"] is None:
+            want.update({t: sent_window[t] for t in view["types"]})
+        else:
+            want["numerics"] = sum(numerics_by_monitor.get(i, 0) for i in view["monitors"])
+        received.setdefault(cls, dict.fromkeys(DATA_TYPES, 0))
+        e = expected.setdefault(cls, dict.fromkeys(DATA_TYPES, 0))
+        for t in DATA_TYPES:
+            e[t] += want[t]
+        c = classes.setdefault(cls, {"views": 0, "bytes_window": [], "unwanted": 0})
+        c["views"] += 1
+    for got in dash["views"]:
+        cls = got["class"]
+        for t in DATA_TYPES:
+            received[cls][t] += got["received"][t]
+        classes[cls]["bytes_window"].append(got["bytes_window"])
+        classes[cls]["unwanted"] += got["unwanted"]
     return {
-        "system": system, "monitors": monitors, "dashboards": dashboards,
+        "system": system, "monitors": monitors, "dashboards": len(views),
         "seconds": timing["w1"] - timing["w0"],
         "connected_monitors": sum(r["connected"] for r in mons),
         "connected_dashboards": dash["connected"],
         "latency": dash["latency"],
+        "expected": expected,
+        "received_by_class": received,
+        "classes": classes,
         "ack_rtt": [x for r in mons for x in r["ack_rtt"]],
         "send_lag": [x for r in mons for x in r["send_lag"]],
-        "sent_window": {t: sum(r["sent_window"][t] for r in mons) for t in DATA_TYPES},
+        "sent_window": sent_window,
         "acked_window": sum(r["acked_window"] for r in mons),
-        "received": {t: sum(d[t] for d in dash["received"]) for t in DATA_TYPES},
         "errors": [e for r in mons for e in r["errors"]],
         "monitor_disconnects": [d for r in mons for d in r["disconnects"]]
                                + [d for r in mons for d in r["connect_failures"]],
@@ -591,28 +699,41 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Pool the rounds of one system under one load."""
     first = runs[0]
     secs = sum(r["seconds"] for r in runs)
-    lat = {t: [x for r in runs for x in r["latency"][t]] for t in DATA_TYPES}
     ack = [x for r in runs for x in r["ack_rtt"]]
     lag = [x for r in runs for x in r["send_lag"]]
     sent = {t: sum(r["sent_window"][t] for r in runs) for t in DATA_TYPES}
-    received = {t: sum(r["received"][t] for r in runs) for t in DATA_TYPES}
-    expected = {t: sent[t] * first["dashboards"] for t in DATA_TYPES}
     refused = sum(r["server_counters"].get("refused", 0) or 0 for r in runs)
     mean = lambda key: sum(r[key] * r["seconds"] for r in runs) / secs  # noqa: E731
+    by_class: dict[str, dict[str, Any]] = {}
+    for cls in first["classes"]:
+        lat = {t: [x for r in runs for x in r["latency"][cls][t]] for t in DATA_TYPES}
+        expected = {t: sum(r["expected"][cls][t] for r in runs) for t in DATA_TYPES}
+        received = {t: sum(r["received_by_class"][cls][t] for r in runs) for t in DATA_TYPES}
+        views = first["classes"][cls]["views"]
+        by_class[cls] = {
+            "views": views,
+            "latency_ms": {t: {"p50": pct(lat[t], 50), "p90": pct(lat[t], 90), "p99": pct(lat[t], 99),
+                               "max": max(lat[t], default=None), "n": len(lat[t]),
+                               "p99_by_round": [pct(r["latency"][cls][t], 99) for r in runs]}
+                           for t in DATA_TYPES if expected[t]},
+            "expected": expected, "received": received,
+            "lost": {t: expected[t] - received[t] for t in DATA_TYPES},
+            "delivered_fraction": min((received[t] / expected[t] for t in DATA_TYPES if expected[t]),
+                                      default=0.0),
+            "unwanted": sum(r["classes"][cls]["unwanted"] for r in runs),
+            # Per view: what one such dashboard's connection carries.
+            "bytes_per_s": sum(b for r in runs for b in r["classes"][cls]["bytes_window"]) / secs / views,
+        }
     return {
         "system": first["system"], "monitors": first["monitors"], "dashboards": first["dashboards"],
         "rounds": len(runs), "seconds": secs,
-        "latency_ms": {t: {"p50": pct(lat[t], 50), "p90": pct(lat[t], 90), "p99": pct(lat[t], 99),
-                           "max": max(lat[t], default=None), "n": len(lat[t]),
-                           "p99_by_round": [pct(r["latency"][t], 99) for r in runs]}
-                       for t in DATA_TYPES},
+        "classes": by_class,
         "ack_rtt_ms": {"p50": pct(ack, 50), "p99": pct(ack, 99)},
         "send_lag_ms": {"p50": pct(lag, 50), "p99": pct(lag, 99)},
         "sent_per_s": sum(sent.values()) / secs,
         "ingested_per_s": sum(r["acked_window"] for r in runs) / secs,
-        "delivered_per_s": sum(received.values()) / secs,
-        "delivered_fraction": min((received[t] / expected[t] for t in DATA_TYPES if expected[t]), default=0.0),
-        "lost": {t: expected[t] - received[t] for t in DATA_TYPES},
+        "delivered_per_s": sum(c["received"][t] for c in by_class.values() for t in DATA_TYPES) / secs,
+        "lost": sum(sum(c["lost"].values()) for c in by_class.values()),
         "slow_messages": sum(r["slow_count"] for r in runs),
         "errors": sum(len(r["errors"]) for r in runs),
         "refused": refused,
@@ -624,6 +745,48 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "other_cpu_pct": mean("other_cpu_pct"),
         "profiles": [r["profile"] for r in runs if r["profile"]],
     }
+
+
+# Targets ------------------------------------------------------------------------------------
+
+# The issue's targets, against the relay measured in the same run (each dashboard class, each kind
+# of message it subscribes to): monitors -> (statistic, at most × relay, at most ms, nothing lost).
+TARGETS: dict[int, list[tuple[str, float, float | None]]] = {
+    64: [("p99", 1.5, 50.0)],
+    256: [("p50", 3.0, None), ("p99", 2.0, None)],
+}
+NOTHING_LOST = {256}
+
+
+def check_targets(summaries: list[dict[str, Any]]) -> list[str]:
+    """Every target missed, said in words (empty: all met, or none applies to these loads)."""
+    missed = []
+    by_n: dict[int, dict[str, dict[str, Any]]] = {}
+    for s in summaries:
+        by_n.setdefault(s["monitors"], {})[s["system"]] = s
+    for n, systems in sorted(by_n.items()):
+        v, b = systems.get("vitalwatch"), systems.get("relay")
+        if v is None or n not in TARGETS:
+            continue
+        if n in NOTHING_LOST and v["lost"]:
+            missed.append(f"{n} monitors: {v['lost']} messages lost (target: none)")
+        if b is None:
+            continue
+        for cls, c in v["classes"].items():
+            for kind, lat in c["latency_ms"].items():
+                floor = b["classes"].get(cls, {}).get("latency_ms", {}).get(kind)
+                for stat, times, cap in TARGETS[n]:
+                    ours, theirs = lat[stat], floor[stat] if floor else None
+                    if ours is None or theirs is None:
+                        missed.append(f"{n} monitors, {cls} {kind} {stat}: not measured")
+                        continue
+                    if ours > times * theirs:
+                        missed.append(f"{n} monitors, {cls} {kind} {stat}: {_ms(ours)} ms is "
+                                      f"×{ours / theirs:.2f} the relay's {_ms(theirs)} ms (target ≤ ×{times:g})")
+                    if cap is not None and ours > cap:
+                        missed.append(f"{n} monitors, {cls} {kind} {stat}: {_ms(ours)} ms "
+                                      f"(target ≤ {cap:g} ms)")
+    return missed
 
 
 # Reporting ----------------------------------------------------------------------------------
@@ -641,57 +804,61 @@ def _ratio(a: float | None, b: float | None) -> str:
     return f"×{a / b:.2f}" if a / b < 10 else f"×{a / b:.0f}"
 
 
+def _bytes(v: float) -> str:
+    return f"{v / 1000:.1f} kB/s" if v < 1e6 else f"{v / 1e6:.2f} MB/s"
+
+
 def markdown(summaries: list[dict[str, Any]]) -> str:
-    cols = ["Monitors", "Server", "numerics p50 (ms)", "numerics p99 (ms)", "waveform p50 (ms)",
-            "waveform p99 (ms)", "ingested msg/s", "delivered msg/s", "delivered", "server CPU",
-            "server RSS"]
+    cols = ["Monitors", "Dashboards", "Server", "numerics p50 (ms)", "numerics p99 (ms)",
+            "waveform p50 (ms)", "waveform p99 (ms)", "delivered", "not asked for", "bytes/s per view",
+            "server CPU", "server RSS"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join(["---"] * len(cols)) + "|"]
     by_n: dict[int, dict[str, dict[str, Any]]] = {}
     for s in summaries:
         by_n.setdefault(s["monitors"], {})[s["system"]] = s
     for n, systems in by_n.items():
-        for name in ("vitalwatch", "relay"):
-            s = systems.get(name)
-            if s is None:
-                continue
-            lat = s["latency_ms"]
-            lines.append(
-                f"| {n} | {name} | {_ms(lat['numerics']['p50'])} | {_ms(lat['numerics']['p99'])} "
-                f"| {_ms(lat['waveform']['p50'])} | {_ms(lat['waveform']['p99'])} "
-                f"| {s['ingested_per_s']:.0f} | {s['delivered_per_s']:.0f} "
-                f"| {s['delivered_fraction'] * 100:.1f} % | {s['server_cpu_pct']:.0f} % "
-                f"| {s['server_rss_mib']:.0f} MiB |")
-        if "vitalwatch" in systems and "relay" in systems:
-            v, b = systems["vitalwatch"], systems["relay"]
-            lv, lb = v["latency_ms"], b["latency_ms"]
-            lines.append(
-                f"| {n} | *vitalwatch ÷ relay* | {_ratio(lv['numerics']['p50'], lb['numerics']['p50'])} "
-                f"| {_ratio(lv['numerics']['p99'], lb['numerics']['p99'])} "
-                f"| {_ratio(lv['waveform']['p50'], lb['waveform']['p50'])} "
-                f"| {_ratio(lv['waveform']['p99'], lb['waveform']['p99'])} "
-                f"| {_ratio(v['ingested_per_s'], b['ingested_per_s'])} "
-                f"| {_ratio(v['delivered_per_s'], b['delivered_per_s'])} | "
-                f"| {_ratio(v['server_cpu_pct'], b['server_cpu_pct'])} "
-                f"| {_ratio(v['server_rss_mib'], b['server_rss_mib'])} |")
+        classes = list(next(iter(systems.values()))["classes"])
+        for cls in classes:
+            for name in ("vitalwatch", "relay"):
+                s = systems.get(name)
+                if s is None:
+                    continue
+                c = s["classes"][cls]
+                lat = c["latency_ms"]
+                cells = " | ".join(_ms(lat[t][q]) if t in lat else "–" for t in DATA_TYPES for q in ("p50", "p99"))
+                lines.append(
+                    f"| {n} | {c['views']} {cls} | {name} | {cells} "
+                    f"| {c['delivered_fraction'] * 100:.1f} % | {c['unwanted']} | {_bytes(c['bytes_per_s'])} "
+                    f"| {s['server_cpu_pct']:.0f} % | {s['server_rss_mib']:.0f} MiB |")
+            if "vitalwatch" in systems and "relay" in systems:
+                v, b = systems["vitalwatch"], systems["relay"]
+                lv, lb = v["classes"][cls]["latency_ms"], b["classes"][cls]["latency_ms"]
+                cells = " | ".join(_ratio(lv[t][q], lb[t][q]) if t in lv and t in lb else "–"
+                                   for t in DATA_TYPES for q in ("p50", "p99"))
+                lines.append(
+                    f"| {n} | {v['classes'][cls]['views']} {cls} | *vitalwatch ÷ relay* | {cells} | | "
+                    f"| {_ratio(v['classes'][cls]['bytes_per_s'], b['classes'][cls]['bytes_per_s'])} "
+                    f"| {_ratio(v['server_cpu_pct'], b['server_cpu_pct'])} "
+                    f"| {_ratio(v['server_rss_mib'], b['server_rss_mib'])} |")
     return "\n".join(lines)
 
 
 def markdown_health(summaries: list[dict[str, Any]]) -> str:
-    cols = ["Monitors", "Server", "ack round trip p50 / p99", "send lag p99", f"messages > {SLOW_MS:g} ms",
-            "p99 by round (numerics; waveform)", "lost", "errors / refused",
-            "disconnects (monitors / dashboards)", "load generators CPU", "other CPU on the machine"]
+    cols = ["Monitors", "Server", "ingested msg/s", "delivered msg/s", "ack round trip p50 / p99",
+            "send lag p99", f"messages > {SLOW_MS:g} ms", "p99 by round (central numerics; waveform)", "lost",
+            "errors / refused", "disconnects (monitors / dashboards)", "load generators CPU",
+            "other CPU on the machine"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join(["---"] * len(cols)) + "|"]
     for s in summaries:
-        lat = s["latency_ms"]
-        by_round = (", ".join(_ms(x) for x in lat["numerics"]["p99_by_round"]) + "; "
-                    + ", ".join(_ms(x) for x in lat["waveform"]["p99_by_round"]))
-        n_msgs = lat["numerics"]["n"] + lat["waveform"]["n"]
+        lat = s["classes"].get("central", next(iter(s["classes"].values())))["latency_ms"]
+        by_round = "; ".join(", ".join(_ms(x) for x in lat[t]["p99_by_round"]) for t in DATA_TYPES if t in lat)
+        n_msgs = sum(c["latency_ms"][t]["n"] for c in s["classes"].values() for t in c["latency_ms"])
         lines.append(
-            f"| {s['monitors']} | {s['system']} "
+            f"| {s['monitors']} | {s['system']} | {s['ingested_per_s']:.0f} | {s['delivered_per_s']:.0f} "
             f"| {_ms(s['ack_rtt_ms']['p50'])} / {_ms(s['ack_rtt_ms']['p99'])} ms "
             f"| {_ms(s['send_lag_ms']['p99'])} ms "
             f"| {s['slow_messages'] / max(1, n_msgs) * 100:.2f} % | {by_round} ms "
-            f"| {sum(s['lost'].values())} | {s['errors']} / {s['refused']} "
+            f"| {s['lost']} | {s['errors']} / {s['refused']} "
             f"| {s['monitor_disconnects']} / {s['dashboard_disconnects']} "
             f"| {s['loadgen_cpu_pct']:.0f} % | {s['other_cpu_pct']:.0f} % |")
     return "\n".join(lines)
@@ -715,8 +882,11 @@ def _version(source: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Live path latency of vitalwatch against a bare relay.")
-    p.add_argument("--monitors", default="8,32,64", help="comma-separated numbers of monitors (default 8,32,64)")
-    p.add_argument("--dashboards", type=int, default=2, help="dashboards on /ws/live (default 2)")
+    p.add_argument("--monitors", default="64,256", help="comma-separated numbers of monitors (default 64,256)")
+    p.add_argument("--central", type=int, default=2,
+                   help="central stations on /ws/live: every room, values and PLETH (default 2)")
+    p.add_argument("--nurses", type=int, default=8,
+                   help=f"nurse views: alarms and numerics of {ROOMS_PER_NURSE} rooms each (default 8)")
     p.add_argument("--seconds", type=float, default=20,
                    help="measured seconds per system, configuration and round (default 20)")
     p.add_argument("--rounds", type=int, default=2,
@@ -743,6 +913,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="the vitalwatch checkout to measure (default: this one); e.g. a commit unpacked with "
                         "'git archive COMMIT | tar -x -C DIR', to measure it while the working tree changes")
     p.add_argument("--keep", action="store_true", help="keep the temporary data dirs and server logs")
+    worse = p.add_argument_group("a slower vitalwatch, to show that the targets can be missed (both run it "
+                                 "through bench/instrumented_server.py)")
+    worse.add_argument("--no-group-commits", action="store_true",
+                       help="one SQLite transaction per message, as before grouped commits")
+    worse.add_argument("--slow-commit", type=float, metavar="MS",
+                       help="hold the event loop this long in every commit, as a slow disk would")
     args = p.parse_args(argv)
     args.source = args.source.resolve()
     counts = [int(x) for x in args.monitors.split(",") if x.strip()]
@@ -766,10 +942,11 @@ def main(argv: list[str] | None = None) -> int:
                 for system in (systems if rnd % 2 == 0 else systems[::-1]):
                     workdir = base / f"{system}-{n}" / f"round{rnd + 1}"
                     workdir.mkdir(parents=True)
-                    print(f"[{time.strftime('%H:%M:%S')}] {system}: {n} monitors, {args.dashboards} "
-                          f"dashboards, round {rnd + 1}/{args.rounds}, {args.seconds:g} s",
+                    print(f"[{time.strftime('%H:%M:%S')}] {system}: {n} monitors, {args.central} central "
+                          f"stations + {args.nurses} nurse views, round {rnd + 1}/{args.rounds}, "
+                          f"{args.seconds:g} s",
                           file=sys.stderr, flush=True)
-                    r = run_one(system, n, args.dashboards, args, workdir)
+                    r = run_one(system, n, dashboard_views(n, args.central, args.nurses), args, workdir)
                     if r["profile"]:
                         dest = out_json.parent / Path(r["profile"]).name
                         with contextlib.suppress(OSError):
@@ -777,17 +954,20 @@ def main(argv: list[str] | None = None) -> int:
                             r["profile"] = str(dest)
                     by_system[system].append(r)
                     runs.append(r)
-                    lat = {t: (pct(r["latency"][t], 50), pct(r["latency"][t], 99)) for t in DATA_TYPES}
-                    print(f"    numerics p50/p99 {_ms(lat['numerics'][0])}/{_ms(lat['numerics'][1])} ms, "
-                          f"waveform p50/p99 {_ms(lat['waveform'][0])}/{_ms(lat['waveform'][1])} ms, "
+                    lat = {(c, t): (pct(r["latency"][c][t], 50), pct(r["latency"][c][t], 99))
+                           for c in r["latency"] for t in DATA_TYPES if r["latency"][c][t]}
+                    print("    " + ", ".join(f"{c} {t} p50/p99 {_ms(a)}/{_ms(b)} ms"
+                                             for (c, t), (a, b) in lat.items())
+                          + ", "
                           f"server CPU {r['server_cpu_pct']:.0f} %, other CPU {r['other_cpu_pct']:.0f} %, "
                           f"errors {len(r['errors'])}, refused {r['server_counters'].get('refused')}"
                           + (f", machine busy before {r['machine_cpu_before_pct']:.0f} %"
                              if r["machine_cpu_before_pct"] is not None else ""),
                           file=sys.stderr, flush=True)
                     if r["instrument"]:
-                        st, lag = r["instrument"]["store_message"], r["instrument"]["loop_lag"]
-                        print(f"    store_message: {st['calls']} calls, p50 {st['p50_ms']} ms, p99 {st['p99_ms']} ms, "
+                        st, lag = r["instrument"]["commit"], r["instrument"]["loop_lag"]
+                        print(f"    commits: {st['calls']} for {st.get('messages')} messages, p50 {st['p50_ms']} ms, "
+                              f"p99 {st['p99_ms']} ms, "
                               f"max {st['max_ms']} ms, {st['over_threshold']} over 2 ms "
                               f"({st['over_threshold_totals_ms']}); loop late > 20 ms: {lag['over_threshold']} "
                               f"times, max {lag['max_ms']} ms ({lag['over_threshold_totals_ms']})",
@@ -802,15 +982,20 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"date": dt.datetime.now().astimezone().isoformat(timespec="seconds"), **_version(args.source),
             "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
             "argv": sys.argv[1:], "seconds": args.seconds, "rounds": args.rounds, "warmup": args.warmup,
-            "drain": args.drain, "load_procs": args.load_procs, "dashboards": args.dashboards,
+            "drain": args.drain, "load_procs": args.load_procs, "central": args.central, "nurses": args.nurses,
+            "no_group_commits": args.no_group_commits, "slow_commit_ms": args.slow_commit,
             "settle": args.settle, "quiet": args.quiet}
     details = [{k: v for k, v in r.items() if k not in ("latency", "ack_rtt", "send_lag")} for r in runs]
-    out_json.write_text(json.dumps({"meta": meta, "summaries": summaries, "runs": details}, indent=1))
+    out_json.write_text(json.dumps({"meta": meta, "summaries": summaries, "runs": details,
+                                    "targets_missed": check_targets(summaries)}, indent=1))
 
     version = (f"vitalwatch {meta['commit']}{' with local changes' if meta['local_changes'] else ''}, "
                if meta["commit"] else f"vitalwatch from {meta['source']}, ")
     print(f"Live path latency, {version}{meta['date']}, {meta['cpus']} CPUs, Python {meta['python']}: "
-          f"{args.dashboards} dashboards, {args.rounds} × {args.seconds:g} s per server and load. "
+          f"{args.central} central stations + {args.nurses} nurse views, {args.rounds} × {args.seconds:g} s "
+          "per server and load"
+          + (", vitalwatch without grouped commits" if args.no_group_commits else "")
+          + (f", vitalwatch with {args.slow_commit:g} ms per commit" if args.slow_commit else "") + ". "
           "Latency from the monitor's send to the dashboard's receive; CPU: one core = 100 %.\n")
     print(markdown(summaries))
     print()
@@ -822,8 +1007,13 @@ def main(argv: list[str] | None = None) -> int:
             odd["refused"] = r["server_counters"]
         if odd:
             print(f"\n{r['system']}, {r['monitors']} monitors: {json.dumps(odd)}")
+    missed = check_targets(summaries)
+    if missed:
+        print("\nTargets missed:\n" + "\n".join(f"- {m}" for m in missed))
+    elif any(n in TARGETS for n in counts) and set(systems) == {"vitalwatch", "relay"}:
+        print("\nEvery target met.")
     print(f"\nresults: {out_json}", file=sys.stderr)
-    return 0
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":

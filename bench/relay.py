@@ -2,12 +2,16 @@
 
 It speaks just enough of the monitor protocol for an adapter to stream into it, and nothing more:
 
-* ``/ws/ingest``: the first frame (the ``hello``) is answered with a ``welcome``; every later frame
-  is read as JSON only to find its ``seq``, answered with an ``ack`` and forwarded, unchanged, to
-  every dashboard. No validation, no storage, no alarms.
-* ``/ws/live``: every frame any monitor sends, as it was sent. Like vitalwatch's hub, publishing
-  never waits: each dashboard has its own bounded queue drained by its own task, and a waveform
-  that does not fit is dropped (and counted) rather than slowing ingest down.
+* ``/ws/ingest``: the first frame (the ``hello``) is answered with a ``welcome`` (its room noted);
+  every later frame is read as JSON only to find its ``seq``, ``type`` and ``wave``, answered with
+  an ``ack`` and forwarded, unchanged, to every dashboard that wants it. No validation, no
+  storage, no alarms.
+* ``/ws/live``: every frame any monitor sends, as it was sent, or, once the dashboard has sent a
+  ``subscribe`` (app/feed.py), only the frames it asks for: the rooms, the kinds of message, the
+  waves, read from the frame's ``type`` and ``wave`` and the room its monitor's hello named. Like
+  vitalwatch's hub, publishing never waits: each dashboard has its own bounded queue drained by
+  its own task, and a waveform that does not fit is dropped (and counted) rather than slowing
+  ingest down.
 * ``/health`` for readiness, ``/stats`` for the counters.
 
 It runs on the same stack with the same settings as ``vitalwatch serve`` (uvicorn, its default
@@ -24,7 +28,9 @@ import argparse
 import asyncio
 import contextlib
 import json
+from dataclasses import dataclass, field
 
+import orjson
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -34,8 +40,39 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 QUEUE_SIZE = 1000  # as app/hub.py
 
-dashboards: set[asyncio.Queue[str]] = set()
-stats = {"monitors": 0, "dashboards": 0, "received": 0, "forwarded": 0, "dropped": 0,
+# Message types a subscription's kinds name; anything else (hello, heartbeat) goes to everyone.
+KINDS = {"numerics", "nibp", "waveform", "status", "alarm", "mark", "settings"}
+
+
+@dataclass(eq=False)
+class Dashboard:
+    """One dashboard's queue and what it subscribed to (everything, until it says)."""
+
+    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    rooms: set[str] | None = None
+    kinds: set[str] | None = None
+    waves: dict[str, set[str]] = field(default_factory=dict)
+
+    def subscribe(self, sub: dict) -> None:
+        self.rooms = set(sub["rooms"]) if sub.get("rooms") is not None else None
+        self.kinds = set(sub["kinds"]) if "kinds" in sub else None
+        self.waves = {room: set(w) for room, w in (sub.get("waveforms") or {}).items()}
+
+    def wants(self, room: str, kind: str, wave: str | None) -> bool:
+        # As app/feed.py's Subscribe.wants.
+        if self.rooms is not None and room not in self.rooms:
+            return False
+        if kind not in KINDS or self.kinds is None:
+            return True
+        if kind not in self.kinds:
+            return False
+        if kind == "waveform" and self.waves:
+            return wave in self.waves.get(room, self.waves.get("*", ()))
+        return True
+
+
+dashboards: set[Dashboard] = set()
+stats = {"monitors": 0, "dashboards": 0, "received": 0, "forwarded": 0, "filtered": 0, "dropped": 0,
          "unreadable": 0}
 
 
@@ -43,19 +80,26 @@ async def ingest(ws: WebSocket) -> None:
     await ws.accept()
     stats["monitors"] += 1
     try:
-        await ws.receive_text()  # hello
+        try:
+            room = str(orjson.loads(await ws.receive_text()).get("room"))  # hello
+        except (orjson.JSONDecodeError, AttributeError):
+            room = ""
         await ws.send_text('{"type":"welcome","session_id":1,"last_seq":0}')
         while True:
             raw = await ws.receive_text()
             stats["received"] += 1
             try:
-                seq = json.loads(raw)["seq"]
-            except (ValueError, KeyError, TypeError):
+                msg = orjson.loads(raw)
+                seq, kind, wave = msg["seq"], msg.get("type"), msg.get("wave")
+            except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
                 stats["unreadable"] += 1
-                seq = None
-            for queue in list(dashboards):
+                seq = kind = wave = None
+            for dashboard in list(dashboards):
+                if not dashboard.wants(room, kind, wave):
+                    stats["filtered"] += 1
+                    continue
                 try:
-                    queue.put_nowait(raw)
+                    dashboard.queue.put_nowait(raw)
                     stats["forwarded"] += 1
                 except asyncio.QueueFull:
                     stats["dropped"] += 1
@@ -68,19 +112,22 @@ async def ingest(ws: WebSocket) -> None:
 
 async def live(ws: WebSocket) -> None:
     await ws.accept()
-    queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
-    dashboards.add(queue)
+    dashboard = Dashboard()
+    dashboards.add(dashboard)
     stats["dashboards"] += 1
 
     async def send() -> None:
         while True:
-            await ws.send_text(await queue.get())
+            await ws.send_text(await dashboard.queue.get())
 
-    async def drain() -> None:
-        while (await ws.receive())["type"] != "websocket.disconnect":
-            pass
+    async def receive() -> None:
+        while (message := await ws.receive())["type"] != "websocket.disconnect":
+            with contextlib.suppress(orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+                sub = orjson.loads(message.get("text") or "")
+                if sub.get("type") == "subscribe":
+                    dashboard.subscribe(sub)
 
-    tasks = {asyncio.create_task(send()), asyncio.create_task(drain())}
+    tasks = {asyncio.create_task(send()), asyncio.create_task(receive())}
     try:
         _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
@@ -90,7 +137,7 @@ async def live(ws: WebSocket) -> None:
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
-        dashboards.discard(queue)
+        dashboards.discard(dashboard)
         stats["dashboards"] -= 1
 
 
