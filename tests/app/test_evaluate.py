@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from alerts.rules import load
-from app.evaluate import evaluate_file
 from monitors import basic_sim, recording
+from offline.evaluate import evaluate_file
 from tests.conftest import ROOT, Server, wait_for
 
 
@@ -21,7 +21,9 @@ def write_recording(path: Path, profile: str, minutes: float, seed: int = 1) -> 
 
 
 def test_evaluate_prints_transitions_and_summary(tmp_path: Path) -> None:
-    """The command prints one JSON line per alarm change and a summary with rates per hour."""
+    """The command prints one JSON line per alarm change, a JSON summary with rates per hour and
+    per-rule counts, and a per-rule table (raised, escalated, time active) — no progress bar
+    when stderr is not a terminal."""
     rec = write_recording(tmp_path / "surge.jsonl", "bp-surge", 10)
     result = subprocess.run([sys.executable, "-m", "app.cli", "evaluate", str(rec)], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
@@ -29,8 +31,16 @@ def test_evaluate_prints_transitions_and_summary(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert {"t", "rule", "kind", "priority", "event"} <= set(lines[0])
     assert {(c["rule"], c["event"]) for c in lines} >= {("B1", "raised"), ("B3", "raised")}
-    summary = json.loads(result.stderr)
+    summary, end = json.JSONDecoder().raw_decode(result.stderr)
     assert summary["sessions"] == 1 and summary["alarms_per_hour_by_rule"]["B3"] > 0
+    b3 = summary["by_rule"]["B3"]
+    raised = [c for c in lines if c["rule"] == "B3" and c["event"] == "raised"]
+    assert b3["raised"] == len(raised) and b3["active_s"] > 0
+    table = result.stderr[end:].strip().splitlines()
+    assert table[1].split() == ["rule", "raised", "escalated", "time", "active", "raised/h"]
+    row = next(line.split() for line in table if line.startswith("B3 "))
+    assert row[1] == str(len(raised)) and row[-1] == f"{summary['alarms_per_hour_by_rule']['B3']:g}"
+    assert "\r" not in result.stderr and "records/s" not in result.stderr
 
 
 def test_evaluate_refuses_a_file_that_is_not_a_recording(tmp_path: Path) -> None:
