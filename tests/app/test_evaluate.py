@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from alerts.rules import load
 from monitors import basic_sim, recording
 from offline.evaluate import evaluate_file
-from tests.conftest import ROOT, Server, wait_for
+from tests.conftest import ROOT, Server, seconds
 
 
 def write_recording(path: Path, profile: str, minutes: float, seed: int = 1) -> Path:
@@ -50,6 +49,83 @@ def test_evaluate_refuses_a_file_that_is_not_a_recording(tmp_path: Path) -> None
     result = subprocess.run([sys.executable, "-m", "app.cli", "evaluate", str(bad)], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "notes.txt: line 1: not a recording header" in result.stderr
+
+
+def stream(server: Server, rec: Path, monitor: str, mode: str, speed: float) -> None:
+    """Stream a recording through the server as monitor ``monitor``, paced at ``speed``."""
+    proc = subprocess.run(
+        [sys.executable, "-c", (
+            "import asyncio, sys; from monitors import recording; "
+            "from monitors.adapter import Identity, Paced; from monitors.uplink import Uplink; "
+            "h, recs = recording.read(sys.argv[1]); "
+            "asyncio.run(Uplink(sys.argv[2], Paced(Identity(sys.argv[4], 'Rec', sys.argv[5]), recs, "
+            "speed=float(sys.argv[6])), token=sys.argv[3] or None).run())"),
+         str(rec), server.ws, server.device_token(monitor), monitor, mode, str(speed)],
+        cwd=ROOT, capture_output=True, text=True, timeout=seconds(180))
+    assert proc.returncode == 0, proc.stderr
+
+
+def live_and_offline(server: Server, rec: Path, speed: float) -> tuple[list[tuple], list[tuple]]:
+    """The alarm changes (T4 aside) a server logs for the recording streamed into it, and those
+    evaluate gives, each timed from the recording's first numerics."""
+    offline = evaluate_file(rec, load()).changes
+    _, records = recording.read(rec)
+    t0 = next(r["t"] for r in records if r["type"] == "numerics")
+    stream(server, rec, "rec-1", "replay", speed)
+    session = server.get("/api/sessions")[0]["id"]
+    live_t0 = server.get(f"/api/sessions/{session}/readings", params="HR")["numerics"][0]["t"]
+    log = [e for e in server.get(f"/api/sessions/{session}/alarm-log") if e["rule"] != "T4"]
+    return ([(e["rule"], e["event"], e["state"], e["priority"], round(e["t"] - live_t0, 3)) for e in log],
+            [(c.rule, c.event, c.state, c.priority, round(c.t - t0, 3)) for c in offline])
+
+
+def numerics(t: float, hr: float | None, spo2: float | None) -> dict:
+    return {"type": "numerics", "t": t, "values": {
+        "HR": {"value": hr, "unit": "/min"}, "PR": {"value": hr, "unit": "/min"},
+        "SpO2": {"value": spo2, "unit": "%"}, "RR": {"value": 14, "unit": "/min"}}}
+
+
+def test_live_equals_offline_on_a_sparse_trend_with_a_quiet_gap(server: Server, tmp_path: Path) -> None:
+    """A 1-a-minute trend (a dose mark, a run of "no value", four minutes with no record at all)
+    streamed through a live server gives exactly the alarm changes evaluate gives, including
+    those only the clock ticks between records raise: the vital-signs-absent alarm of the silent
+    gap (V1, on its 10 s delay after the values went stale) and the overdue cuff reading (T3)."""
+    t0 = 1_800_000_000.0
+    records: list[dict] = [{"type": "mark", "t": t0 + 60, "what": "dose", "text": "test"}]
+    for minute in range(26):
+        if 10 <= minute < 14:  # the quiet gap: nothing at all
+            continue
+        blank = 4 <= minute < 7  # the monitor shows no value
+        records.append(numerics(t0 + 60 * minute, None if blank else 72, None if blank else 97))
+    records.sort(key=lambda r: r["t"])
+    rec = tmp_path / "trend.jsonl"
+    recording.write(rec, recording.Header(room="Rec", monitor_id="rec-1", mode="replay"), records)
+    live, offline = live_and_offline(server, rec, speed=30)
+    assert live == offline
+    raised = {(rule, t) for rule, event, _, _, t in offline if event == "raised"}
+    gap_end = 9 * 60  # the last record before the gap
+    # Before a second record the trend's interval is unknown: its first minute is judged as a
+    # monitor's (stale after 3 s, V1 10 s later). From then on nothing is stale between records:
+    # V1 comes from the second "no value" record, and once a record is missed (stale after the
+    # trend's own 60 s, V1 10 s later), both found by the ticks.
+    assert sorted(t for rule, t in raised if rule == "V1") == [13.5, 5 * 60, gap_end + 60.5 + 10], offline
+    assert any(rule == "T3" for rule, _ in raised)
+
+
+def test_live_equals_offline_for_a_device_gone_quiet(server: Server, tmp_path: Path) -> None:
+    """A monitor that reports every second, then only a probe-off status and nothing else for
+    14 s: the live supervisor's ticks raise the probe-off alarm (T1) after its 10 s delay at the
+    same device time evaluate's ticks do."""
+    t0 = 1_800_000_000.0
+    records: list[dict] = [numerics(t0 + s, 72, 97) for s in range(8)]
+    records.append({"type": "status", "t": t0 + 8, "code": "probe_off", "active": True})
+    records.append(numerics(t0 + 22, 72, None))
+    rec = tmp_path / "quiet.jsonl"
+    recording.write(rec, recording.Header(room="Rec", monitor_id="rec-1", mode="replay"), records)
+    live, offline = live_and_offline(server, rec, speed=1)
+    assert live == offline
+    # T1 pending from the status at 8 s; the ticks at 10.5, 11.5 … find its 10 s delay past at 18.5.
+    assert ("T1", "raised", "active", "low", 18.5) in offline, offline
 
 
 def test_live_server_and_offline_evaluation_give_identical_transitions(server: Server, tmp_path: Path) -> None:
