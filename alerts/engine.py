@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from alerts import derived
+from alerts.cadence import Cadence
 from alerts.derived import Derived
 from alerts.expression import DERIVED_PARAMS, NIBP_PARAMS, PARAMS, Term
 from alerts.rules import (
@@ -190,6 +191,7 @@ class AlarmEngine:
         self._cuffs: list[tuple[float, dict]] = []
         self._recent: deque[tuple[float, dict]] = deque()
         self._required_checked = False
+        self.cadence = Cadence()  # how often the room's numerics come (a trend: once a minute)
 
     def replace_rules(self, rules: RuleSet) -> None:
         """Use changed rules from now on (a session's limits edited by a clinician). Conditions
@@ -275,6 +277,7 @@ class AlarmEngine:
     def numerics(self, t: float, values: Mapping[str, float | None]) -> list[Transition]:
         out: list[Transition] = []
         self._remember(t, values, cuff=False)
+        self.cadence.add(t)
         self.derived.numerics(t, values)
         hr, pr = values.get("HR"), values.get("PR")
         if hr is not None and pr is not None:
@@ -485,7 +488,9 @@ class AlarmEngine:
             st.move(Step.LAPSE, rule.id)
             return
         policy = self.derived.policy
-        silence = t - st.last_held > policy.blank_tolerance_s + policy.stale_s  # no message at all
+        # No message at all for longer than a dropout beyond the source's own reporting interval
+        # (a trend's value stands for its minute, as on the trend's screen).
+        silence = t - st.last_held > policy.blank_tolerance_s + max(policy.stale_s, self.cadence.interval_s)
         # A reading from before the onset, or after a long silence, starts the condition over.
         if st.phase == Phase.IDLE or t < st.onset or silence:
             st.start(t, rule.id)

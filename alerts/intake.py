@@ -11,14 +11,11 @@ a device sends nothing the alarms read. The rule, defined once here: once the la
 older on the device's clock than the device's quiet limit, the alarm system is ticked every
 ``TICK_S``, at ``latest + limit + TICK_S / 2``, ``+ TICK_S`` …, until the next message. The limit
 is ``QUIET_S`` for a monitor that reports every second or so; for a source that reports its
-numerics less often (an ICU trend: one record a minute) it is its own reporting interval (the
-shortest of its last ``CADENCE_N`` intervals between numerics, up to ``MAX_QUIET_S``; before a
-second numerics there is no interval, and the limit is ``QUIET_S``): the stretch
-between two regular trend records is not a silence, while a record that does not come when it
-should is, and its values then go stale and raise the technical alarms (V1, T7) a live
-monitor's silence raises. The shortest, so that one short interval among the last few — any
-monitor reporting every second — keeps the limit at ``QUIET_S``; and numerics only, so that a
-monitor whose readings stop (sending only the odd status) never looks like a sparse source. The tick times hang
+numerics less often (an ICU trend: one record a minute) it is its own reporting interval
+(``alerts/cadence.py``; before its second numerics there is none, and the limit is ``QUIET_S``):
+the stretch between two regular trend records is not a silence, while a record that does not
+come when it should is, and its values then go stale and raise the technical alarms (V1, T7) a
+live monitor's silence raises. The tick times hang
 off the device time of the latest message, never off when a server happened to look, so they
 are the same live and offline: the live supervisor ticks those that its estimate of the device
 clock has passed, and the next message first catches up on any due before it (``feed``). They
@@ -33,19 +30,14 @@ clock back). A heartbeat says "still connected", not a device time: it does not 
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass, field
 
+from alerts.cadence import Cadence
 from alerts.system import AlarmSystem, Change
 from monitors.protocol import Heartbeat, Mark, Nibp, Numerics, Status, Waveform
 
 QUIET_S = 2.0  # a device quiet (no message the alarms read) for longer than this is ticked
 TICK_S = 1.0  # ... once a second on the device's clock, as the live supervisor runs
-# A source's own numerics interval lengthens its quiet limit while each of its last CADENCE_N
-# intervals was that long, never beyond MAX_QUIET_S: the sparsest source known (MIMIC numerics,
-# one record a minute); a source sparser than that is quiet between its records.
-CADENCE_N = 5
-MAX_QUIET_S = 60.0
 
 Message = Numerics | Nibp | Waveform | Status | Mark | Heartbeat
 
@@ -71,24 +63,19 @@ class Clock:
 
     latest: float | None = None  # the latest device time a message has stamped
     next_tick: float = math.inf  # when the next tick falls due
-    numerics_t: float | None = None  # the latest numerics' device time
-    intervals: deque[float] = field(default_factory=lambda: deque(maxlen=CADENCE_N))
+    cadence: Cadence = field(default_factory=Cadence)
 
     @property
     def quiet_limit(self) -> float:
         """How long this source may send nothing before it is quiet (see the module docstring)."""
-        if not self.intervals:
-            return QUIET_S
-        return min(max(QUIET_S, min(self.intervals)), MAX_QUIET_S)
+        return max(QUIET_S, self.cadence.interval_s)
 
     def heard(self, msg: Message) -> None:
         """A message has been applied: a later device time restarts the quiet count."""
         if isinstance(msg, Heartbeat):
             return
         if isinstance(msg, Numerics):
-            if self.numerics_t is not None and msg.t > self.numerics_t:
-                self.intervals.append(msg.t - self.numerics_t)
-            self.numerics_t = msg.t if self.numerics_t is None else max(self.numerics_t, msg.t)
+            self.cadence.add(msg.t)
         if self.latest is None or msg.t >= self.latest:  # equal: the numerics after a mark
             self.latest = msg.t
             self.next_tick = msg.t + self.quiet_limit + TICK_S / 2
