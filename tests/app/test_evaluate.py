@@ -151,3 +151,40 @@ def test_live_server_and_offline_evaluation_give_identical_transitions(server: S
     log = [e for e in server.get(f"/api/sessions/{session}/alarm-log") if e["rule"] != "T4"]
     assert [(e["rule"], e["event"], e["state"], e["priority"], round(e["t"] - live_t0, 6)) for e in log] == \
         [(c.rule, c.event, c.state, c.priority, round(c.t - t0, 6)) for c in offline]
+
+
+def test_evaluate_shows_progress_on_a_terminal_only(tmp_path: Path) -> None:
+    """With stderr on a terminal, evaluate draws a progress bar (tqdm) there; the summary and
+    table still follow. (Piped, it draws none: see the first test.)"""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import termios
+
+    rec = write_recording(tmp_path / "long.jsonl", "normal", 40)
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a 100-column terminal
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "evaluate", str(rec)], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=follower)
+        os.close(follower)
+        shown = b""
+        while True:
+            ready, _, _ = select.select([leader], [], [], seconds(60))
+            if not ready:
+                break
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert proc.wait(timeout=seconds(60)) == 0
+    finally:
+        os.close(leader)
+    text = shown.decode(errors="replace")
+    assert "evaluate (1 file)" in text and "records" in text  # the bar
+    assert '"by_rule"' in text and "raised/h" in text
