@@ -25,7 +25,7 @@ def test_evaluate_prints_transitions_and_summary(tmp_path: Path) -> None:
     when stderr is not a terminal."""
     rec = write_recording(tmp_path / "surge.jsonl", "bp-surge", 10)
     result = subprocess.run([sys.executable, "-m", "app.cli", "evaluate", str(rec)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, check=False, timeout=60)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert {"t", "rule", "kind", "priority", "event"} <= set(lines[0])
@@ -47,7 +47,7 @@ def test_evaluate_refuses_a_file_that_is_not_a_recording(tmp_path: Path) -> None
     bad = tmp_path / "notes.txt"
     bad.write_text("hello\n")
     result = subprocess.run([sys.executable, "-m", "app.cli", "evaluate", str(bad)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, check=False, timeout=60)
     assert result.returncode == 2 and "notes.txt: line 1: not a recording header" in result.stderr
 
 
@@ -61,7 +61,7 @@ def stream(server: Server, rec: Path, monitor: str, mode: str, speed: float) -> 
             "asyncio.run(Uplink(sys.argv[2], Paced(Identity(sys.argv[4], 'Rec', sys.argv[5]), recs, "
             "speed=float(sys.argv[6])), token=sys.argv[3] or None).run())"),
          str(rec), server.ws, server.device_token(monitor), monitor, mode, str(speed)],
-        cwd=ROOT, capture_output=True, text=True, timeout=seconds(180))
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=seconds(180))
     assert proc.returncode == 0, proc.stderr
 
 
@@ -134,7 +134,7 @@ def test_live_server_and_offline_evaluation_give_identical_transitions(server: S
     rec = write_recording(tmp_path / "mix.jsonl", "tachycardia", 8, seed=4)
     offline = evaluate_file(rec, load()).changes
     assert len(offline) >= 2
-    header, records = recording.read(rec)
+    _, records = recording.read(rec)
     t0 = next(r["t"] for r in records)
     proc = subprocess.run(
         [sys.executable, "-c", (
@@ -144,7 +144,7 @@ def test_live_server_and_offline_evaluation_give_identical_transitions(server: S
             "asyncio.run(Uplink(sys.argv[2], Paced(Identity('rec-1', 'Rec', 'test'), recs, speed=200), "
             "token=sys.argv[3] or None).run())"),
          str(rec), server.ws, server.device_token("rec-1")],
-        cwd=ROOT, capture_output=True, text=True, timeout=120)
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=120)
     assert proc.returncode == 0, proc.stderr
     session = server.get("/api/sessions")[0]["id"]
     live_t0 = server.get(f"/api/sessions/{session}/readings", params="HR")["numerics"][0]["t"]
