@@ -188,3 +188,29 @@ def test_evaluate_shows_progress_on_a_terminal_only(tmp_path: Path) -> None:
     text = shown.decode(errors="replace")
     assert "evaluate (1 file)" in text and "records" in text  # the bar
     assert '"by_rule"' in text and "raised/h" in text
+
+
+def test_evaluate_reports_a_record_the_server_would_refuse_by_line(tmp_path: Path) -> None:
+    """A record that is not a valid wire message (an impossible heart rate, an unknown unit) is
+    not fed: evaluate names its line, field and reason on stderr and counts it; the rest of the
+    recording is evaluated as before."""
+    rec = write_recording(tmp_path / "surge.jsonl", "bp-surge", 10)
+    lines = rec.read_text().splitlines()
+    good = subprocess.run([sys.executable, "-m", "app.cli", "evaluate", str(rec)], cwd=ROOT,
+                          capture_output=True, text=True, check=False, timeout=60)
+    bad = json.loads(lines[5])
+    bad["values"] = {"HR": {"value": 900, "unit": "/min"}}
+    odd = {"type": "status", "t": json.loads(lines[8])["t"], "code": "probe_off", "active": "yes"}
+    lines[5:5] = [json.dumps(bad)]  # file line 6 (the header is line 1)
+    lines[9:9] = [json.dumps(odd)]  # file line 10
+    rec.write_text("\n".join(lines) + "\n")
+    result = subprocess.run([sys.executable, "-m", "app.cli", "evaluate", str(rec)], cwd=ROOT,
+                            capture_output=True, text=True, check=False, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert f"{rec}: line 6: refused, not evaluated: values.HR: HR 900 /min is physiologically impossible" \
+        in result.stderr
+    assert f"{rec}: line 10: refused, not evaluated: active: Input should be a valid boolean" in result.stderr
+    assert f"{rec}: 2 record(s) refused in all" in result.stderr
+    summary, _ = json.JSONDecoder().raw_decode(result.stderr)
+    assert summary["refused_records"] == 2
+    assert result.stdout == good.stdout  # the refused records changed nothing else
