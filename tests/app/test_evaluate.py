@@ -214,3 +214,26 @@ def test_evaluate_reports_a_record_the_server_would_refuse_by_line(tmp_path: Pat
     summary, _ = json.JSONDecoder().raw_decode(result.stderr)
     assert summary["refused_records"] == 2
     assert result.stdout == good.stdout  # the refused records changed nothing else
+
+
+def test_every_argument_of_the_offline_commands_has_help() -> None:
+    """`vitalwatch evaluate|export|simulate --help` describes every argument: no option or
+    positional is listed without a help text."""
+    import re
+
+    for command in ("evaluate", "export", "simulate"):
+        result = subprocess.run([sys.executable, "-m", "app.cli", command, "--help"], cwd=ROOT,
+                                capture_output=True, text=True, check=False, timeout=60,
+                                env={**__import__("os").environ, "COLUMNS": "100"})
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        start = next(i for i, line in enumerate(lines) if line.startswith(("positional arguments", "options")))
+        bare = []
+        for i, line in enumerate(lines[start:], start):
+            m = re.match(r"^  (\S(?:.*?\S)?)(?:\s{2,}(\S.*))?$", line)
+            if not m or line.startswith("   ") or m.group(1).startswith("-h"):
+                continue
+            described = m.group(2) or (i + 1 < len(lines) and lines[i + 1].startswith(" " * 6))
+            if not described:
+                bare.append(m.group(1))
+        assert not bare, f"{command}: arguments without help: {bare}"
