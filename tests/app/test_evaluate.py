@@ -237,3 +237,15 @@ def test_every_argument_of_the_offline_commands_has_help() -> None:
             if not described:
                 bare.append(m.group(1))
         assert not bare, f"{command}: arguments without help: {bare}"
+
+
+def test_the_offline_tools_stand_apart_from_the_server() -> None:
+    """The offline package imports nothing of the server (app.*), and evaluate does not import
+    the workbench that imports it (no cycle)."""
+    code = ("import sys, offline.evaluate; alone = 'offline.workbench' in sys.modules; "
+            "import offline.command, offline.workbench, offline.export; "
+            "print(alone, sorted(m for m in sys.modules if m.split('.')[0] == 'app'))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            check=False, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "[]"]
