@@ -1,12 +1,17 @@
 """Alarm conditions: which rules hold, from the readings of one session.
 
-Theory of operation. Each rule has a condition state, one of:
+Theory of operation. Each rule has a condition state (``Phase``), one of:
 
-    idle ──condition holds──▶ pending ──held for its delay / confirmed──▶ active
-      ▲                          │                                           │
-      └──condition stops─────────┘◀────────clear condition held (hysteresis)─┘
+    IDLE ──holds──▶ PENDING ──raise (held for its delay / confirmed)──▶ ACTIVE
+      ▲               │  ▲                                                │
+      └───lapse───────┘  └─restart (onset moved)      escalate (priority)─┤
+      └───────────────────────clear (clear condition held: hysteresis)────┘
+    IDLE / PENDING / ACTIVE ─restore─▶ ACTIVE (an alarm put back after a server restart)
 
-Only the edges into ``active`` (``raised``), a priority raise while active (``escalated``) and the
+Rule 1: every change of condition state is a row of ``PHASES``, made by ``_State.move``; nothing
+else sets ``phase``, and a pair missing from the table (raising an idle condition, clearing one
+that is not active) raises ``IllegalTransition``, as the signal states of ``signal.py`` do.
+Only the edges into ``ACTIVE`` (``raised``), a priority raise while active (``escalated``) and the
 edge out of it (``cleared``) are reported, as ``Transition`` values. The engine reads no clock and
 does no I/O: every call takes the time it happens at, so feeding it the same readings at the same
 times gives the same transitions, live or offline.
@@ -47,9 +52,11 @@ import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from alerts import derived
+from alerts.cadence import Cadence
 from alerts.derived import Derived
 from alerts.expression import DERIVED_PARAMS, NIBP_PARAMS, PARAMS, Term, Values
 from alerts.rules import (
@@ -61,11 +68,46 @@ from alerts.rules import (
     RuleSet,
     strip_prefix,
 )
+from alerts.signal import IllegalTransition
 
 CONTINUOUS = tuple(p for p in PARAMS if p not in NIBP_PARAMS and p not in DERIVED_PARAMS)
 # Technical signals set from derived.py after every input, not straight from one status code.
 DERIVED_SIGNALS = frozenset(derived.SIGNALS) | {"lead_off"}
 SOURCE = {"PR": "pulse rate: no ECG heart rate", "PLETH": "from the pleth: no ECG or pulse rate"}
+
+
+class Phase(str, Enum):
+    """The condition state of one rule (see the theory of operation above)."""
+
+    IDLE = "idle"
+    PENDING = "pending"
+    ACTIVE = "active"
+
+
+class Step(str, Enum):
+    HOLDS = "holds"  # the condition starts to hold
+    RESTART = "restart"  # a pending condition starts over (its onset moves)
+    LAPSE = "lapse"  # it stops holding before it is raised (or a gap too long, or the dose)
+    RAISE = "raise"  # held for its delay, confirmed, or overdue: the alarm is raised
+    ESCALATE = "escalate"  # an active alarm's priority goes up
+    CLEAR = "clear"  # its clear condition has held: the alarm ends
+    RESTORE = "restore"  # an alarm signalled before a server restart is put back
+
+
+# (phase, step) → next phase. Lapsing while idle is allowed (a condition that does not hold, for
+# a rule that was not pending, changes nothing); the rest is exactly the diagram.
+PHASES: dict[tuple[Phase, Step], Phase] = {
+    (Phase.IDLE, Step.HOLDS): Phase.PENDING,
+    (Phase.IDLE, Step.LAPSE): Phase.IDLE,
+    (Phase.PENDING, Step.RESTART): Phase.PENDING,
+    (Phase.PENDING, Step.LAPSE): Phase.IDLE,
+    (Phase.PENDING, Step.RAISE): Phase.ACTIVE,
+    (Phase.ACTIVE, Step.ESCALATE): Phase.ACTIVE,
+    (Phase.ACTIVE, Step.CLEAR): Phase.IDLE,
+    (Phase.IDLE, Step.RESTORE): Phase.ACTIVE,
+    (Phase.PENDING, Step.RESTORE): Phase.ACTIVE,
+    (Phase.ACTIVE, Step.RESTORE): Phase.ACTIVE,
+}
 
 
 def _median(xs: list[float]) -> float:
@@ -106,7 +148,7 @@ def rule_param(rule: Rule) -> str | None:
 
 @dataclass
 class _State:
-    phase: str = "idle"  # idle | pending | active
+    phase: Phase = Phase.IDLE  # set only by ``move``
     onset: float = 0.0
     last_held: float = 0.0  # latest reading on which the pending condition held
     counted_since: float | None = None  # start of the unguarded stretch counting for delay_s
@@ -120,6 +162,19 @@ class _State:
     value: float | None = None
     limit: float | None = None
     repeat_due: float | None = None  # cuff rules: when the repeat reading asked for is overdue
+
+    def move(self, step: Step, rule: str = "") -> Phase:
+        """Take ``step`` by the table; raises IllegalTransition if the table has no such move."""
+        target = PHASES.get((self.phase, step))
+        if target is None:
+            raise IllegalTransition(f"{rule}: a condition that is {self.phase.value} cannot {step.value}")
+        self.phase = target
+        return target
+
+    def start(self, t: float, rule: str = "") -> None:
+        """The condition holds from ``t`` on: idle → pending, or a pending one starting over."""
+        self.move(Step.HOLDS if self.phase == Phase.IDLE else Step.RESTART, rule)
+        self.onset = t
 
 
 class AlarmEngine:
@@ -152,6 +207,7 @@ class AlarmEngine:
         self._cuffs: list[tuple[float, dict[str, float | None]]] = []
         self._recent: deque[tuple[float, dict[str, float | None]]] = deque()
         self._required_checked = False
+        self.cadence = Cadence()  # how often the room's numerics come (a trend: once a minute)
 
     def replace_rules(self, rules: RuleSet) -> None:
         """Use changed rules from now on (a session's limits edited by a clinician). Conditions
@@ -182,14 +238,15 @@ class AlarmEngine:
         out: list[Transition] = []
         for rule in self.rules:  # the pre-dose gates have done their work: their alarms end
             st = self._state[rule.id]
-            if rule.phase == "pre_dose" and st.phase == "active":
+            if rule.phase == "pre_dose" and st.phase == Phase.ACTIVE:
                 # Said in the alarm's log entry: the gate's alarm (latching by default) then keeps
                 # signalling until a person acknowledges it, instead of ending unseen.
                 st.message += " (dose marked while active)"
                 self._clear(rule, st, t, out)
                 st.repeat_due = None
             elif rule.phase == "pre_dose":
-                st.phase, st.readings, st.repeat_due = "idle", [], None
+                st.move(Step.LAPSE, rule.id)
+                st.readings, st.repeat_due = [], None
         self._progress(t, out)
         return out
 
@@ -236,6 +293,7 @@ class AlarmEngine:
     def numerics(self, t: float, values: Mapping[str, float | None]) -> list[Transition]:
         out: list[Transition] = []
         self._remember(t, values, cuff=False)
+        self.cadence.add(t)
         self.derived.numerics(t, values)
         hr, pr = values.get("HR"), values.get("PR")
         if hr is not None and pr is not None:
@@ -325,7 +383,7 @@ class AlarmEngine:
         """What time alone moves on: technical delays, the NIBP schedule, escalations."""
         for rule in self.rules:
             st = self._state[rule.id]
-            if rule.signal is not None and st.phase == "pending" and t - st.onset >= rule.delay_s:
+            if rule.signal is not None and st.phase == Phase.PENDING and t - st.onset >= rule.delay_s:
                 self._raise(rule, st, t, out)
         self._schedule(t, out)
         self._escalate(t, out)
@@ -365,7 +423,7 @@ class AlarmEngine:
             if rule.repeat_within_s is None:  # the rule was changed since it asked
                 continue
             missed = True
-            if st.phase == "pending" and self._applies(rule):
+            if st.phase == Phase.PENDING and self._applies(rule):
                 st.message += " (unconfirmed: no repeat reading)"
                 self._raise(rule, st, t, out)
         if missed:
@@ -409,7 +467,8 @@ class AlarmEngine:
         st = self._state.get(rule_id)
         if st is None:
             return
-        st.phase, st.onset, st.priority = "active", onset, priority
+        st.move(Step.RESTORE, rule_id)
+        st.onset, st.priority = onset, priority
         st.message, st.value, st.limit = strip_prefix(message), value, limit
 
     def active(self) -> list[Transition]:
@@ -417,7 +476,7 @@ class AlarmEngine:
         return [
             self._transition(r, st, st.onset, "raised")
             for r in self.rules
-            if (st := self._state[r.id]).phase == "active"
+            if (st := self._state[r.id]).phase == Phase.ACTIVE
         ]
 
     # Rule kinds ------------------------------------------------------------------------------
@@ -428,28 +487,30 @@ class AlarmEngine:
         guard = rule.pulse_guard
         suspended = guard is not None and self._artifact_suspected(rule, guard, t, values)
         holds, term = rule.when.evaluate(values, self.baseline)
-        if holds is None and st.phase != "active" and any(
+        if holds is None and st.phase != Phase.ACTIVE and any(
                 values.get(p) is not None for p in rule.when.params):
             holds = False  # some of its values are here and none holds: that is no gap
         if holds is None:
             # No value: no evidence either way. A brief gap (a 1-s dropout) keeps a pending
             # condition pending with its onset; a longer one starts it over.
-            if st.phase == "pending" and t - st.last_held > self.derived.policy.blank_tolerance_s:
-                st.phase = "idle"
+            if st.phase == Phase.PENDING and t - st.last_held > self.derived.policy.blank_tolerance_s:
+                st.move(Step.LAPSE, rule.id)
             return
-        if st.phase == "active":
+        if st.phase == Phase.ACTIVE:
             if not suspended:  # an artifact says nothing about the end of a real event either
                 self._clear_continuous(rule, st, t, holds, values, out)
             return
         if not holds:
-            st.phase = "idle"
+            st.move(Step.LAPSE, rule.id)
             return
         policy = self.derived.policy
-        silence = t - st.last_held > policy.blank_tolerance_s + policy.stale_s  # no message at all
-        if st.phase == "pending" and (t < st.onset or silence):
-            st.phase = "idle"  # a reading from before the onset, or after a long silence: start over
-        if st.phase == "idle":
-            st.phase, st.onset, st.counted_since, st.deep_since = "pending", t, None, None
+        # No message at all for longer than a dropout beyond the source's own reporting interval
+        # (a trend's value stands for its minute, as on the trend's screen).
+        silence = t - st.last_held > policy.blank_tolerance_s + max(policy.stale_s, self.cadence.interval_s)
+        # A reading from before the onset, or after a long silence, starts the condition over.
+        if st.phase == Phase.IDLE or t < st.onset or silence:
+            st.start(t, rule.id)
+            st.counted_since, st.deep_since = None, None
         st.last_held = t
         # A suspected artifact stops the delay counting, but only for so long: a condition that
         # has held past the guard's cap alarms whatever the guard suspects.
@@ -561,16 +622,17 @@ class AlarmEngine:
         assert rule.when is not None
         baseline = self._cuff_baseline()
         holds, term = rule.when.evaluate(values, baseline)
-        if st.phase == "active" and holds is not None:
+        if st.phase == Phase.ACTIVE and holds is not None:
             st.repeat_due = None  # a valid reading after the raise is the repeat it asked for
-        if holds is None and st.phase != "active":
+        if holds is None and st.phase != Phase.ACTIVE:
             return
-        if st.phase in ("idle", "pending"):
+        if st.phase in (Phase.IDLE, Phase.PENDING):
             if not holds:
-                st.phase, st.readings, st.repeat_due = "idle", [], None
+                st.move(Step.LAPSE, rule.id)
+                st.readings, st.repeat_due = [], None
                 return
-            if st.phase == "idle":
-                st.phase, st.onset = "pending", t
+            if st.phase == Phase.IDLE:
+                st.start(t, rule.id)
             # A reordered reading counts, but its time is unknown (NaN): it can neither start nor
             # end the spacing that confirm_min_apart_s asks for.
             st.readings.append(t if in_order else math.nan)
@@ -602,18 +664,18 @@ class AlarmEngine:
         for rule in self._by_signal.get(signal, ()):
             st = self._state[rule.id]
             st.count = st.count + 1 if on else 0
-            if on and (st.phase == "idle" or (st.phase == "pending" and t < st.onset)):
-                st.phase, st.onset = "pending", t
+            if on and (st.phase == Phase.IDLE or (st.phase == Phase.PENDING and t < st.onset)):
+                st.start(t, rule.id)
                 st.value = st.limit = None
-            if on and st.phase == "pending":
+            if on and st.phase == Phase.PENDING:
                 # What the alarm will say (which signal is absent …) as of its latest reading.
                 said = "; ".join(x for x in (detail, rule.message) if x)
                 st.message = rule.title + (f": {said}" if said else "")
-            if on and st.phase == "pending" and t - st.onset >= rule.delay_s:
+            if on and st.phase == Phase.PENDING and t - st.onset >= rule.delay_s:
                 self._raise(rule, st, t, out)
-            elif not on and st.phase == "pending":
-                st.phase = "idle"
-            elif not on and st.phase == "active":
+            elif not on and st.phase == Phase.PENDING:
+                st.move(Step.LAPSE, rule.id)
+            elif not on and st.phase == Phase.ACTIVE:
                 self._clear(rule, st, t, out)
 
     # Bookkeeping -------------------------------------------------------------------------
@@ -630,23 +692,26 @@ class AlarmEngine:
             st.message += f": {rule.message}"
 
     def _raise(self, rule: Rule, st: _State, t: float, out: list[Transition]) -> None:
-        st.phase, st.priority = "active", rule.priority
+        st.move(Step.RAISE, rule.id)
+        st.priority = rule.priority
         st.clear_since, st.clear_count, st.readings = None, 0, []
         out.append(self._transition(rule, st, t, "raised"))
 
     def _clear(self, rule: Rule, st: _State, t: float, out: list[Transition]) -> None:
         out.append(self._transition(rule, st, t, "cleared"))
-        st.phase, st.readings, st.clear_since, st.clear_count = "idle", [], None, 0
+        st.move(Step.CLEAR, rule.id)
+        st.readings, st.clear_since, st.clear_count = [], None, 0
 
     def _escalate(self, t: float, out: list[Transition]) -> None:
         for rule in self.rules:
             st = self._state[rule.id]
             esc = rule.escalate
             if (
-                esc is not None and st.phase == "active"
+                esc is not None and st.phase == Phase.ACTIVE
                 and PRIORITY_RANK[st.priority] < PRIORITY_RANK[esc.to]
                 and self._escalation_due(esc, st, t)
             ):
+                st.move(Step.ESCALATE, rule.id)
                 st.priority = esc.to
                 out.append(self._transition(rule, st, t, "escalated"))
 

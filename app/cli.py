@@ -67,24 +67,36 @@ def main(argv: list[str] | None = None) -> int:
     drevoke.add_argument("--data-dir", type=Path, default=Path("data"))
 
     simulate = sub.add_parser("simulate", help="write a simulated session to a recording file")
-    simulate.add_argument("--scenario", required=True, help=", ".join(_scenarios()))
-    simulate.add_argument("--seed", type=int, default=0)
-    simulate.add_argument("--minutes", type=float, default=90)
+    simulate.add_argument("--scenario", required=True, help="the scenario: " + ", ".join(_scenarios()))
+    simulate.add_argument("--seed", type=int, default=0,
+                          help="random seed: the same seed gives the same session (default 0)")
+    simulate.add_argument("--minutes", type=float, default=90,
+                          help="length of the session in minutes (default 90)")
     simulate.add_argument("--route", help="iv, im, sublingual, esketamine (default: the scenario's)")
-    simulate.add_argument("--waveforms", action="store_true")
+    simulate.add_argument("--waveforms", action="store_true",
+                          help="also write the pleth, ECG and capnogram waveforms (large files)")
     simulate.add_argument("--out", type=Path, required=True, help="recording file (.jsonl or .jsonl.gz)")
 
-    evaluate = sub.add_parser("evaluate", help="run alarm rules over recordings offline")
-    evaluate.add_argument("files", nargs="+", type=Path)
+    evaluate = sub.add_parser(
+        "evaluate", help="run alarm rules over recordings offline",
+        description="Feed recordings through the alarm system as the live server would. Prints "
+                    "the first rule set's alarm changes as JSON lines on stdout; on stderr its "
+                    "JSON summary, then a per-rule table and any refused records.")
+    evaluate.add_argument("files", nargs="+", type=Path,
+                          help="recording files (.jsonl or .jsonl.gz: simulate, export or import)")
     evaluate.add_argument("--rules", type=Path, action="append",
                           help="alarm rules file (default: the built-in rules); give several to "
                                "compare them side by side in --report")
-    evaluate.add_argument("--report", type=Path, help="write an HTML rule-workbench report here")
+    evaluate.add_argument("--report", type=Path,
+                          help="write the rule workbench here: one self-contained HTML file "
+                               "comparing every --rules side by side")
 
     export = sub.add_parser("export", help="write a recorded session to a recording file")
-    export.add_argument("session", type=int)
-    export.add_argument("--out", type=Path, required=True)
-    export.add_argument("--data-dir", type=Path, default=Path("data"))
+    export.add_argument("session", type=int, help="the session's id (as on the Sessions page)")
+    export.add_argument("--out", type=Path, required=True,
+                        help="recording file to write (.jsonl, or .jsonl.gz to compress)")
+    export.add_argument("--data-dir", type=Path, default=Path("data"),
+                        help="the server's data directory (default: data); opened read-only")
 
     replay = sub.add_parser("replay", help="stream a recording through a server as a monitor")
     replay.add_argument("file", type=Path, help="a recording (.jsonl or .jsonl.gz)")
@@ -184,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         return _simulate(args)
     if args.command == "evaluate":
         from alerts.rules import RulesError, load
-        from app.evaluate import run
+        from offline.command import run
 
         try:
             rulesets = [load(p) for p in (args.rules or [None])]
@@ -193,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return run([str(f) for f in args.files], rulesets, report=args.report)
     if args.command == "export":
-        from app.export import export_session
+        from offline.export import export_session
 
         return export_session(args.session, args.out, args.data_dir)
     if args.command == "replay":

@@ -28,7 +28,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.pipeline import NotAdmitted, Pipeline
 from app.security import Security, deny
+from monitors import protocol
 from monitors.protocol import (
+    END_OF_STREAM,
     MAX_SEQ,
     PROTOCOL_VERSION,
     SUPPORTED_PROTOCOLS,
@@ -39,14 +41,13 @@ from monitors.protocol import (
     last_t,
     monitor_message,
 )
-from monitors.uplink import END_OF_STREAM
 
 log = logging.getLogger("vitalwatch.ingest")
 
-MAX_MESSAGE_BYTES = 64 * 1024  # the largest waveform chunk is ~50 KB as JSON
+MAX_MESSAGE_BYTES = protocol.MAX_MESSAGE_BYTES
 HELLO_TIMEOUT_S = 10.0
-RATE_PER_S = 200.0  # a monitor with three waveforms sends ~20 messages a second
-RATE_BURST = 400.0
+RATE_PER_S = protocol.MAX_RATE_PER_S
+RATE_BURST = protocol.MAX_BURST
 RECONNECT_AFTER_S = 5.0  # what a monitor refused a room mid-stream is told to wait before trying again
 ERROR_WINDOW_S = 10.0
 RECHECK_S = 2.0  # how often an open connection's token is checked again

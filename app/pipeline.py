@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from alerts import intake
 from alerts.engine import rule_param
 from alerts.rules import RuleSet
 from alerts.system import AlarmSystem, Change
@@ -35,7 +36,6 @@ log = logging.getLogger("vitalwatch.pipeline")
 # second when they have nothing else to send.
 SILENCE_S = 3.0
 FEED_RULES = {"T4"}
-DEVICE_QUIET_S = 2.0
 
 
 @dataclass
@@ -115,6 +115,7 @@ class SessionState:
     # The rules in force as the feed gives them: built when first asked for, dropped when they
     # change (a limit, the baseline, the dose), so a snapshot does not rebuild them per room.
     settings: wire.Settings | None = None
+    ticks: intake.Clock = field(default_factory=intake.Clock)  # when its alarms tick between messages
 
     def device_clock(self, now: float) -> float:
         """Now on the device's clock, for actions (an acknowledgement) that come from people."""
@@ -376,20 +377,14 @@ class Pipeline:
                 room=room, session_id=sid, t_server=now,
                 readings={p: wire.Reading.model_construct(value=v, t_device=msg.t)
                           for p, v in values.items()}))
-            self._alarms(session, session.alarms.numerics(msg.t, values), now)
         elif msg.type == "nibp":
-            values = {"SBP": msg.sys, "DBP": msg.dia, "MAP": msg.map}
             cuff = wire.Cuff.model_construct(status=msg.status, sys=msg.sys, dia=msg.dia, map=msg.map,
                                              reason=msg.reason, t_device=msg.t)
             self.hub.publish(wire.NibpMessage.model_construct(room=room, session_id=sid, nibp=cuff))
-            self._alarms(session, session.alarms.nibp(msg.t, msg.status == "ok", values), now)
         elif msg.type == "waveform":
             self.hub.publish(wire.WaveformMessage.model_construct(
                 room=room, session_id=sid, wave=msg.wave.value, rate=msg.rate, t_device=msg.t,
                 samples=msg.samples))
-            self._alarms(session, session.alarms.waveform(msg.t, msg.wave.value, msg.rate, msg.samples), now)
-        elif msg.type == "mark":
-            self._marked(session, msg.t, msg.what, msg.text, f"monitor:{monitor_id}", now, stored=True)
         elif msg.type == "status":
             status = wire.DeviceStatus.model_construct(code=msg.code, active=msg.active,
                                                        text=msg.text, t_device=msg.t)
@@ -398,7 +393,15 @@ class Pipeline:
             else:
                 session.statuses.pop(msg.code, None)
             self.hub.publish(wire.StatusMessage.model_construct(room=room, session_id=sid, status=status))
-            self._alarms(session, session.alarms.status(msg.t, msg.code, msg.active), now)
+        # Every message reaches the alarms through alerts.intake, as in offline evaluation: first
+        # the ticks due before it, then the message. A mark is made as a clinician's is (a dose
+        # is also stored), after the same ticks.
+        if msg.type == "mark":
+            self._alarms(session, intake.tick(session.alarms, session.ticks, msg.t, before=True), now)
+            self._marked(session, msg.t, msg.what, msg.text, f"monitor:{monitor_id}", now, stored=True)
+            session.ticks.heard(msg)
+        else:
+            self._alarms(session, intake.feed(session.alarms, session.ticks, msg), now)
         return True
 
     def _heard(self, session: SessionState, monitor_id: str, now: float) -> None:
@@ -503,12 +506,16 @@ class Pipeline:
                                  feed.monitor_id)
                 self._alarms(session, feed.alarms.tick(now), now, feed.monitor_id)
             # Technical delays, the NIBP schedule and escalations must progress while a device
-            # sends only statuses (or nothing): then tick on an estimate of the device's clock.
-            # While readings flow they move time on themselves, exactly as offline evaluation.
+            # is quiet: tick the ticks alerts.intake says are due by an estimate of the device's
+            # clock (the same ticks offline evaluation gives). While its feed is lost, T4 speaks
+            # for that time and the device's ticks pass.
             feeding = any(f.expected and not f.silent for f in session.feeds.values())
-            if (session.device_time is not None and feeding
-                    and now - session.device_time_at > DEVICE_QUIET_S):
-                self._alarms(session, session.alarms.tick(session.device_clock(now)), now)
+            if session.device_time is not None:
+                if feeding:
+                    changes = intake.tick(session.alarms, session.ticks, session.device_clock(now))
+                    self._alarms(session, changes, now)
+                else:
+                    session.ticks.skip(session.device_clock(now))
         self.hub.publish(wire.Heartbeat(t_server=now))
 
     # Views -------------------------------------------------------------------------------

@@ -57,11 +57,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from alerts.intake import Clock
 from alerts.rules import PRIORITY_RANK, RuleSet, load
 from alerts.system import AlarmSystem
-from app.evaluate import feed
 from monitors.simulator import ROUTES, SCENARIOS, generate, population
 from monitors.simulator.scenarios import MINUTES, SIGNATURE
+from offline.evaluate import feed
 
 # --- The contract: the priority each ground-truth label must be alarmed at -------------------
 REQUIRED = {
@@ -127,11 +128,12 @@ class Scored:
 
 def run_session(scenario: str, seed: int, rules: RuleSet, route: str | None = None) -> Scored:
     """Simulate a session and run the alarm system over it exactly as ``vitalwatch evaluate``
-    does (``app.evaluate.feed``), waveforms included once the alarm system takes them."""
+    does (``offline.evaluate.feed``: the live feeding path, clock ticks included), waveforms
+    included once the alarm system takes them."""
     waves = hasattr(AlarmSystem, "waveform")
     header, records = generate(scenario, seed, minutes=MINUTES.get(scenario, 90), route=route,
                                waveforms=waves)
-    system = AlarmSystem(rules)
+    system, clock = AlarmSystem(rules), Clock()
     out = Scored(f"{scenario}#{seed}" + (f"/{route}" if route else ""), scenario,
                  header.meta["route"], header.meta["minutes"] / 60,
                  baseline=header.meta["patient"]["baseline"])
@@ -144,7 +146,7 @@ def run_session(scenario: str, seed: int, rules: RuleSet, route: str | None = No
             out.numerics.append((rec["t"], {p: v["value"] for p, v in rec["values"].items()}))
         elif kind == "nibp":
             out.nibp.append(rec)
-        out.changes += feed(system, rec)
+        out.changes += feed(system, clock, rec)
     return out
 
 

@@ -11,7 +11,7 @@
    ``--parallel K``, K replays run at once into K rooms (the server's headroom). The server's CPU
    time over the run is read with psutil (one core = 100 %).
 2. **Export** of the session just stored (``vitalwatch export``, gzip), for scale.
-3. **Offline evaluation** (``app.evaluate``) of a session of ``--minutes`` *without* waveforms
+3. **Offline evaluation** (``offline.evaluate``) of a session of ``--minutes`` *without* waveforms
    with the default rules: ``evaluate_file`` alone, and ``run()`` as the command does (JSON lines
    and summary written); best of ``--repeat``.
 
@@ -38,11 +38,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from alerts.rules import load  # noqa: E402
-from app.evaluate import evaluate_file, run  # noqa: E402
-from app.export import export_session  # noqa: E402
 from monitors import recording  # noqa: E402
 from monitors.replay import MAX_RATE, replay  # noqa: E402
 from monitors.simulator import generate  # noqa: E402
+from offline.command import run  # noqa: E402
+from offline.evaluate import evaluate_file  # noqa: E402
+from offline.export import export_session  # noqa: E402
 
 
 def free_port() -> int:

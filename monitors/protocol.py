@@ -144,6 +144,21 @@ WAVE_RANGES: dict[str, tuple[float, float]] = {
 
 MAX_WAVE_SAMPLES = 4096
 
+# Transport limits: the server enforces them (app/ingest.py) and every adapter keeps within them
+# (monitors/uplink.py, monitors/replay.py), so both read them from here.
+# One message's JSON at most; the largest waveform chunk (MAX_WAVE_SAMPLES) is ~50 KB as JSON.
+MAX_MESSAGE_BYTES = 64 * 1024
+# The websocket layer's own frame limit, well above MAX_MESSAGE_BYTES: a message that is too
+# large is then refused with a reason naming its size, instead of the connection being dropped.
+MAX_FRAME_BYTES = 2**20
+# The message rate one connection may keep up (a token bucket: MAX_BURST at once, MAX_RATE_PER_S
+# sustained); the welcome states them. A monitor with three waveforms sends ~20 a second.
+MAX_RATE_PER_S = 200.0
+MAX_BURST = 400.0
+# The close reason of an adapter whose source has ended and whose every message is settled (a
+# replay that has played to its end): its session no longer expects that monitor.
+END_OF_STREAM = "end of stream"
+
 
 def _finite(v: float | None, what: str) -> float | None:
     if v is not None and not math.isfinite(v):

@@ -79,19 +79,24 @@ def write_whole(path: str | Path, header: Header, records: Iterable[dict[str, An
 
 def read(path: str | Path) -> tuple[Header, Iterator[dict[str, Any]]]:
     """Open a recording: its header now, its records lazily. Raises RecordingError."""
+    header, numbered = read_numbered(path)
+    return header, (rec for _, rec in numbered)
+
+
+def read_numbered(path: str | Path) -> tuple[Header, Iterator[tuple[int, dict[str, Any]]]]:
+    """As ``read``, each record with its line number in the file (for errors that name it).
+    The records open the file again when first asked for, so a reader that wants only the
+    header leaves no file open."""
     path = Path(path)
-    f = _open(path, "r")
-    first = f.readline()
+    with _open(path, "r") as f:
+        first = f.readline()
     try:
         head = json.loads(first)
     except json.JSONDecodeError as e:
-        f.close()
         raise RecordingError(f"{path}: line 1: not a recording header ({e.msg})") from None
     if not isinstance(head, dict) or head.get("format") != FORMAT:
-        f.close()
         raise RecordingError(f"{path}: line 1: not a {FORMAT} file")
     if head.get("version") != VERSION:
-        f.close()
         raise RecordingError(f"{path}: line 1: version {head.get('version')!r} (this reads {VERSION})")
     header = Header(
         room=head.get("room", "Recording"), monitor_id=head.get("monitor_id", "recording"),
@@ -99,8 +104,9 @@ def read(path: str | Path) -> tuple[Header, Iterator[dict[str, Any]]]:
         source=head.get("source", ""), meta=head.get("meta", {}),
     )
 
-    def records() -> Iterator[dict[str, Any]]:
-        with f:
+    def records() -> Iterator[tuple[int, dict[str, Any]]]:
+        with _open(path, "r") as f:
+            f.readline()
             for lineno, line in enumerate(f, start=2):
                 if not line.strip():
                     continue
@@ -110,6 +116,6 @@ def read(path: str | Path) -> tuple[Header, Iterator[dict[str, Any]]]:
                     raise RecordingError(f"{path}: line {lineno}: {e.msg}") from None
                 if not isinstance(rec, dict) or "type" not in rec:
                     raise RecordingError(f"{path}: line {lineno}: a record needs a 'type'")
-                yield rec
+                yield lineno, rec
 
     return header, records()

@@ -25,15 +25,16 @@ from typing import Any
 
 import websockets
 
+from monitors import protocol
 from monitors.adapter import Identity, Source
 from monitors.protocol import PROTOCOL_VERSION
 
 log = logging.getLogger("vitalwatch.uplink")
 
 HEARTBEAT_S = 1.0
-# The close reason of an uplink whose source has ended and whose every message is settled: a
-# replay that has played to its end (the server then ends a replay's session).
-END_OF_STREAM = "end of stream"
+# The close reason of an uplink whose source has ended and whose every message is settled
+# (protocol.END_OF_STREAM; kept under this name for the adapters that import it from here).
+END_OF_STREAM = protocol.END_OF_STREAM
 # The close reason of an uplink that must say hello again to tell the server what it gave up.
 RESUME = "resume"
 BACKOFF_MIN_S = 0.2
@@ -46,7 +47,7 @@ MAX_PENDING = 20_000
 # today, so 150), in bursts of at most PACE_BURST. A live monitor sends ~20 a second, so a
 # backlog drains at ~130 a second: 60 s of outage with waveforms in about 10 s.
 CATCH_UP_SHARE = 0.75
-DEFAULT_RATE = 200.0  # when the server's welcome does not say
+DEFAULT_RATE = protocol.MAX_RATE_PER_S  # when the server's welcome does not say
 PACE_BURST = 50.0
 # At most this many messages sent and not yet answered: bounds what one refusal can send back.
 WINDOW = 256
@@ -211,7 +212,7 @@ class Uplink:
             while True:
                 try:
                     headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
-                    async with websockets.connect(self.url, max_size=2**20, open_timeout=5,
+                    async with websockets.connect(self.url, max_size=protocol.MAX_FRAME_BYTES, open_timeout=5,
                                                   ping_interval=5, ping_timeout=10,
                                                   additional_headers=headers) as ws:
                         await self._session(ws)

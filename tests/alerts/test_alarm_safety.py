@@ -402,8 +402,10 @@ def test_evaluate_feeds_the_pleth_to_the_alarm_system() -> None:
     """`vitalwatch evaluate` passes waveform records to the alarm system, as the live pipeline
     does: an ECG rate of 0 under a pulsing pleth raises no asystole when the pleth is fed, and
     does when it is left out (so the pleth is what prevents it)."""
+    from alerts.intake import Clock
     from alerts.system import AlarmSystem
-    from app.evaluate import feed
+    from monitors.protocol import UNITS
+    from offline.evaluate import feed
     from tests.alerts.safety import pleth_chunk
 
     records = []
@@ -412,13 +414,14 @@ def test_evaluate_feeds_the_pleth_to_the_alarm_system() -> None:
         if k % 5 == 0:
             values = {"HR": 0, "PR": None, "SpO2": None} if t >= T0 + 20 else normal(0)
             records.append({"type": "numerics", "t": t,
-                            "values": {p: {"value": v} for p, v in values.items()}})
+                            "values": {p: {"value": v, "unit": UNITS[p][0]} for p, v in values.items()}})
         records.append({"type": "waveform", "t": t, "wave": "PLETH", "rate": 125.0,
                         "samples": pleth_chunk(t, 76)})
 
     def rules_raised(recs: list[dict]) -> set[str]:
-        system = AlarmSystem(RULES)
-        return {c.rule for rec in recs for c in feed(system, rec) if c.event == "raised"}
+        system, clock = AlarmSystem(RULES), Clock()
+        shift = 1_800_000_000.0 - T0  # into the protocol's time range, as evaluate shifts old files
+        return {c.rule for rec in recs for c in feed(system, clock, rec, shift) if c.event == "raised"}
 
     assert "H4" not in rules_raised(records)
     assert "H4" in rules_raised([r for r in records if r["type"] != "waveform"])

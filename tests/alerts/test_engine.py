@@ -345,3 +345,22 @@ def test_pre_dose_gate_alarms_end_at_the_dose() -> None:
     engine = AlarmEngine(RULES)
     assert [t.event for t in only("G2V", run(engine, "SpO2", [88] * 32))] == ["raised"]
     assert [t.event for t in only("G2V", engine.dose(T0 + 40))] == ["cleared"]
+
+
+def test_condition_states_move_only_by_their_table() -> None:
+    """A condition is raised only from pending and cleared only while active: any move the
+    transition table lacks is refused with IllegalTransition."""
+    from alerts.engine import PHASES, Phase, Step, _State
+    from alerts.signal import IllegalTransition
+
+    for phase in Phase:
+        for step in Step:
+            st = _State(phase=phase)
+            if (phase, step) in PHASES:
+                assert st.move(step, "X") == PHASES[(phase, step)]
+            else:
+                with pytest.raises(IllegalTransition, match=f"X: a condition that is {phase.value}"):
+                    st.move(step, "X")
+                assert st.phase == phase
+    assert (Phase.IDLE, Step.RAISE) not in PHASES and (Phase.PENDING, Step.CLEAR) not in PHASES
+

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from alerts.intake import Clock
 from alerts.rules import PRIORITY_RANK, load
 from alerts.system import AlarmSystem, Change
-from app.evaluate import feed
 from monitors.adapter import Identity, Paced
 from monitors.simulator import generate
 from monitors.uplink import Uplink
+from offline.evaluate import feed
 from tests.conftest import Server, seconds
 
 PRE_DOSE_MIN = 5.0
@@ -71,8 +72,8 @@ def records(case: Case) -> list[dict]:
 
 
 def offline(recs: list[dict]) -> list[Change]:
-    system = AlarmSystem(load())
-    return [c for r in recs for c in feed(system, r)]
+    system, clock = AlarmSystem(load()), Clock()
+    return [c for r in recs for c in feed(system, clock, r)]
 
 
 def key(entries: list, t0: float) -> list[tuple]:

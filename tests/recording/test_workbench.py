@@ -9,9 +9,9 @@ from pathlib import Path
 from plotly.offline import get_plotlyjs
 
 from alerts.rules import DEFAULT_RULES, load
-from app.evaluate import evaluate_file, quality
 from monitors import recording
 from monitors.simulator import generate
+from offline.evaluate import evaluate_file, quality
 from tests.recording.helpers import cli
 
 

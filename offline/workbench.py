@@ -14,6 +14,7 @@ import html
 import math
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from plotly.subplots import make_subplots
 
 from alerts.rules import RuleSet
 from alerts.system import Change
-from app.evaluate import SessionResult, evaluate_many, quality
+from offline.evaluate import SessionResult, evaluate_many, quality
 
 MAX_POINTS = 20_000  # per trace: more than 5 h at 1 Hz; longer recordings are thinned evenly
 PRIORITY_COLOUR = {"high": "#d62728", "medium": "#e6b800", "low": "#17a2c8"}
@@ -292,12 +293,18 @@ def render(paths: list[str], rulesets: list[RuleSet],
             f"<style>{STYLE}</style><script>{get_plotlyjs()}</script></head><body>{body}</body></html>")
 
 
-def write_report(paths: list[str], rulesets: list[RuleSet], out: str | Path) -> None:
-    """Evaluate every recording against every rule set and write the HTML report to ``out``.
-    Raises RecordingError for a file that is not a recording, OSError if ``out`` cannot be written."""
-    sessions = []
-    for path in paths:
-        trends = Trends()
-        results = evaluate_many(path, rulesets, observe=trends.add)
-        sessions.append((path, trends, results))
+def evaluate_for_report(path: str, rulesets: list[RuleSet],
+                        progress: Callable[[int], None] | None = None) -> tuple[str, Trends, list[SessionResult]]:
+    """One recording against every rule set, with the trends the report draws."""
+    trends = Trends()
+    return path, trends, evaluate_many(path, rulesets, observe=trends.add, progress=progress)
+
+
+def write_report(paths: list[str], rulesets: list[RuleSet], out: str | Path,
+                 sessions: list[tuple[str, Trends, list[SessionResult]]] | None = None) -> None:
+    """Write the HTML report of every recording against every rule set to ``out`` (evaluating
+    them, unless ``sessions`` has them already). Raises RecordingError for a file that is not a
+    recording, OSError if ``out`` cannot be written."""
+    if sessions is None:
+        sessions = [evaluate_for_report(path, rulesets) for path in paths]
     Path(out).write_text(render(paths, rulesets, sessions), encoding="utf-8")
