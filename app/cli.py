@@ -20,11 +20,12 @@ log = logging.getLogger("vitalwatch")
 SIM_PRE_DOSE_MIN = 10.0
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and argument, each with its help text."""
     parser = argparse.ArgumentParser(prog="vitalwatch", description=(
         "Vital-signs monitoring for ketamine-assisted therapy sessions. "
         "Not a certified medical device."))
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the server")
@@ -45,9 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     user = sub.add_parser("user", help="manage users")
     usub = user.add_subparsers(dest="action", required=True)
     uadd = usub.add_parser("add", help="add a user (password from a prompt, or from stdin)")
-    uadd.add_argument("name")
+    uadd.add_argument("name", help="the login name")
     uadd.add_argument("--role", required=True, help="clinician, nurse, reviewer, admin, kiosk")
-    uadd.add_argument("--data-dir", type=Path, default=Path("data"))
+    _data_dir_arg(uadd)
 
     device = sub.add_parser("device", help="manage monitor devices and their tokens")
     dsub = device.add_subparsers(dest="action", required=True)
@@ -55,16 +56,16 @@ def main(argv: list[str] | None = None) -> int:
                            "token once")
     dadd.add_argument("name", help="the monitor id the device will use")
     _rooms_args(dadd)
-    dadd.add_argument("--data-dir", type=Path, default=Path("data"))
+    _data_dir_arg(dadd)
     drooms = dsub.add_parser("rooms", help="change the rooms a monitor may feed (audited)")
-    drooms.add_argument("name")
+    drooms.add_argument("name", help="the monitor id of a registered device")
     _rooms_args(drooms)
-    drooms.add_argument("--data-dir", type=Path, default=Path("data"))
+    _data_dir_arg(drooms)
     dlist = dsub.add_parser("list", help="the devices, their rooms and whether revoked")
-    dlist.add_argument("--data-dir", type=Path, default=Path("data"))
+    _data_dir_arg(dlist)
     drevoke = dsub.add_parser("revoke", help="revoke a monitor's token")
-    drevoke.add_argument("name")
-    drevoke.add_argument("--data-dir", type=Path, default=Path("data"))
+    drevoke.add_argument("name", help="the monitor id of a registered device")
+    _data_dir_arg(drevoke)
 
     simulate = sub.add_parser("simulate", help="write a simulated session to a recording file")
     simulate.add_argument("--scenario", required=True, help="the scenario: " + ", ".join(_scenarios()))
@@ -184,7 +185,11 @@ def main(argv: list[str] | None = None) -> int:
                          help="the simulator scenario the device plays: " + ", ".join(_scenarios()))
     emulate.add_argument("--seed", type=int, default=0, help="random seed of the scenario")
     emulate.add_argument("--speed", type=float, default=1.0, help="times real time")
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -286,9 +291,14 @@ def _token_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _server_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--data-dir", type=Path, default=Path("data"))
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    _data_dir_arg(p)
+
+
+def _data_dir_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, default=Path("data"),
+                   help="the server's data directory: its database, keys and logs (default ./data)")
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -1,14 +1,16 @@
-"""Every argument of the monitor, replay, emulate and import commands says what it is for in
-``--help``, run as a person runs it."""
+"""Every argument of every command says what it is for in ``--help``: the monitor, replay,
+emulate and import commands run as a person runs them, and the whole command tree walked."""
 
 from __future__ import annotations
 
+import argparse
 import re
 import subprocess
 import sys
 
 import pytest
 
+from app.cli import build_parser
 from tests.conftest import ROOT, seconds
 
 COMMANDS = [("monitor", "sim"), ("monitor", "serial"), ("monitor", "hl7"), ("replay",),
@@ -29,3 +31,27 @@ def test_every_argument_has_help(command: tuple[str, ...]) -> None:
         described = re.match(r"^  \S.*?\s{2,}\S", line) or (
             i + 1 < len(lines) and re.match(r"^\s{10,}\S", lines[i + 1]))
         assert described, f"{' '.join(command)}: no help for {line.strip()!r}"
+
+
+def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """Every (sub)command's parser, with the words that reach it."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _commands(child, (*path, name))
+
+
+def test_every_argument_of_every_command_has_help() -> None:
+    """Walking the whole command tree (serve, demo, user, device, evaluate, export, monitor …),
+    every argument and every subcommand carries a help text."""
+    missing = []
+    for path, parser in _commands(build_parser()):
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            if isinstance(action, argparse._SubParsersAction):
+                missing += [" ".join((*path, c.dest)) for c in action._choices_actions if not c.help]
+            elif not action.help:
+                missing.append(" ".join((*path, action.dest)))
+    assert not missing, missing
