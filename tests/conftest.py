@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -18,6 +19,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # Timeouts are written in this unit so a slow, shared machine can stretch them all at once.
 SCALE = float(os.environ.get("VITALWATCH_TIME_SCALE", "1"))
+
+
+# httpx builds an SSL context for every client it makes, loading a CA bundle (0.1-0.2 s on a
+# shared machine), even for a plain-http request: the suite's plain-http requests pass this one,
+# built once, as ``verify=`` (the TLS tests build their own).
+SSL_CONTEXT = ssl.create_default_context()
 
 
 def seconds(n: float) -> float:
@@ -84,7 +91,8 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log.read_text()}")
             try:
-                if httpx.get(f"{self.http}/api/health", timeout=1).status_code == 401:
+                if httpx.get(f"{self.http}/api/health", timeout=1,
+                             verify=SSL_CONTEXT).status_code == 401:
                     return self
             except httpx.HTTPError:
                 pass
@@ -116,7 +124,7 @@ class Server:
         """Headers of a logged-in ``role``: its cookies (set by hand: the jar would not send
         Secure cookies over plain http) and its CSRF token."""
         if role not in self._logins:
-            r = httpx.post(f"{self.http}/api/login", timeout=seconds(10),
+            r = httpx.post(f"{self.http}/api/login", timeout=seconds(10), verify=SSL_CONTEXT,
                            json={"name": f"user-{role}", "password": password(role)})
             r.raise_for_status()
             session, csrf = r.cookies["vw_session"], r.cookies["vw_csrf"]
@@ -126,13 +134,13 @@ class Server:
 
     def get(self, path: str, role: str = "clinician", **params: object) -> object:
         r = httpx.get(f"{self.http}{path}", params=params, headers=self.headers(role),
-                      timeout=seconds(10))
+                      timeout=seconds(10), verify=SSL_CONTEXT)
         r.raise_for_status()
         return r.json()
 
     def post(self, path: str, role: str = "clinician", json: object = None) -> httpx.Response:
         return httpx.post(f"{self.http}{path}", json=json, headers=self.headers(role),
-                          timeout=seconds(10))
+                          timeout=seconds(10), verify=SSL_CONTEXT)
 
 
 @pytest.fixture
