@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -75,6 +78,9 @@ class Server:
 
     def start(self) -> Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        database = self.data_dir / "vitalwatch.sqlite3"
+        if not database.exists():
+            shutil.copyfile(_template_database(), database)
         accounts = self._accounts()
         for role in ROLES:
             if not accounts.password_record(f"user-{role}"):
@@ -141,6 +147,25 @@ class Server:
     def post(self, path: str, role: str = "clinician", json: object = None) -> httpx.Response:
         return httpx.post(f"{self.http}{path}", json=json, headers=self.headers(role),
                           timeout=seconds(10), verify=SSL_CONTEXT)
+
+
+_TEMPLATE: list[Path] = []
+
+
+def _template_database() -> Path:
+    """An empty database with one user per role, made once per run and copied into the data dir
+    of every server started on none: hashing five passwords with argon2 (slow by design) costs
+    0.4-2 s, for each of a few hundred servers."""
+    if not _TEMPLATE:
+        directory = Path(tempfile.mkdtemp(prefix="vitalwatch-template-"))
+        atexit.register(shutil.rmtree, directory, True)
+        template = Server(0, directory)
+        accounts = template._accounts()
+        for role in ROLES:
+            accounts.add_user(f"user-{role}", role, password(role), time.time())
+        accounts.db.close()  # the last connection: the write-ahead log is folded in and removed
+        _TEMPLATE.append(directory / "vitalwatch.sqlite3")
+    return _TEMPLATE[0]
 
 
 @pytest.fixture
