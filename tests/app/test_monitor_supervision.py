@@ -3,30 +3,22 @@ only a monitor's current connection can mark it disconnected."""
 
 from __future__ import annotations
 
-import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.app.helpers import FEED_LOST_S, Dashboard, RawMonitor, numerics, rules_with
-from tests.conftest import Server, free_port, seconds, wait_for
+from tests.app.helpers import FEED_LOST_S, Dashboard, RawMonitor, numerics
+from tests.conftest import Server, seconds, wait_for
 
 T0 = 1_800_000_000.0
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    """A fresh server whose rules lose a feed (T4) after FEED_LOST_S; killed after the test."""
-    rules = rules_with(tmp_path / "rules.yaml", T4=FEED_LOST_S)
-    srv = Server(free_port(), tmp_path / "data", args=("--rules", str(rules))).start()
-    try:
-        yield srv
-    finally:
-        srv.kill(signal.SIGTERM)
+def server(feed_loss_server: Server) -> Server:
+    """This module's servers lose a feed (T4) after FEED_LOST_S (tests/app/conftest.py)."""
+    return feed_loss_server
 
 
 class Streamer:
