@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +22,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # Timeouts are written in this unit so a slow, shared machine can stretch them all at once.
 SCALE = float(os.environ.get("VITALWATCH_TIME_SCALE", "1"))
+
+
+# httpx builds an SSL context for every client it makes, loading a CA bundle (0.1-0.2 s on a
+# shared machine), even for a plain-http request: the suite's plain-http requests pass this one,
+# built once, as ``verify=`` (the TLS tests build their own).
+SSL_CONTEXT = ssl.create_default_context()
 
 
 def seconds(n: float) -> float:
@@ -68,6 +78,9 @@ class Server:
 
     def start(self) -> Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        database = self.data_dir / "vitalwatch.sqlite3"
+        if not database.exists():
+            shutil.copyfile(_template_database(), database)
         accounts = self._accounts()
         for role in ROLES:
             if not accounts.password_record(f"user-{role}"):
@@ -84,7 +97,8 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log.read_text()}")
             try:
-                if httpx.get(f"{self.http}/api/health", timeout=1).status_code == 401:
+                if httpx.get(f"{self.http}/api/health", timeout=1,
+                             verify=SSL_CONTEXT).status_code == 401:
                     return self
             except httpx.HTTPError:
                 pass
@@ -116,7 +130,7 @@ class Server:
         """Headers of a logged-in ``role``: its cookies (set by hand: the jar would not send
         Secure cookies over plain http) and its CSRF token."""
         if role not in self._logins:
-            r = httpx.post(f"{self.http}/api/login", timeout=seconds(10),
+            r = httpx.post(f"{self.http}/api/login", timeout=seconds(10), verify=SSL_CONTEXT,
                            json={"name": f"user-{role}", "password": password(role)})
             r.raise_for_status()
             session, csrf = r.cookies["vw_session"], r.cookies["vw_csrf"]
@@ -126,13 +140,32 @@ class Server:
 
     def get(self, path: str, role: str = "clinician", **params: object) -> object:
         r = httpx.get(f"{self.http}{path}", params=params, headers=self.headers(role),
-                      timeout=seconds(10))
+                      timeout=seconds(10), verify=SSL_CONTEXT)
         r.raise_for_status()
         return r.json()
 
     def post(self, path: str, role: str = "clinician", json: object = None) -> httpx.Response:
         return httpx.post(f"{self.http}{path}", json=json, headers=self.headers(role),
-                          timeout=seconds(10))
+                          timeout=seconds(10), verify=SSL_CONTEXT)
+
+
+_TEMPLATE: list[Path] = []
+
+
+def _template_database() -> Path:
+    """An empty database with one user per role, made once per run and copied into the data dir
+    of every server started on none: hashing five passwords with argon2 (slow by design) costs
+    0.4-2 s, for each of a few hundred servers."""
+    if not _TEMPLATE:
+        directory = Path(tempfile.mkdtemp(prefix="vitalwatch-template-"))
+        atexit.register(shutil.rmtree, directory, True)
+        template = Server(0, directory)
+        accounts = template._accounts()
+        for role in ROLES:
+            accounts.add_user(f"user-{role}", role, password(role), time.time())
+        accounts.db.close()  # the last connection: the write-ahead log is folded in and removed
+        _TEMPLATE.append(directory / "vitalwatch.sqlite3")
+    return _TEMPLATE[0]
 
 
 @pytest.fixture

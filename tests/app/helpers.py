@@ -11,12 +11,30 @@ from typing import Any
 from urllib.parse import urlencode
 
 import jsonschema
+import yaml
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from alerts.rules import DEFAULT_RULES, load
 from tests.conftest import ROOT, Server, seconds
 
 FEED_SCHEMA = ROOT / "docs" / "feed.schema.json"
+
+# T4's delay in the rules of servers that test feed loss rather than its default 10 s (rules
+# may shorten a supervision delay): waiting 10 s of real time proves nothing a shorter wait does
+# not. It stays above the pipeline's SILENCE_S (3 s), so the delay, not the silence, decides.
+FEED_LOST_S = 5.0
+
+
+def rules_with(path: Path, **delays: float) -> Path:
+    """alerts/default-rules.yaml with the given rules' ``delay_s`` changed, written to ``path``
+    (checked by the loader: a file the server would refuse tests nothing)."""
+    data = yaml.safe_load(DEFAULT_RULES.read_text(encoding="utf-8"))
+    for rule_id, delay in delays.items():
+        data["rules"][rule_id]["delay_s"] = delay
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    assert all(load(path).rules[r].delay_s == d for r, d in delays.items())
+    return path
 
 
 class RawMonitor:

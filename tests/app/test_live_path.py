@@ -135,9 +135,11 @@ def test_bad_rules_file_stops_start_up(tmp_path: Path) -> None:
     assert f"{bad}: line 7: rule H1: when: 'HR >> 120' is not a comparison" in result.stderr
 
 
-def test_replay_that_ends_raises_no_feed_lost(server: Server) -> None:
+def test_replay_that_ends_raises_no_feed_lost(feed_loss_server: Server) -> None:
     """A replay-mode monitor that closes with "end of stream" leaves its session open for review
-    without raising T4, while a live monitor that goes away does raise it."""
+    without raising T4, while a live monitor that goes away does raise it (T4 after FEED_LOST_S
+    here; the test above pins the default 10 s)."""
+    server = feed_loss_server
     replay = RawMonitor(server, monitor_id="rep-1", room="Room R", mode="replay")
     replay.send(numerics(1, T0, HR=70))
     live = RawMonitor(server, monitor_id="live-1", room="Room L", mode="live")

@@ -14,7 +14,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from tests.browser.conftest import browser, page  # noqa: F401 - the browser fixtures, for this folder
-from tests.conftest import Server, free_port, password, seconds
+from tests.conftest import SSL_CONTEXT, Server, free_port, password, seconds
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def fresh_login(server: Server, role: str) -> dict[str, str]:
     """A new login of ``user-<role>``: its Cookie and X-CSRF-Token headers."""
-    r = httpx.post(f"{server.http}/api/login", timeout=seconds(10),
+    r = httpx.post(f"{server.http}/api/login", timeout=seconds(10), verify=SSL_CONTEXT,
                    json={"name": f"user-{role}", "password": password(role)})
     r.raise_for_status()
     session, csrf = r.cookies["vw_session"], r.cookies["vw_csrf"]

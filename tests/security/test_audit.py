@@ -15,7 +15,7 @@ import pytest
 from app.accounts import ROLES
 from app.audit import FIELDS
 from tests.app.helpers import RawMonitor
-from tests.conftest import Server, seconds
+from tests.conftest import SSL_CONTEXT, Server, seconds
 from tests.security.conftest import fresh_login, server_db
 
 T0 = 1_800_000_000.0
@@ -159,7 +159,8 @@ def test_only_admins_export_the_trail_as_csv(shared: Server) -> None:
         if role == "admin":
             continue
         for path in ("/api/audit.csv", "/api/audit"):
-            r = httpx.get(f"{shared.http}{path}", headers=shared.headers(role), timeout=seconds(10))
+            r = httpx.get(f"{shared.http}{path}", headers=shared.headers(role), timeout=seconds(10),
+                          verify=SSL_CONTEXT)
             assert r.status_code == 403, f"{role} {path}"
 
 

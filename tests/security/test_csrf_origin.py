@@ -7,7 +7,7 @@ import json
 
 import httpx
 
-from tests.conftest import Server, seconds
+from tests.conftest import SSL_CONTEXT, Server, seconds
 from tests.security.conftest import fresh_login, handshake
 
 EVIL = "http://evil.example"
@@ -19,7 +19,7 @@ def sessions(server: Server) -> list[dict]:
 
 def start(server: Server, headers: dict[str, str], room: str) -> httpx.Response:
     return httpx.post(f"{server.http}/api/sessions", json={"room": room, "mode": "test"},
-                      headers=headers, timeout=seconds(10))
+                      headers=headers, timeout=seconds(10), verify=SSL_CONTEXT)
 
 
 def test_state_change_needs_the_logins_csrf_token(shared: Server) -> None:

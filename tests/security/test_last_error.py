@@ -10,7 +10,7 @@ import pytest
 
 from app.refusals import KINDS
 from tests.app.helpers import RawMonitor, numerics
-from tests.conftest import Server, seconds
+from tests.conftest import SSL_CONTEXT, Server, seconds
 
 T0 = 1_800_000_000.0
 MONITOR = "mon-err"
@@ -38,7 +38,8 @@ def first_of_stream(message: dict | str) -> str:
 
 
 def monitors(server: Server, role: str) -> httpx.Response:
-    return httpx.get(f"{server.http}/api/monitors", headers=server.headers(role), timeout=seconds(10))
+    return httpx.get(f"{server.http}/api/monitors", headers=server.headers(role), timeout=seconds(10),
+                     verify=SSL_CONTEXT)
 
 
 def mine(body: str) -> dict:

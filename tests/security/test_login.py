@@ -17,13 +17,14 @@ from websockets.sync.client import connect
 from app.accounts import Accounts
 from app.store import Store
 from tests.app.helpers import RawMonitor, numerics
-from tests.conftest import Server, free_port, password, seconds
+from tests.conftest import SSL_CONTEXT, Server, free_port, password, seconds
 from tests.security.conftest import fresh_login, handshake, server_db
 
 
 def attempt(server: Server, name: str, pw: str, source: str = "127.0.0.1") -> httpx.Response:
     """One login from the client address ``source`` (any 127.x.y.z reaches the server)."""
-    with httpx.Client(transport=httpx.HTTPTransport(local_address=source), timeout=seconds(20)) as c:
+    transport = httpx.HTTPTransport(local_address=source, verify=SSL_CONTEXT)
+    with httpx.Client(transport=transport, timeout=seconds(20)) as c:
         return c.post(f"{server.http}/api/login", json={"name": name, "password": pw})
 
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from app.accounts import ROLES
-from tests.conftest import Server, seconds
+from tests.conftest import SSL_CONTEXT, Server, seconds
 from tests.security.conftest import fresh_login
 from tests.security.routes import Endpoint, endpoints
 
@@ -36,7 +36,8 @@ def send(server: Server, e: Endpoint, path: str, query: dict[str, str] | None = 
     body = {} if e.method not in {"GET", "HEAD", "OPTIONS"} else None
     try:
         return httpx.request(e.method, f"{server.http}{path}", params=query, json=body,
-                             headers=headers, timeout=seconds(10), follow_redirects=False)
+                             headers=headers, timeout=seconds(10), follow_redirects=False,
+                             verify=SSL_CONTEXT)
     except httpx.HTTPError as err:
         raise AssertionError(f"{e.method} {path[:80]} (query {str(query)[:80]}): {err!r}") from None
 
@@ -97,7 +98,7 @@ def test_overlong_and_odd_paths_never_give_a_5xx(shared: Server, e: Endpoint) ->
 def test_a_session_id_of_ten_to_the_24_is_a_422(shared: Server) -> None:
     """The case that gave a 500: GET /api/sessions/10^24 is a 422 naming session_id."""
     r = httpx.get(f"{shared.http}/api/sessions/{HUGE}", headers=shared.headers("reviewer"),
-                  timeout=seconds(10))
+                  timeout=seconds(10), verify=SSL_CONTEXT)
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["path", "session_id"]
     assert "less than or equal to" in r.json()["detail"][0]["msg"]

@@ -12,7 +12,7 @@ import pytest
 from app.accounts import ROLES
 from app.server import FRONTEND
 from tests.app.helpers import RawMonitor
-from tests.conftest import Server, seconds
+from tests.conftest import SSL_CONTEXT, Server, seconds
 from tests.security.conftest import fresh_login, handshake
 from tests.security.routes import DEVICE, WEBSOCKETS, Endpoint, endpoints
 
@@ -31,7 +31,7 @@ def request(server: Server, e: Endpoint, headers: dict[str, str] | None = None) 
     object, so a permitted one fails validation instead of changing anything."""
     body = {} if e.method not in SAFE else None
     return httpx.request(e.method, f"{server.http}{e.path}", json=body, headers=headers or {},
-                         timeout=seconds(10), follow_redirects=False)
+                         timeout=seconds(10), follow_redirects=False, verify=SSL_CONTEXT)
 
 
 def ws_url(server: Server, e: Endpoint) -> str:
@@ -89,7 +89,7 @@ def test_anonymous_unknown_paths_and_traversal_get_nothing(shared: Server) -> No
     out of /static, answer 404."""
     for path in ("/api/nothing", "/docs", "/redoc", "/openapi.json", "/data/vitalwatch.sqlite3", "/static/../app/security.py",
                  "/static/%2e%2e/app/security.py", "/static/..%2fpyproject.toml"):
-        r = httpx.get(f"{shared.http}{path}", timeout=seconds(10))
+        r = httpx.get(f"{shared.http}{path}", timeout=seconds(10), verify=SSL_CONTEXT)
         assert r.status_code == 404, path
         assert b"PUBLIC" not in r.content and b"[project]" not in r.content
 
@@ -115,7 +115,8 @@ def test_public_files_carry_no_patient_data(shared: Server) -> None:
     public = [e for e in ENDPOINTS if e.public and e.method == "GET"]
     assert len(public) > 10
     for e in public:
-        r = httpx.get(f"{shared.http}{e.path}", timeout=seconds(10), follow_redirects=True)
+        r = httpx.get(f"{shared.http}{e.path}", timeout=seconds(10), follow_redirects=True,
+                      verify=SSL_CONTEXT)
         assert r.status_code == 200, e.id
         assert MARKER_ROOM.encode() not in r.content, f"{e.path} shows a stored room"
 
@@ -156,6 +157,6 @@ def test_role_matrix(shared: Server, logins: dict[str, dict[str, str]], e: Endpo
         if not ok:
             wrong[role] = f"{r.status_code} {r.text[:80]}"
         if e.method not in SAFE and httpx.get(f"{shared.http}/api/me", headers=logins[role],
-                                              timeout=seconds(10)).status_code == 401:
+                                              timeout=seconds(10), verify=SSL_CONTEXT).status_code == 401:
             logins[role] = fresh_login(shared, role)  # that request ended the login (logout)
     assert not wrong, f"{e.id} (needs {e.permission}): {wrong}"
