@@ -38,6 +38,13 @@ from monitors.protocol import Heartbeat, Mark, Nibp, Numerics, Status, Waveform
 
 QUIET_S = 2.0  # a device quiet (no message the alarms read) for longer than this is ticked
 TICK_S = 1.0  # ... once a second on the device's clock, as the live supervisor runs
+# A silence is ticked every second for at most this long, then not until the message that ends
+# it, which is preceded by one tick just before it (live and offline alike: the supervisor's ticks
+# stop at the same point). Every timer the rules hold (technical delays, escalation, audio pause,
+# the NIBP cycle) runs out well within an hour, so later ticks could only repeat reminders of an
+# acknowledged alarm. Without the bound one message stamped decades ahead (a test-mode device may
+# jump its clock) would cost 10^9 ticks and stall the server.
+CATCH_UP_S = 3600.0
 
 Message = Numerics | Nibp | Waveform | Status | Mark | Heartbeat
 
@@ -63,6 +70,7 @@ class Clock:
 
     latest: float | None = None  # the latest device time a message has stamped
     next_tick: float = math.inf  # when the next tick falls due
+    dense_until: float = math.inf  # ticks stop here until the next message (CATCH_UP_S)
     cadence: Cadence = field(default_factory=Cadence)
 
     @property
@@ -79,12 +87,20 @@ class Clock:
         if self.latest is None or msg.t >= self.latest:  # equal: the numerics after a mark
             self.latest = msg.t
             self.next_tick = msg.t + self.quiet_limit + TICK_S / 2
+            self.dense_until = self.next_tick + CATCH_UP_S
 
     def due(self, until: float, before: bool = False) -> list[float]:
         """The tick times that have fallen due by ``until`` (only those before it, if
         ``before``), each returned once."""
         out = []
         while self.next_tick < until or (not before and self.next_tick == until):
+            if self.next_tick >= self.dense_until:
+                if before:
+                    # A message ends a long silence: one tick just before it, on the same grid.
+                    self.next_tick += math.ceil((until - self.next_tick) / TICK_S - 1) * TICK_S
+                    out.append(self.next_tick)
+                    self.next_tick += TICK_S
+                break
             out.append(self.next_tick)
             self.next_tick += TICK_S
         return out

@@ -3,7 +3,7 @@ messages, for a monitor reporting every second and for a sparse trend."""
 
 from __future__ import annotations
 
-from alerts.intake import QUIET_S, TICK_S, Clock, feed
+from alerts.intake import CATCH_UP_S, QUIET_S, TICK_S, Clock, feed
 from alerts.rules import load
 from alerts.system import AlarmSystem
 from monitors.protocol import Heartbeat, Numerics, Status
@@ -63,3 +63,29 @@ def test_feed_ticks_before_the_message_then_applies_it() -> None:
     changes = feed(system, clock, numerics(T0 + 25))
     t1 = [c for c in changes if c.rule == "T1" and c.event == "raised"]
     assert [c.t for c in t1] == [T0 + 15.5]
+
+
+def test_a_long_silence_is_ticked_for_an_hour_then_once_before_the_message_that_ends_it() -> None:
+    """A silence gets a tick a second for CATCH_UP_S, then none until the next message, which
+    first gets one tick just before it: the same ticks whether the live supervisor asks every
+    second or one message ends the silence at once; a message stamped 60 years ahead costs at
+    most an hour of ticks (it once cost one per second of the jump and stalled the server)."""
+    polled, at_once = Clock(), Clock()
+    for clock in (polled, at_once):
+        clock.heard(numerics(T0 - 1))
+        clock.heard(numerics(T0))
+    end = T0 + 2 * CATCH_UP_S + 0.2
+    ticks = []
+    t = T0
+    while t < end - 1:  # the supervisor, once a second
+        t += 1.0
+        ticks += polled.due(t)
+    ticks += polled.due(end, before=True)
+    assert ticks == at_once.due(end, before=True)
+    first = T0 + QUIET_S + TICK_S / 2
+    assert ticks[:-1] == [first + k * TICK_S for k in range(int(CATCH_UP_S / TICK_S))]
+    assert end - TICK_S <= ticks[-1] < end
+    far = Clock()
+    far.heard(numerics(T0))
+    jump = far.due(T0 + 60 * 365 * 86400.0, before=True)
+    assert len(jump) == CATCH_UP_S / TICK_S + 1
