@@ -19,6 +19,7 @@ from alerts import rules as rules_mod
 from app import admin, api, live, login
 from app.accounts import Accounts, Login
 from app.audit import Audit
+from app.heap import Heap
 from app.hub import Hub
 from app.ingest import ingest
 from app.pipeline import Pipeline
@@ -122,11 +123,14 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 async def _supervise(pipeline: Pipeline) -> None:
+    heap = Heap()
     while True:
+        now = time.time()
         try:
-            pipeline.supervise(time.time())
+            pipeline.supervise(now)
         except Exception:  # the supervisor must outlive any one bad session
             log.exception("supervision failed")
+        heap.tend(now)
         await asyncio.sleep(SUPERVISE_EVERY_S)
 
 
