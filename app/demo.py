@@ -51,8 +51,10 @@ def _sessions(scenario: str, seed: int, skip_min: float) -> Iterator[dict[str, A
 def _uplink(url: str, room: str, scenario: str, seed: int, skip_min: float, token: str) -> Uplink:
     identity = Identity(monitor_id(room), room, "demo", vendor="vitalwatch",
                         model=f"simulator/{scenario}")
-    return Uplink(url, Paced(identity, _sessions(scenario, seed, skip_min), skip_s=skip_min * 60),
-                  token=token)
+    # With the session's history: a room joined at minute 30 shows its baseline, cuff readings
+    # and trend, not "no baseline" and "NIBP overdue" for data it never had.
+    return Uplink(url, Paced(identity, _sessions(scenario, seed, skip_min), skip_s=skip_min * 60,
+                             history=True), token=token)
 
 
 async def _dropout(url: str, room: str, scenario: str, seed: int, skip_min: float, token: str) -> None:

@@ -49,17 +49,22 @@ class Paced:
     WIRE: ClassVar[set[str]] = {"numerics", "nibp", "waveform", "status", "mark", "heartbeat"}
 
     def __init__(self, identity: Identity, records: Iterable[dict[str, Any]], speed: float = 1.0,
-                 clock: Callable[[], float] = time.time, skip_s: float = 0.0) -> None:
+                 clock: Callable[[], float] = time.time, skip_s: float = 0.0,
+                 history: bool = False) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.identity, self.records, self.speed, self.clock = identity, records, speed, clock
         self.skip_s = skip_s  # start this far into the records (a replay from MM:SS)
+        # With ``history``, the skipped part's readings but its waveforms are sent first, at
+        # once, at their own (past) times: a session joined at minute 30 then has its pre-dose
+        # baseline, its cuff readings and its trend, as a monitor that had been there would.
+        self.history = history
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         wall0 = self.clock()
         t0: float | None = None
         first: float | None = None
-        skipped_marks: list[dict[str, Any]] = []
+        kept: list[dict[str, Any]] = []
         for rec in self.records:
             if rec.get("type") not in self.WIRE:
                 continue
@@ -68,13 +73,13 @@ class Paced:
             if rec["t"] < first + self.skip_s:
                 # Readings before the starting point are skipped, but not the clinical marks: a
                 # session joined at minute 35 still had its dose at minute 10.
-                if rec["type"] == "mark":
-                    skipped_marks.append(rec)
+                if rec["type"] == "mark" or (self.history and rec["type"] != "waveform"):
+                    kept.append(rec)
                 continue
             if t0 is None:
                 t0 = rec["t"]
-                for mark in skipped_marks:
-                    yield retime(mark, wall0 - t0)
+                for earlier in kept:
+                    yield retime(earlier, wall0 - t0)
             due = wall0 + (rec["t"] - t0) / self.speed
             delay = due - self.clock()
             if delay > 0:

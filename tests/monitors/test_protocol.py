@@ -117,3 +117,30 @@ def test_paced_source_starting_late_still_sends_earlier_marks() -> None:
     out = asyncio.run(collect())
     assert out[0] == {"type": "mark", "t": 997.5, "what": "dose", "text": ""}
     assert [r["t"] for r in out[1:]] == [1000.0 + i for i in range(5)]
+
+
+def test_paced_source_with_history_sends_the_skipped_readings_first_but_no_waveforms() -> None:
+    """With ``history`` (the demo), a session joined part-way first sends every skipped reading
+    and mark in order at its own past time, so the room has its baseline and cuff readings, but
+    no skipped waveform; then the rest paced as before."""
+    import asyncio
+
+    from monitors.adapter import Identity, Paced
+
+    records: list[dict] = []
+    for i in range(10):
+        records.append({"type": "numerics", "t": 100.0 + i, "values": {"HR": {"value": 70, "unit": "/min"}}})
+        records.append({"type": "waveform", "t": 100.0 + i, "wave": "PLETH", "rate": 125, "samples": [1.0]})
+    records.insert(5, {"type": "nibp", "t": 102.2, "status": "ok", "sys": 120, "dia": 80, "map": 93})
+    records.insert(7, {"type": "mark", "t": 102.5, "what": "dose", "text": ""})
+
+    async def collect() -> list[dict]:
+        return [r async for r in Paced(Identity("m", "r"), records, speed=1e6, clock=lambda: 1000.0,
+                                       skip_s=5, history=True)]
+
+    out = asyncio.run(collect())
+    before = [(r["type"], r["t"]) for r in out if r["t"] < 1000.0]
+    assert before == [("numerics", 995.0), ("numerics", 996.0), ("numerics", 997.0), ("nibp", 997.2),
+                      ("mark", 997.5), ("numerics", 998.0), ("numerics", 999.0)], before
+    after = [(r["type"], r["t"]) for r in out if r["t"] >= 1000.0]
+    assert after == [(k, 1000.0 + i) for i in range(5) for k in ("numerics", "waveform")], after
