@@ -223,6 +223,8 @@ class RoomState(_Model):
     partial: bool
     silent: list[str]
     dose_device: DeviceTime | None
+    # The end of an IV infusion, when one is marked: the discharge window counts from it.
+    infusion_end_device: DeviceTime | None = None
     last_heard_server: ServerTime
     statuses: list[DeviceStatus]
 

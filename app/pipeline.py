@@ -36,6 +36,7 @@ log = logging.getLogger("vitalwatch.pipeline")
 # second when they have nothing else to send.
 SILENCE_S = 3.0
 FEED_RULES = {"T4"}
+INFUSION_END = "infusion end"  # the mark that ends an IV infusion (api.MarkIn.what)
 
 
 @dataclass
@@ -116,6 +117,7 @@ class SessionState:
     # change (a limit, the baseline, the dose), so a snapshot does not rebuild them per room.
     settings: wire.Settings | None = None
     ticks: intake.Clock = field(default_factory=intake.Clock)  # when its alarms tick between messages
+    infusion_end: float | None = None  # the first "infusion end" mark's time
 
     def device_clock(self, now: float) -> float:
         """Now on the device's clock, for actions (an acknowledgement) that come from people."""
@@ -175,6 +177,8 @@ class Pipeline:
         if row.get("dose") is not None:
             alarms.engine.dose_t = row["dose"]
         state.overrides = overrides
+        state.infusion_end = next(
+            (m["t"] for m in self.store.marks(row["id"]) if m["what"] == INFUSION_END), None)
         state.last_heard = now
         for feed in state.feeds.values():
             feed.silent = any(s.rule in FEED_RULES for s in feed.alarms.active())
@@ -446,6 +450,9 @@ class Pipeline:
             self._room_changed(session)  # its dose
             self._settings_changed(session)  # the baseline, captured at the dose
             self._alarms(session, changes, now)
+        if what == INFUSION_END and session.infusion_end is None:
+            session.infusion_end = t
+            self._room_changed(session)  # the discharge window counts from it
         return mark
 
     def capture_baseline(self, session_id: int, now: float) -> dict[str, float | None]:
@@ -578,6 +585,7 @@ class Pipeline:
             "partial": bool(silent) and len(silent) < len(monitors),
             "silent": silent,
             "dose_device": session.alarms.engine.dose_t,
+            "infusion_end_device": session.infusion_end,
             "last_heard_server": session.last_heard,
             "statuses": list(session.statuses.values()),
         }

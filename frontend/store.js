@@ -10,9 +10,9 @@
 //
 // Every room is kept as the snapshot's RoomView (app/feed.py), with the fields named as there:
 // `latest` (param -> {value, t_device}), `nibp`, `nibp_last_attempt`, `alarms` (a Map here, by
-// id), `statuses`, `settings`, `dose_device`, `device_clock_offset`; and what the feed adds to it
-// live: `marks` (those heard since the snapshot), `infusion_end_device` (from a mark, or set by a
-// page that loaded the session's marks) and `escalated` (ids of alarms escalated while watched).
+// id), `statuses`, `settings`, `dose_device`, `infusion_end_device`, `device_clock_offset`; and
+// what the feed adds to it live: `marks` (those heard since the snapshot) and `escalated` (ids of
+// alarms escalated while watched).
 //
 // Clocks: "last seen"/"heard" times are the server's (`serverNow()`, from live.js); ages of
 // readings are on the room's device clock (`deviceNow(room)`: the server's clock plus the room's
@@ -28,7 +28,7 @@ function roomFromView(view) {
     alarms: new Map((view.alarms || []).map((a) => [a.id, a])),
     statuses: [...(view.statuses || [])],
     marks: [],
-    infusion_end_device: null,
+    infusion_end_device: view.infusion_end_device ?? null,
     escalated: new Set(),
   };
 }
@@ -90,7 +90,7 @@ export class FeedStore {
       if (old) {
         // What the snapshot does not carry, and a page loaded (or heard) earlier.
         room.marks = old.marks;
-        room.infusion_end_device = old.infusion_end_device;
+        room.infusion_end_device = view.infusion_end_device ?? old.infusion_end_device;
         for (const id of old.escalated) if (room.alarms.has(id)) room.escalated.add(id);
       }
       this.rooms.set(view.session_id, room);

@@ -4,6 +4,7 @@ shapes, delivers to each dashboard only what it subscribed to, and refuses what 
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 import httpx
@@ -199,5 +200,30 @@ def test_a_clinics_nibp_schedule_shows_in_the_snapshot_settings(tmp_path: Path) 
         assert wait_for(lambda: srv.get("/api/rooms")[0]["settings"] == settings)
         mon.close()
         dash.close()
+    finally:
+        srv.kill(signal.SIGTERM)
+
+
+def test_the_end_of_an_infusion_is_part_of_the_room_and_survives_a_restart(tmp_path: Path) -> None:
+    """An "infusion end" mark (the discharge window counts from it) is sent as a room change
+    with infusion_end_device, is in the snapshot of every dashboard that connects later (a kiosk
+    that cannot read the marks included), and is still there after the server restarts."""
+    srv = Server(free_port(), tmp_path / "data").start()
+    try:
+        mon = RawMonitor(srv, room="I")
+        mon.send(numerics(1, time.time(), HR=80))
+        dash = Dashboard(srv, validate=True)
+        sid = dash.snapshot["rooms"][0]["session_id"]
+        assert dash.snapshot["rooms"][0]["infusion_end_device"] is None
+        assert srv.post(f"/api/sessions/{sid}/marks", json={"what": "infusion end"}).status_code == 201
+        changed = dash.wait(lambda m: m["type"] == "room" and m["room"]["infusion_end_device"] is not None)
+        ended = changed["room"]["infusion_end_device"]
+        kiosk = Dashboard(srv, role="kiosk", validate=True)
+        assert kiosk.snapshot["rooms"][0]["infusion_end_device"] == ended
+        for c in (mon, dash, kiosk):
+            c.close()
+        srv.kill(signal.SIGTERM)
+        srv.start()
+        assert srv.get("/api/rooms")[0]["infusion_end_device"] == ended
     finally:
         srv.kill(signal.SIGTERM)
