@@ -7,6 +7,8 @@ messages without ``seq`` (the uplink numbers them). A source that loses its devi
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
@@ -85,3 +87,15 @@ class Paced:
             if delay > 0:
                 await asyncio.sleep(delay)
             yield retime(rec, wall0 - t0)
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT, for an adapter's run loop to stop on cleanly (its
+    uplink then closes with end-of-stream). Where the loop cannot take signal handlers (not the
+    main thread, another platform), the event is only set by whoever else holds it."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop

@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import select
-import signal
 import time
 import tty
 from collections import deque
@@ -38,6 +37,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
+from monitors.adapter import stop_on_signals
 from monitors.devices import PROTOCOLS
 from monitors.devices.contec_device import ContecDevice, ContecLegacyDevice
 from monitors.devices.intellivue import CLASS_WAVE
@@ -451,11 +451,7 @@ async def run_emulator(protocol: str, scenario: str, seed: int, speed: float) ->
     print(pty.path, flush=True)
     log.info("emulating a %s device on %s: scenario %s, seed %d, speed %g", protocol, pty.path,
              scenario, seed, speed)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     host = False
     try:
         while not stop.is_set():

@@ -36,7 +36,6 @@ import contextlib
 import errno
 import logging
 import re
-import signal
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -45,7 +44,7 @@ from typing import Any
 
 import serial
 
-from monitors.adapter import Identity
+from monitors.adapter import Identity, stop_on_signals
 from monitors.devices import PROTOCOLS, Protocol
 from monitors.devices.contec import ContecParser
 from monitors.devices.events import DeviceStatus, Event, Garbage, Nibp, Numerics, Pressure, WaveChunk
@@ -532,11 +531,7 @@ async def run_monitor(port: str, protocol: str, server: str, room: str, *,
                         vendor=VENDORS.get(protocol, ""), model=protocol)
     link = SerialLink(port, protocol, identity, baud=baud)
     uplink = Uplink(server, link, token=token)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     log.info("serial monitor %s: %s (%s, %s) -> %s, room %r", identity.monitor_id, port, protocol,
              link.line_settings, server, room)
     task = asyncio.create_task(uplink.run())

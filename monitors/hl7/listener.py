@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import ssl
 import time
 from collections import Counter
@@ -41,7 +40,7 @@ from datetime import UTC, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from monitors.adapter import Identity
+from monitors.adapter import Identity, stop_on_signals
 from monitors.hl7 import devices as device_map
 from monitors.hl7 import pcd01
 from monitors.hl7.mllp import MllpFramer, frame
@@ -322,11 +321,7 @@ async def run_listener(listen: str, devices_path: str | Path, server: str, *, mo
         say(str(e))
         return 2
     listener = Listener(devices, server, mode=mode, silent_s=silent_s)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     try:
         bound = await listener.serve(host, port, tls)
     except OSError as e:
