@@ -99,10 +99,8 @@ def decode(raw: str) -> Any:
     # integers beyond 64 bits; it refuses NaN, Infinity, lone surrogates and numbers too large
     # for a double. Anything it refuses is read again below, so that the refusal says the same.
     if not _LONG_NUMBER.search(raw):
-        try:
+        with contextlib.suppress(orjson.JSONDecodeError):
             return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            pass
     try:
         data = json.loads(raw, parse_constant=_no_constants)
     except RecursionError:
