@@ -65,7 +65,6 @@ PAST_S = 24 * 3600.0
 BACKWARD_S = 5.0  # how far a message may go back behind the latest this monitor has sent
 
 
-_FIELD_PREFIX = re.compile(r"^([A-Za-z0-9_.]+): (.*)$", re.DOTALL)
 # A JSON escape of half a surrogate pair: only then can decoded text be invalid Unicode.
 _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 # A run of 19 digits may be an integer beyond 64 bits, which orjson reads as a float (or refuses):
@@ -140,21 +139,8 @@ def validate(data: Any, seq: int | None = None) -> Any:
     except RecursionError:
         raise Refused(seq, "", "nested too deeply") from None
     except ValidationError as e:
-        err = e.errors(include_url=False, include_input=False)[0]
-        loc = [str(p) for p in err["loc"]]
-        # The discriminated union puts the type name first in the location; it is not a field.
-        if loc and isinstance(data, dict) and loc[0] == data.get("type"):
-            loc = loc[1:]
-        loc = [p for p in loc if not p.startswith("function-")]
-        reason = err["msg"].removeprefix("Value error, ")
-        if m := _FIELD_PREFIX.match(reason):
-            loc, reason = [*loc, m.group(1)], m.group(2)
-        if err["type"] == "union_tag_invalid":
-            reason = f"unknown message type {str(data.get('type'))[:40]!r}"
-            loc = ["type"]
-        elif err["type"] == "union_tag_not_found":
-            loc = ["type"]
-        raise Refused(seq, ".".join(loc)[:200], reason[:500]) from None
+        field, reason = protocol.refusal(e, data)
+        raise Refused(seq, field[:200], reason[:500]) from None
 
 
 def parse(raw: str) -> Any:

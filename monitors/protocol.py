@@ -17,6 +17,7 @@ See docs/protocol.md for the prose.
 from __future__ import annotations
 
 import math
+import re
 from enum import Enum
 from typing import Annotated, Any, Literal
 
@@ -29,6 +30,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     TypeAdapter,
+    ValidationError,
     model_validator,
 )
 
@@ -366,6 +368,30 @@ class Error(BaseModel):
 
 
 ServerMessage = Annotated[Welcome | Ack | Error, Field(discriminator="type")]
+
+
+# A validator's message that names its own field ("HR: HR 900 /min is ...") names it once.
+_FIELD_PREFIX = re.compile(r"^([A-Za-z0-9_.]+): (.*)$", re.DOTALL)
+
+
+def refusal(error: ValidationError, data: Any) -> tuple[str, str]:
+    """The field (dotted: ``values.HR``) and the reason a message failed ``monitor_message``,
+    as the server's refusals and offline evaluation both report them."""
+    err = error.errors(include_url=False, include_input=False)[0]
+    loc = [str(p) for p in err["loc"]]
+    # The discriminated union puts the type name first in the location; it is not a field.
+    if loc and isinstance(data, dict) and loc[0] == data.get("type"):
+        loc = loc[1:]
+    loc = [p for p in loc if not p.startswith("function-")]
+    reason = err["msg"].removeprefix("Value error, ")
+    if m := _FIELD_PREFIX.match(reason):
+        loc, reason = [*loc, m.group(1)], m.group(2)
+    if err["type"] == "union_tag_invalid" and isinstance(data, dict):
+        reason = f"unknown message type {str(data.get('type'))[:40]!r}"
+        loc = ["type"]
+    elif err["type"] == "union_tag_not_found":
+        loc = ["type"]
+    return ".".join(loc), reason
 
 
 def json_schema() -> dict[str, Any]:

@@ -22,7 +22,6 @@ back in their own times; the alarm logic depends on time differences only.
 from __future__ import annotations
 
 import math
-import re
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -36,14 +35,13 @@ from alerts import intake
 from alerts.rules import RuleSet
 from alerts.system import AlarmSystem, Change
 from monitors import recording
-from monitors.protocol import T_MAX, T_MIN, monitor_message
+from monitors.protocol import T_MAX, T_MIN, monitor_message, refusal
 
 WIRE = {"numerics", "nibp", "waveform", "status", "mark", "heartbeat"}
 # Fields a recording may carry beyond the wire message (an export says who made a mark).
 RECORDING_ONLY = {"mark": ("by",)}
 SESSION_MODES = {"live", "demo", "test"}
 DAY_S = 86_400
-_FIELD_PREFIX = re.compile(r"^([A-Za-z0-9_.]+): (.*)$", re.DOTALL)
 
 
 class RecordError(ValueError):
@@ -67,15 +65,7 @@ def parse(rec: dict[str, Any], shift: float = 0.0) -> intake.Message:
     except RecursionError:
         raise RecordError("", "nested too deeply") from None
     except ValidationError as e:
-        err = e.errors(include_url=False, include_input=False)[0]
-        loc = [str(p) for p in err["loc"]]
-        if loc and loc[0] == data.get("type"):  # the union's tag, not a field
-            loc = loc[1:]
-        loc = [p for p in loc if not p.startswith("function-")]
-        reason = err["msg"].removeprefix("Value error, ")
-        if m := _FIELD_PREFIX.match(reason):
-            loc, reason = [*loc, m.group(1)], m.group(2)
-        raise RecordError(".".join(loc), reason) from None
+        raise RecordError(*refusal(e, data)) from None
     if msg.type == "hello":
         raise RecordError("type", "a hello is not part of a recording")
     return msg
