@@ -16,7 +16,7 @@
 
 import { me } from "./account.js";
 import { alarmBand } from "./alarm-band.js";
-import { clock, notLiveBanner } from "./live.js";
+import { clock } from "./live.js";
 import { doseFromMarks, nibpDue, phaseAt } from "./session.js";
 import { soundButton, sound, soundingPriority } from "./sound.js";
 import { BucketSeries, WINDOW_S, sparkline } from "./sparkline.js";
@@ -43,16 +43,8 @@ const permitted = me.then((who) => {
   permissions = who.permissions;
 }).catch(() => {});
 
-const banner = notLiveBanner();
-const { store, conn } = connectStore({
-  subscription: SUBSCRIPTION,
-  onLiveChange: (live, since, never) => {
-    banner(live, since, never);
-    updateSound();
-  },
-});
+const { store, conn } = connectStore({ subscription: SUBSCRIPTION, onLiveChange: () => updateSound() });
 const now = () => store.serverNow();
-window.__vwStore = store; // for tests and inspection
 
 // State ---------------------------------------------------------------------------------------
 

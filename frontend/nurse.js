@@ -11,7 +11,7 @@ import {
   SERVER_CLOCK_RULES, alarmText, isEscalated, placeInOrder, priorityMarker, stateLabel, syncActions,
 } from "./alarm-ui.js";
 import { me } from "./account.js";
-import { clock, notLiveBanner } from "./live.js";
+import { clock } from "./live.js";
 import { soundButton, sound, soundingPriority } from "./sound.js";
 import { connectStore, showing } from "./store.js";
 import { PRIORITY_RANK, STALE_S, WATERMARK, byRoom, el, num, syncFlash } from "./vitals.js";
@@ -34,16 +34,8 @@ let permissions = [];
 let firstSnapshot = true;
 window.__vwNotified = []; // what was notified, for tests and inspection
 
-const banner = notLiveBanner();
-const { store, conn } = connectStore({
-  subscription: SUBSCRIPTION,
-  onLiveChange: (live, since, never) => {
-    banner(live, since, never);
-    updateSound();
-  },
-});
+const { store, conn } = connectStore({ subscription: SUBSCRIPTION, onLiveChange: () => updateSound() });
 const now = () => store.serverNow();
-window.__vwStore = store; // for tests and inspection
 
 /** Every alarm shown, each with its room. */
 function alarms() {

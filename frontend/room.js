@@ -639,14 +639,13 @@ if (!Number.isInteger(SESSION_ID)) {
     state.session = session;
     ({ store, conn } = connectStore({
       subscription: { rooms: [session.room] },
-      onLiveChange: (isLive, since, never) => {
-        banner(isLive, since, never);
+      banner,
+      onLiveChange: (isLive) => {
         if (!isLive) waves.clear();
         updateSound();
       },
     }));
     store.subscribe(onChange);
-    window.__vwStore = store; // for tests and inspection
     renderAll();
   }).catch(showError);
   setInterval(() => chart.flush(), FLUSH_MS);

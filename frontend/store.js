@@ -18,7 +18,7 @@
 // readings are on the room's device clock (`deviceNow(room)`: the server's clock plus the room's
 // device_clock_offset, which every numerics message brings up to date).
 
-import { connectLive } from "./live.js";
+import { connectLive, notLiveBanner } from "./live.js";
 
 /** A room in the store, from a RoomView (snapshot or session_started). */
 function roomFromView(view) {
@@ -199,16 +199,22 @@ export class FeedStore {
  * (re)connect and applies what the server sends. `onLiveChange` as for connectLive. Returns
  * {store, conn}.
  */
-export function connectStore({ subscription, onLiveChange = () => {}, path = "/ws/live" }) {
+export function connectStore({
+  subscription, onLiveChange = () => {}, path = "/ws/live", banner = notLiveBanner(),
+}) {
   const store = new FeedStore();
   const conn = connectLive({
     path,
     subscription,
     onSnapshot: (msg) => store.applySnapshot(msg),
     onMessage: (msg) => store.apply(msg),
-    onLiveChange,
+    onLiveChange: (live, since, never) => {
+      banner(live, since, never); // every page says NOT LIVE the same way, first
+      onLiveChange(live, since, never);
+    },
   });
   store.serverNow = () => conn.serverNow();
   store.conn = conn;
+  window.__vwStore = store; // for tests and inspection
   return { store, conn };
 }
