@@ -50,6 +50,7 @@ bench: install-test
 schema: install
 	$(BIN)/python -c "import json; from monitors.protocol import json_schema; print(json.dumps(json_schema(), indent=2))" > docs/protocol.schema.json
 	$(BIN)/python -c "import json; from app.feed import json_schema; print(json.dumps(json_schema(), indent=2))" > docs/feed.schema.json
+	$(BIN)/python -c "import json; from alerts.delivery.wire import json_schema; print(json.dumps(json_schema(), indent=2))" > docs/delivery.schema.json
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -53,6 +53,9 @@ SIGNALS = {
     "sensor_fault": "sensor fault reported by the device",
     "nibp_overdue": "no valid NIBP reading within the schedule (or the required one missed)",
     "device_lost": "the adapter has lost its device (unplugged, silent, unreadable)",
+    "delivery_failed": "an alarm's notice could not be delivered to a recipient, or reached nobody",
+    "channel_down": "a notification channel fails or does not answer",
+    "nurse_device_lapsed": "an installed nurse view is not heard from, or its push subscription lapsed",
     **DERIVED_SIGNALS,
 }
 SIGNAL_STATUS_CODES = {
@@ -73,6 +76,8 @@ REQUIRED = {"T4": "feed_lost", "T5": "device_lost"}
 SUPERVISION_LEAST_PRIORITY = "medium"
 SUPERVISION_MAX_DELAY_S = 45.0
 Kind = Literal["physiological", "technical"]
+ChainStep = Literal["primary", "backup", "clinician", "everyone"]  # alerts.delivery.wire.CHAIN
+CHAIN_STEPS: tuple[ChainStep, ...] = ("primary", "backup", "clinician", "everyone")
 
 
 class RulesError(ValueError):
@@ -293,6 +298,37 @@ class SignalPolicy(BaseModel):
     escalation: UnacknowledgedEscalation
 
 
+class DeliveryPolicy(BaseModel):
+    """Who is told of an alarm, and when (``alerts.delivery.chain``). ``steps``: for each priority,
+    the seconds after an alarm is raised (or re-sounds unacknowledged) at which each step of the
+    chain is told while nobody has acknowledged it; a step left out is never told at that
+    priority. Site destinations (an alarm manager, a webhook) get every alarm at once."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    steps: dict[Priority, dict[ChainStep, float]]
+    send_timeout_s: float = Field(gt=0)  # a channel that has not answered by then has failed
+    retries: int = Field(ge=0)  # further tries of a send that failed for a reason that may pass
+    retry_backoff_s: float = Field(gt=0)  # the first retry's wait, doubling after each
+    device_heartbeat_s: float = Field(gt=0)  # an installed nurse view silent this long has lapsed
+    ack_link_ttl_s: float = Field(gt=0)  # how long a notification's acknowledge link stays valid
+
+    @model_validator(mode="after")
+    def _chain_order(self) -> DeliveryPolicy:
+        for priority, steps in self.steps.items():
+            if "primary" not in steps:
+                raise ValueError(f"steps.{priority}: the primary nurse must be told")
+            delays = [steps[s] for s in CHAIN_STEPS if s in steps]
+            if any(d < 0 for d in delays):
+                raise ValueError(f"steps.{priority}: a delay cannot be negative")
+            if delays != sorted(delays):
+                raise ValueError(f"steps.{priority}: the steps must come in chain order "
+                                 f"({' -> '.join(CHAIN_STEPS)})")
+        for priority in ("medium", "high"):
+            if priority not in self.steps:
+                raise ValueError(f"steps.{priority}: missing: {priority} alarms must reach someone")
+        return self
+
+
 class PulseGuard(BaseModel):
     """Pulse-oximetry artifact guard: a reading counts towards the rule's delay only once no
     artifact has been suspected for ``hold_s``: a ``motion`` status, or the gap between ECG heart
@@ -405,6 +441,7 @@ class RuleSet(BaseModel):
     signals: SignalPolicy
     schedule: Schedule
     timeline: Timeline
+    delivery: DeliveryPolicy
     baseline: BaselinePolicy
     derived: DerivedPolicy
     rules: dict[str, Rule]
