@@ -152,6 +152,9 @@ class Sender(Protocol):
     ``Outcome``; the caller bounds it with the rules' send timeout and retries."""
 
     channel: Channel
+    # Where it sends, for the delivery log: "webhook https://host/path", "push ann #3"; never a
+    # secret (no passwords of URLs, no keys).
+    destination: str
 
     async def send(self, notice: Notice) -> Outcome: ...
 
