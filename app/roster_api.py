@@ -91,7 +91,7 @@ def _check_people(sec: Security, clinician: str | None, rooms: list[RoomCover] |
             errors.append((loc, f"user {name!r} is a demo account; this server is not in demo mode"))
         elif record["role"] not in SLOTS[slot]:
             needs = " or ".join(sorted(SLOTS[slot]))
-            errors.append((loc, f"user {name!r} is a {record['role']}; the {slot} slot needs a {needs}"))
+            errors.append((loc, f"user {name!r} has role {record['role']}; the {slot} slot needs a {needs}"))
 
     if clinician is not None:
         check(("clinician",), "clinician", clinician)
