@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from app.accounts import MAX_ROOM, ROLES, SLOTS, Login
+from app.api import MAX_ID, MAX_TIME
 from app.roster import NoShift, Roster, RosterError
 from app.security import Security, require
 
@@ -25,9 +26,7 @@ ViewRoster = Annotated[Login, Depends(require("view_roster"))]
 ManageRoster = Annotated[Login, Depends(require("manage_roster"))]
 SessionDep = Annotated[Login, Depends(require("session"))]
 
-# As app/api.py bounds its ids and times: an absurd value is a 422 naming it, never a 500.
-MAX_ID = 2**53
-MAX_TIME = 1e11
+# Bounded as app/api.py bounds its ids and times: an absurd value is a 422 naming it, never a 500.
 MAX_SHIFT_ROOMS = 64
 ShiftId = Annotated[int, Path(ge=1, le=MAX_ID)]
 QueryTime = Annotated[float | None, Query(ge=0, le=MAX_TIME)]
@@ -166,6 +165,8 @@ async def change_shift(shift_id: ShiftId, body: ShiftChange, request: Request,
         roster.shift(shift_id)
     except NoShift as e:
         raise HTTPException(404, str(e)) from None
+    if body.name is None and body.clinician is None and body.rooms is None:
+        raise _refuse([((), "nothing to change: give name, clinician or rooms")])
     if errors := _check_people(sec, body.clinician, body.rooms):
         raise _refuse(errors)
     try:

@@ -105,6 +105,8 @@ def test_edits_are_checked_like_new_shifts(srv: Server) -> None:
     assert r.status_code == 422
     assert {tuple(d["loc"]) for d in r.json()["detail"]} == {("body", "clinician"), ("body", "rooms", 0, "backup")}
     assert call(srv, "GET", f"/shifts/{made['id']}").json() == made
+    empty = call(srv, "PATCH", f"/shifts/{made['id']}", "clinician", {})
+    assert empty.status_code == 422 and "nothing to change" in empty.json()["detail"][0]["msg"]
     assert call(srv, "PATCH", "/shifts/999999", "clinician", {"name": "x"}).status_code == 404
 
 
