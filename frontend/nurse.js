@@ -10,7 +10,7 @@
 import {
   SERVER_CLOCK_RULES, alarmText, isEscalated, placeInOrder, priorityMarker, stateLabel, syncActions,
 } from "./alarm-ui.js";
-import { getJSON, me } from "./account.js";
+import { me } from "./account.js";
 import { clock } from "./live.js";
 import { soundButton, sound, soundingPriority } from "./sound.js";
 import { connectStore, showing } from "./store.js";
@@ -27,6 +27,7 @@ const NOTIFY_EVENTS = new Set(["raised", "escalated", "reminded", "reminder"]);
 // use for them).
 const LISTED = new URLSearchParams(location.search).get("rooms")?.split(",").map((r) => r.trim()).filter(Boolean);
 const KINDS = ["alarm", "numerics", "settings"];
+const ROSTER_WAIT_MS = 5000;
 let ROOMS = LISTED?.length ? LISTED : await nurseRooms();
 const SUBSCRIPTION = () => ({ rooms: ROOMS, kinds: KINDS });
 // Assignments change at hand-over and whenever a clinician edits the shift: asked again this often.
@@ -321,7 +322,10 @@ async function nurseRooms() {
   const note = document.getElementById("roster-note");
   let mine = null;
   try {
-    mine = await getJSON("/api/roster/mine");
+    // Bounded: this page connects only once it knows its rooms, and a server that never answers
+    // must still get its NOT LIVE banner.
+    const r = await fetch("/api/roster/mine", { cache: "no-store", signal: AbortSignal.timeout(ROSTER_WAIT_MS) });
+    if (r.ok) mine = await r.json();
   } catch {
     // said below; the page still shows every room
   }
