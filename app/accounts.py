@@ -37,15 +37,24 @@ MAX_ROOMS = 32
 ROLES: dict[str, frozenset[str]] = {
     "clinician": frozenset({
         "view_live", "view_history", "view_monitors", "acknowledge", "pause_audio", "mark_event",
-        "change_limits", "manage_sessions"}),
-    "nurse": frozenset({"view_live", "view_history", "view_monitors", "acknowledge", "pause_audio"}),
+        "change_limits", "manage_sessions", "view_roster", "manage_roster"}),
+    "nurse": frozenset({"view_live", "view_history", "view_monitors", "acknowledge", "pause_audio",
+                        "view_roster"}),
     "reviewer": frozenset({"view_history"}),
-    "admin": frozenset({"view_monitors", "manage_users", "manage_devices", "view_audit"}),
+    "admin": frozenset({"view_monitors", "manage_users", "manage_devices", "view_audit",
+                        "view_roster", "manage_roster"}),
     # A wall-mounted central station: sees the live view, has no controls, never times out.
     "kiosk": frozenset({"view_live"}),
 }
 # Every role may look at its own login and log out.
 ROLES = {role: perms | {"session"} for role, perms in ROLES.items()}
+# Which roles may fill each slot of a shift (app/roster.py): a room's nurse and backup must be
+# able to answer its alarms at the bedside; the supervising clinician must be a clinician.
+SLOTS: dict[str, frozenset[str]] = {
+    "nurse": frozenset({"nurse", "clinician"}),
+    "backup": frozenset({"nurse", "clinician"}),
+    "clinician": frozenset({"clinician"}),
+}
 DEVICE_PREFIX = "vwd_"
 LOGIN_PREFIX = "vws_"
 

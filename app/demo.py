@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from app.accounts import ROLES, Accounts
+from app.roster import Roster
 from app.server import Settings, create_app, run
 from monitors.adapter import Identity, Paced
 from monitors.simulator import generate
@@ -32,6 +33,10 @@ ROOMS = [
 DROPOUT_ONLINE_S = 45.0
 DROPOUT_OFFLINE_S = 90.0
 SESSION_MIN = 90.0
+DEMO_SHIFT = "Demo shift"
+# The demo's shift covers every room from start-up for a day: long enough for any visit, and a
+# restarted demo replaces it instead of piling up shifts.
+DEMO_SHIFT_S = 24 * 3600.0
 
 
 def monitor_id(room: str) -> str:
@@ -87,11 +92,24 @@ def demo_tokens(accounts: Accounts, now: float) -> dict[str, str]:
     return tokens
 
 
+def demo_shift(roster: Roster, now: float) -> int:
+    """A shift running now that covers every demo room: demo-nurse as primary nurse, demo-clinician
+    as backup and supervising clinician, so alarms have someone to reach out of the box. A demo shift
+    of an earlier run still running is ended now (its record stays, like any shift's)."""
+    for shift in roster.shifts(at=now):
+        if shift["name"] == DEMO_SHIFT and shift["by"] == "demo":
+            roster.end_shift(shift["id"], now)
+    rooms: dict[str, tuple[str, str | None]] = {room: ("demo-nurse", "demo-clinician") for room, *_ in ROOMS}
+    return roster.add_shift(DEMO_SHIFT, now, now + DEMO_SHIFT_S, "demo-clinician", rooms,
+                            by="demo", now=now)
+
+
 async def run_demo(host: str, port: int, data_dir: Path) -> int:
     app = create_app(Settings(data_dir=data_dir, demo=True))
     accounts = app.state.security.accounts
     passwords = demo_accounts(accounts, time.time())
     tokens = demo_tokens(accounts, time.time())
+    demo_shift(app.state.roster, time.time())
     url = f"ws://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     server = asyncio.create_task(run(app, host, port))
     await asyncio.sleep(0.5)

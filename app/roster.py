@@ -6,6 +6,11 @@ each room has one primary nurse and, optionally, a backup. Shifts may overlap (a
 a room has the nurses of both, and everyone on duty is everyone in either. A room no shift covers
 has no nurse: its alarms go straight to the clinician step, and if nobody is on duty at all they
 reach nobody — which the delivery reports as a technical alarm rather than hiding.
+
+What has happened stays as it happened: a shift that has ended cannot be changed, one that has
+started cannot be deleted (it is ended early instead), so the roster also answers who covered a
+room at any past moment. Who may take which slot (a role check) is the caller's business; this
+store checks only what it can see itself.
 """
 
 from __future__ import annotations
@@ -24,7 +29,19 @@ CREATE TABLE IF NOT EXISTS assignments (
 
 
 class RosterError(ValueError):
-    pass
+    """A change the roster refuses: ``field`` (dotted, as in the request) and why."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
+
+
+class NoShift(RosterError):
+    """No shift of that id."""
+
+
+class ShiftState(RosterError):
+    """The shift exists but its time forbids the change (ended, started, not started)."""
 
 
 class Roster:
@@ -36,10 +53,8 @@ class Roster:
                   rooms: dict[str, tuple[str, str | None]], by: str, now: float) -> int:
         """A shift and its rooms (room -> (nurse, backup)); returns its id."""
         if ends <= starts:
-            raise RosterError("ends: a shift must end after it starts")
-        for room, (nurse, backup) in rooms.items():
-            if backup is not None and backup == nurse:
-                raise RosterError(f"rooms.{room}.backup: a nurse cannot be their own backup")
+            raise RosterError("ends", "a shift must end after it starts")
+        _check_rooms(rooms)
         with _transaction(self.db):
             shift_id = self.db.execute(
                 "INSERT INTO shifts(name, starts, ends, clinician, created, by) VALUES (?,?,?,?,?,?)",
@@ -49,16 +64,20 @@ class Roster:
                 [(shift_id, room, nurse, backup) for room, (nurse, backup) in rooms.items()])
         return int(shift_id)  # type: ignore[arg-type]
 
-    def shifts(self, at: float | None = None) -> list[dict[str, Any]]:
-        """Shifts (covering ``at`` when given), each with its ``rooms``."""
-        q, args = "SELECT * FROM shifts", [] if at is None else [at, at]
+    def shifts(self, at: float | None = None, ending_after: float | None = None) -> list[dict[str, Any]]:
+        """Shifts (covering ``at``, and ending after ``ending_after``, when given), each with its
+        ``rooms``, by start."""
+        where, args = ["1"], []
         if at is not None:
-            q += " WHERE starts <= ? AND ? < ends"
-        out = self.db.execute(q + " ORDER BY starts, id", args).fetchall()
+            where.append("starts <= ? AND ? < ends")
+            args += [at, at]
+        if ending_after is not None:
+            where.append("ends > ?")
+            args.append(ending_after)
+        out = self.db.execute(f"SELECT * FROM shifts WHERE {' AND '.join(where)} ORDER BY starts, id",
+                              args).fetchall()
         for shift in out:
-            shift["rooms"] = {r["room"]: {"nurse": r["nurse"], "backup": r["backup"]} for r in self.db.execute(
-                "SELECT room, nurse, backup FROM assignments WHERE shift_id=? ORDER BY room",
-                (shift["id"],))}
+            shift["rooms"] = self._rooms(shift["id"])
         return out
 
     def recipients(self, room: str, step: str, t: float) -> list[str]:
@@ -85,6 +104,74 @@ class Roster:
         return sorted({r["room"] for r in self.db.execute(
             "SELECT a.room FROM assignments a JOIN shifts s ON s.id = a.shift_id"
             " WHERE s.starts <= ? AND ? < s.ends AND (a.nurse = ? OR a.backup = ?)", (t, t, user, user))})
+
+
+    def shift(self, shift_id: int) -> dict[str, Any]:
+        """One shift with its ``rooms``; ``NoShift`` if there is none of that id."""
+        row = self.db.execute("SELECT * FROM shifts WHERE id=?", (shift_id,)).fetchone()
+        if row is None:
+            raise NoShift("shift_id", f"no shift {shift_id}")
+        row["rooms"] = self._rooms(shift_id)
+        return row
+
+    def shifts_of(self, user: str, t: float) -> list[dict[str, Any]]:
+        """The shifts in which ``user`` covers a room at ``t`` (as nurse or backup), by start."""
+        return [s for s in self.shifts(at=t)
+                if any(user in (c["nurse"], c["backup"]) for c in s["rooms"].values())]
+
+    def update_shift(self, shift_id: int, now: float, name: str | None = None,
+                     clinician: str | None = None,
+                     rooms: dict[str, tuple[str, str | None]] | None = None
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Change a shift that has not ended: what is given replaces what was (``rooms`` replaces
+        every assignment of the shift). Returns the shift before and after, for the audit."""
+        old = self.shift(shift_id)
+        if old["ends"] <= now:
+            raise ShiftState("shift_id", f"shift {shift_id} has ended; its record stays as it was")
+        if rooms is not None:
+            _check_rooms(rooms)
+        with _transaction(self.db):
+            if name is not None:
+                self.db.execute("UPDATE shifts SET name=? WHERE id=?", (name, shift_id))
+            if clinician is not None:
+                self.db.execute("UPDATE shifts SET clinician=? WHERE id=?", (clinician, shift_id))
+            if rooms is not None:
+                self.db.execute("DELETE FROM assignments WHERE shift_id=?", (shift_id,))
+                self.db.executemany(
+                    "INSERT INTO assignments(shift_id, room, nurse, backup) VALUES (?,?,?,?)",
+                    [(shift_id, room, nurse, backup) for room, (nurse, backup) in rooms.items()])
+        return old, self.shift(shift_id)
+
+    def end_shift(self, shift_id: int, now: float) -> tuple[dict[str, Any], dict[str, Any]]:
+        """End a running shift at ``now`` (early); returns the shift before and after."""
+        old = self.shift(shift_id)
+        if old["starts"] > now:
+            raise ShiftState("shift_id", f"shift {shift_id} has not started; delete it instead")
+        if old["ends"] <= now:
+            raise ShiftState("shift_id", f"shift {shift_id} has ended already")
+        # A shift is never empty (CHECK ends > starts): one ended at the instant it started
+        # keeps the smallest length there is.
+        ends = max(now, old["starts"] + 1e-3)
+        self.db.execute("UPDATE shifts SET ends=? WHERE id=?", (ends, shift_id))
+        return old, self.shift(shift_id)
+
+    def delete_shift(self, shift_id: int, now: float) -> dict[str, Any]:
+        """Delete a shift that has not started yet; returns it, for the audit."""
+        old = self.shift(shift_id)
+        if old["starts"] <= now:
+            raise ShiftState("shift_id", f"shift {shift_id} has started; end it early instead")
+        self.db.execute("DELETE FROM shifts WHERE id=?", (shift_id,))
+        return old
+
+    def _rooms(self, shift_id: int) -> dict[str, dict[str, str | None]]:
+        return {r["room"]: {"nurse": r["nurse"], "backup": r["backup"]} for r in self.db.execute(
+            "SELECT room, nurse, backup FROM assignments WHERE shift_id=? ORDER BY room", (shift_id,))}
+
+
+def _check_rooms(rooms: dict[str, tuple[str, str | None]]) -> None:
+    for room, (nurse, backup) in rooms.items():
+        if backup is not None and backup == nurse:
+            raise RosterError(f"rooms.{room}.backup", "a nurse cannot be their own backup")
 
 
 class _transaction:

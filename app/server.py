@@ -16,13 +16,14 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from alerts import rules as rules_mod
-from app import admin, api, live, login
+from app import admin, api, live, login, roster_api
 from app.accounts import Accounts, Login
 from app.audit import Audit
 from app.heap import Heap
 from app.hub import Hub
 from app.ingest import ingest
 from app.pipeline import Pipeline
+from app.roster import Roster
 from app.security import Security, SecurityHeaders, page
 from app.store import Store
 
@@ -72,6 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
                   openapi_url=None)
     app.state.pipeline = pipeline
     app.state.security = security
+    app.state.roster = Roster(store.db)
     app.state.settings = settings
     app.state.started = time.time()
 
@@ -87,6 +89,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(login.router)
     app.include_router(admin.router)
+    app.include_router(roster_api.router)
 
     def html(name: str, permission: str):
         needs = page(permission)  # outside the annotation: annotations are strings here
@@ -102,6 +105,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.get("/replay/{session_id}", include_in_schema=False)(html("replay.html", "view_history"))
     app.get("/admin", include_in_schema=False)(html("admin.html", "manage_users"))
     app.get("/sessions", include_in_schema=False)(html("sessions.html", "view_history"))
+    app.get("/roster", include_in_schema=False)(html("roster.html", "manage_roster"))
 
     @app.get("/login", include_in_schema=False)
     async def login_page() -> FileResponse:

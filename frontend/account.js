@@ -9,6 +9,7 @@ import { post } from "./live.js";
 const PAGES = [
   { href: "/", label: "Central station", permission: "view_live" },
   { href: "/sessions", label: "Sessions", permission: "view_history" },
+  { href: "/roster", label: "Roster", permission: "manage_roster" },
   { href: "/admin", label: "Administration", permission: "manage_users" },
 ];
 

@@ -21,11 +21,17 @@ const PRIORITY_WORD = { high: "HIGH", medium: "MEDIUM", low: "LOW" };
 // The events that call a nurse again to an alarm already shown.
 const NOTIFY_EVENTS = new Set(["raised", "escalated", "reminded", "reminder"]);
 
-// The nurse's rooms: those named in the address (`/nurse?rooms=Room 1,Room 2`), else every room.
-// Alarms and numerics of them only, and their settings (the audio pause): never a waveform (a
-// phone on a ward network has no use for them).
-const ROOMS = new URLSearchParams(location.search).get("rooms")?.split(",").map((r) => r.trim()).filter(Boolean) ?? null;
-const SUBSCRIPTION = { rooms: ROOMS, kinds: ["alarm", "numerics", "settings"] };
+// The nurse's rooms: those named in the address (`/nurse?rooms=Room 1,Room 2`), else those the
+// roster assigns to this user now, else every room (see nurseRooms). Alarms and numerics of them
+// only, and their settings (the audio pause): never a waveform (a phone on a ward network has no
+// use for them).
+const LISTED = new URLSearchParams(location.search).get("rooms")?.split(",").map((r) => r.trim()).filter(Boolean);
+const KINDS = ["alarm", "numerics", "settings"];
+const ROSTER_WAIT_MS = 5000;
+let ROOMS = LISTED?.length ? LISTED : await nurseRooms();
+const SUBSCRIPTION = () => ({ rooms: ROOMS, kinds: KINDS });
+// Assignments change at hand-over and whenever a clinician edits the shift: asked again this often.
+const ROSTER_EVERY_MS = 60_000;
 
 const $ = (id) => document.getElementById(id);
 const cards = new Map(); // alarm id -> card element
@@ -306,6 +312,46 @@ function tick() {
   renderAll();
 }
 
+/**
+ * The rooms the roster assigns to the logged-in user now (GET /api/roster/mine), said in
+ * #roster-note with the shift(s) and when each ends; null (every room) when none are assigned,
+ * or the roster cannot be read, said as well: a nurse must never think a room is covered by this
+ * page when it is not.
+ */
+async function nurseRooms() {
+  const note = document.getElementById("roster-note");
+  let mine = null;
+  try {
+    // Bounded: this page connects only once it knows its rooms, and a server that never answers
+    // must still get its NOT LIVE banner.
+    const r = await fetch("/api/roster/mine", { cache: "no-store", signal: AbortSignal.timeout(ROSTER_WAIT_MS) });
+    if (r.ok) mine = await r.json();
+  } catch {
+    // said below; the page still shows every room
+  }
+  note.dataset.state = !mine ? "unavailable" : mine.rooms.length ? "assigned" : "unassigned";
+  if (!mine?.rooms.length) {
+    note.textContent = mine ? "No rooms assigned to you — showing all rooms" : "Roster unavailable — showing all rooms";
+    return null;
+  }
+  const shifts = mine.shifts.map((s) => `shift ${s.name} until ${clock(s.ends).slice(0, 5)}`).join("; ");
+  note.textContent = `Your rooms: ${mine.rooms.join(", ")}  (${shifts})`;
+  return mine.rooms;
+}
+
+/** Follow the roster while the address names no rooms: a changed assignment resubscribes. */
+function followRoster() {
+  if (LISTED?.length) return;
+  setInterval(async () => {
+    const rooms = await nurseRooms();
+    if (JSON.stringify(rooms) !== JSON.stringify(ROOMS)) {
+      ROOMS = rooms;
+      conn.resubscribe(SUBSCRIPTION);
+    }
+  }, ROSTER_EVERY_MS);
+}
+
 // Start ---------------------------------------------------------------------------------------
 
 setInterval(tick, 1000);
+followRoster();
