@@ -77,7 +77,7 @@ def _bp(policy: DischargePolicy, x: Inputs, now: float) -> Criterion:
     sbp0, dbp0 = base.get("SBP"), base.get("DBP")
     if sbp0 is None:
         return Criterion("bp", label, "unknown", "no baseline blood pressure")
-    pct = policy.bp_within_pct / 100
+    pct = policy.bp_within_pct * 0.01
     within = [abs(v - b) <= b * pct for v, b in ((last.sys, sbp0), (last.dia, dbp0))
               if v is not None and b is not None]
     shown = f"{last.sys:g}/{last.dia:g}" if last.dia is not None else f"{last.sys:g}"

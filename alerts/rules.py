@@ -385,11 +385,11 @@ class DischargePolicy(BaseModel):
     ``bp_max_age_min``, an SpO2 older than ``spo2_max_age_s``, says nothing (unknown)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    bp_within_pct: float = Field(gt=0, le=100)
+    bp_within_pct: float = Field(gt=0)
     bp_stable_mmhg: float = Field(ge=0)
     bp_max_age_min: float = Field(gt=0)
     quiet_min: float = Field(ge=0)
-    spo2_min: float = Field(gt=0, le=100)
+    spo2_min: float = Field(gt=0)
     spo2_max_age_s: float = Field(gt=0)
     confirmed: list[Confirmed] = Field(default_factory=list)
 
