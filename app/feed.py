@@ -197,6 +197,24 @@ class Limit(_Model):
     enabled: bool
 
 
+class Scale(_Model):
+    """A scale observations are scored on (the rules file's ``documentation.scales``)."""
+
+    name: str
+    label: str
+    kind: str
+    min: float
+    max: float
+    step: float
+
+
+class Confirmable(_Model):
+    """A discharge criterion a person confirms (the rules file's ``discharge.confirmed``)."""
+
+    key: str
+    label: str
+
+
 class Settings(_Model):
     """The rules in force for one session: the clinic's rules file with the session's own
     changes. No page keeps its own copy of any of this."""
@@ -207,6 +225,8 @@ class Settings(_Model):
     timeline: Timeline
     limits: list[Limit]
     baseline: dict[str, float | None] | None
+    scales: list[Scale] = Field(default_factory=list)
+    confirmable: list[Confirmable] = Field(default_factory=list)
 
 
 class CheckIn(_Model):

@@ -752,6 +752,9 @@ class Pipeline:
                                    param=rule_param(r), enabled=r.enabled)
                         for r in rules.rules.values() if r.when is not None],
                 baseline=dict(baseline) if baseline is not None else None,
+                scales=[wire.Scale(name=n, label=sc.label, kind=sc.kind, min=sc.min, max=sc.max,
+                                   step=sc.step) for n, sc in rules.documentation.scales.items()],
+                confirmable=[wire.Confirmable(key=c.key, label=c.label) for c in rules.discharge.confirmed],
             )
         return session.settings
 
