@@ -238,10 +238,38 @@ class Phase(BaseModel):
     from_min: float = Field(ge=0)
 
 
+Route = Literal["iv", "im", "sublingual", "intranasal", "oral"]  # app.record.Route
+
+
+class RouteTimeline(BaseModel):
+    """A route's own timeline, where it differs from the default: its phases, and when its
+    discharge window opens. A field left out is the default timeline's."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    phases: list[Phase] | None = Field(default=None, min_length=1)
+    discharge_after_dose_min: float | None = Field(default=None, gt=0)
+    discharge_after_infusion_min: float | None = Field(default=None, gt=0)
+
+
+def _check_phases(phases: list[Phase], discharge_after_dose_min: float) -> None:
+    starts = [p.from_min for p in phases]
+    if starts != sorted(starts) or len(set(starts)) != len(starts):
+        raise ValueError("phases must be in order of from_min, each starting after the one before")
+    if starts[0] != 0:
+        raise ValueError("the first phase starts at the dose (from_min: 0)")
+    if len({p.key for p in phases}) != len(phases):
+        raise ValueError("phase keys must differ")
+    if discharge_after_dose_min <= starts[-1]:
+        raise ValueError("discharge_after_dose_min must come after the last phase starts")
+
+
 class Timeline(BaseModel):
     """The session's phases by minutes after the dose ("pre-dose" before it is implied), and when
     the discharge window opens: ``discharge_after_dose_min`` after the dose, or
-    ``discharge_after_infusion_min`` after the end of an infusion when one is marked."""
+    ``discharge_after_infusion_min`` after the end of an infusion when one is marked (or planned:
+    a dose given over ``infusion_min``). ``routes``: a route's own phases and minimum times
+    (clinical basis section 1: IV 60 min after the infusion ends, esketamine 120 min after the
+    dose); ``for_route`` gives the timeline a session of that route is held to."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     phases: list[Phase] = Field(min_length=1)
@@ -249,19 +277,54 @@ class Timeline(BaseModel):
     discharge_label: str = Field(min_length=1)
     discharge_after_dose_min: float = Field(gt=0)
     discharge_after_infusion_min: float = Field(gt=0)
+    routes: dict[Route, RouteTimeline] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _order(self) -> Timeline:
-        starts = [p.from_min for p in self.phases]
-        if starts != sorted(starts) or len(set(starts)) != len(starts):
-            raise ValueError("phases must be in order of from_min, each starting after the one before")
-        if starts[0] != 0:
-            raise ValueError("the first phase starts at the dose (from_min: 0)")
-        if len({p.key for p in self.phases}) != len(self.phases):
-            raise ValueError("phase keys must differ")
-        if self.discharge_after_dose_min <= starts[-1]:
-            raise ValueError("discharge_after_dose_min must come after the last phase starts")
+        _check_phases(self.phases, self.discharge_after_dose_min)
+        for route, own in self.routes.items():
+            try:
+                _check_phases(own.phases or self.phases,
+                              own.discharge_after_dose_min or self.discharge_after_dose_min)
+            except ValueError as e:
+                raise ValueError(f"routes.{route}: {e}") from None
         return self
+
+    def for_route(self, route: str | None) -> Timeline:
+        """The timeline of a session given by ``route`` (None, or a route without its own: this
+        one), with no ``routes`` of its own."""
+        own = self.routes.get(route) if route is not None else None  # type: ignore[call-overload]
+        if own is None:
+            return self.model_copy(update={"routes": {}})
+        return Timeline.model_construct(
+            phases=own.phases or self.phases, pre_dose_label=self.pre_dose_label,
+            discharge_label=self.discharge_label,
+            discharge_after_dose_min=own.discharge_after_dose_min or self.discharge_after_dose_min,
+            discharge_after_infusion_min=(own.discharge_after_infusion_min
+                                          or self.discharge_after_infusion_min),
+            routes={})
+
+    def discharge_opens(self, dose_t: float | None, infusion_end_t: float | None) -> float | None:
+        """When the discharge window opens (seconds, the session's clock): after the infusion's
+        end when there is one, else after the dose; None before the dose."""
+        if dose_t is None:
+            return None
+        if infusion_end_t is not None:
+            return infusion_end_t + self.discharge_after_infusion_min * 60
+        return dose_t + self.discharge_after_dose_min * 60
+
+    def phase_at(self, dose_t: float | None, infusion_end_t: float | None, now: float) -> str:
+        """The key of the phase at ``now``: "pre-dose", a phase's key, or "discharge"."""
+        opens = self.discharge_opens(dose_t, infusion_end_t)
+        if dose_t is None or opens is None:
+            return "pre-dose"
+        if now >= opens:
+            return "discharge"
+        key = self.phases[0].key
+        for p in self.phases:
+            if (now - dose_t) / 60 >= p.from_min:
+                key = p.key
+        return key
 
 
 class BaselinePolicy(BaseModel):
@@ -275,6 +338,24 @@ class BaselinePolicy(BaseModel):
     # 40) take the baseline capped at these, so a hypertensive check-in reading cannot turn normal
     # pressures into a "fall from baseline". The captured baseline itself is kept as measured.
     caps: dict[str, float] = Field(default_factory=dict)
+    # The protocol of a checked-in session (clinical basis section 1: "5 min rest, BP twice"):
+    # ``rest_min`` of rest from the check-in, then ``nibp_readings`` cuff readings whose mean is
+    # the baseline, captured as the last one comes. A reading outside ``plausible`` (each
+    # parameter's [low, high]) is no resting reference (a cuff artifact, a cuff on a moving arm):
+    # the baseline is shown as implausible and the protocol waits for further readings.
+    rest_min: float = Field(default=5, ge=0)
+    plausible: dict[str, tuple[float, float]] = Field(default_factory=dict)
+
+    @field_validator("plausible")
+    @classmethod
+    def _ranges(cls, v: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for param, (low, high) in v.items():
+            if param not in NIBP_PARAMS:
+                raise ValueError(f"plausible ranges apply to cuff pressures "
+                                 f"({', '.join(sorted(NIBP_PARAMS))}), not {param!r}")
+            if not low < high:
+                raise ValueError(f"plausible.{param}: the low end {low:g} must be below the high end {high:g}")
+        return v
 
     @field_validator("caps")
     @classmethod
@@ -285,6 +366,79 @@ class BaselinePolicy(BaseModel):
             if not cap > 0:
                 raise ValueError(f"cap for {param} must be above 0, not {cap}")
         return v
+
+
+class Confirmed(BaseModel):
+    """A discharge criterion a person confirms (``Confirmation`` entries of the record)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    key: str = Field(pattern=r"^[a-z][a-z_]*$", max_length=32)
+    label: str = Field(min_length=1)
+
+
+class DischargePolicy(BaseModel):
+    """Discharge readiness (``alerts.discharge``; clinical basis section 1): the blood pressure
+    within ``bp_within_pct`` of the baseline, or falling and stable (the last two readings within
+    ``bp_stable_mmhg`` of each other, below the highest since the dose); no medium or high alarm
+    for ``quiet_min``; SpO2 at least ``spo2_min`` (or at the baseline's); the route's minimum time
+    after the dose (``timeline``); and the criteria people confirm. A cuff reading older than
+    ``bp_max_age_min``, an SpO2 older than ``spo2_max_age_s``, says nothing (unknown)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    bp_within_pct: float = Field(gt=0)
+    bp_stable_mmhg: float = Field(ge=0)
+    bp_max_age_min: float = Field(gt=0)
+    quiet_min: float = Field(ge=0)
+    spo2_min: float = Field(gt=0)
+    spo2_max_age_s: float = Field(gt=0)
+    confirmed: list[Confirmed] = Field(default_factory=list)
+
+    @field_validator("confirmed")
+    @classmethod
+    def _distinct(cls, v: list[Confirmed]) -> list[Confirmed]:
+        if len({c.key for c in v}) != len(v):
+            raise ValueError("confirmed criteria keys must differ")
+        return v
+
+
+class Scale(BaseModel):
+    """A clinical scale observations are scored on (docs/scales.md): its range and step."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    label: str = Field(min_length=1)
+    kind: Literal["sedation", "dissociation", "other"]
+    min: float
+    max: float
+    step: float = Field(default=1, gt=0)
+    reference: str = ""
+
+    @model_validator(mode="after")
+    def _range(self) -> Scale:
+        if not self.min < self.max:
+            raise ValueError(f"min {self.min:g} must be below max {self.max:g}")
+        return self
+
+    def refusal(self, score: float) -> str:
+        """"" if ``score`` is on this scale, else why not."""
+        if not self.min <= score <= self.max:
+            return f"{score:g} is outside {self.label}'s range {self.min:g}-{self.max:g}"
+        steps = (score - self.min) / self.step
+        if abs(steps - round(steps)) > 1e-9:
+            return f"{score:g} is not a step of {self.step:g} on {self.label}"
+        return ""
+
+
+class DocumentationPolicy(BaseModel):
+    """What the session record holds and who signs it: the scales observations are scored on,
+    the pre-dose gates (rules whose active alarm refuses a dose without a sign-off), the roles
+    that may sign off, and the esketamine nasal devices' schedule."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    scales: dict[str, Scale] = Field(min_length=1)
+    dose_gates: list[str] = Field(min_length=1)
+    sign_off_roles: list[str] = Field(min_length=1)
+    esketamine_devices: int = Field(ge=1, le=3)
+    esketamine_device_every_min: float = Field(gt=0)
 
 
 class SignalPolicy(BaseModel):
@@ -443,9 +597,19 @@ class RuleSet(BaseModel):
     timeline: Timeline
     delivery: DeliveryPolicy
     baseline: BaselinePolicy
+    discharge: DischargePolicy
+    documentation: DocumentationPolicy
     derived: DerivedPolicy
     rules: dict[str, Rule]
     source: str = ""
+
+    @model_validator(mode="after")
+    def _gates_known(self) -> RuleSet:
+        for gate in self.documentation.dose_gates:
+            rule = self.rules.get(gate)
+            if rule is None or rule.phase != "pre_dose":
+                raise ValueError(f"documentation.dose_gates: {gate!r} is not a pre_dose rule")
+        return self
 
     @model_validator(mode="before")
     @classmethod

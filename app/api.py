@@ -11,7 +11,9 @@ from pydantic import BaseModel, Field
 
 from alerts.rules import RulesError
 from alerts.system import IllegalTransition
+from app import record
 from app.accounts import Login
+from app.clinical import Refusal
 from app.pipeline import Pipeline
 from app.security import Security, require
 
@@ -108,7 +110,22 @@ async def session(session_id: Id, pipeline: PipelineDep, who: ViewHistory) -> di
 @router.post("/sessions/{session_id}/end")
 async def end_session(session_id: Id, pipeline: PipelineDep, who: ManageSessions,
                       request: Request) -> dict[str, Any]:
+    """End a session. A checked-in session whose discharge criteria are not all met ends only
+    once a clinician has signed off ending it anyway (``SignOff`` what ``discharge_unmet``):
+    else 409, listing the criteria unmet."""
     _session(pipeline, session_id)
+    state = pipeline.sessions.get(session_id)
+    if state is not None and state.doc.check_in is not None and not state.doc.discharge_signed:
+        readiness = pipeline.readiness(state, time.time())
+        if not readiness.ready:
+            unmet = [{"key": c.key, "label": c.label, "status": c.status, "why": c.why}
+                     for c in readiness.unmet()]
+            blocked = f" (alarm signalled: {', '.join(readiness.blocked_by)})" if readiness.blocked_by else ""
+            raise HTTPException(409, {
+                "message": f"discharge criteria unmet{blocked}: "
+                           + "; ".join(f"{c['label']}: {c['why']}" for c in unmet)
+                           + ". Record a sign_off (what: discharge_unmet) with the reason to end anyway.",
+                "unmet": unmet})
     if not pipeline.end_session(session_id, time.time()):
         raise HTTPException(409, f"session {session_id} has already ended")
     _security(request).audit.record(time.time(), who.user.name, "session_ended", f"session {session_id}")
@@ -351,3 +368,40 @@ async def change_rule(session_id: Id, rule_id: RuleId, body: RuleChange, request
                                  f"session {session_id} rule {rule_id}", old=old,
                                  new={**change, "reason": body.reason})
     return _rule_json(rules.rules[rule_id])
+
+
+# The session record (app/record.py; docs/session-record.md) ---------------------------------
+
+
+@router.post("/sessions/{session_id}/record", status_code=201)
+async def add_record_entry(session_id: Id, body: record.Entry, request: Request,
+                           pipeline: PipelineDep, who: MarkEvent) -> dict[str, Any]:
+    """Record one entry of the session record (check-in, sign-off, dose, concomitant drug,
+    intervention, observation, confirmation) by the logged-in user. 422 names the field of an
+    entry that is wrong; 409 says what the session's state refuses (a dose while a pre-dose gate
+    is active and not signed off names the rule); 403 a sign-off by a role that may not sign.
+    Audited by kind (a sign-off with what it signs and the gates it covers), not by content."""
+    _active(pipeline, session_id)
+    try:
+        stored = pipeline.add_entry(session_id, body, who.user.name, who.user.role, time.time())
+    except Refusal as e:
+        raise HTTPException(e.status, {"field": e.field, "reason": e.reason,
+                                       "message": f"{e.field}: {e.reason}"}) from None
+    entry = stored.entry
+    new: dict[str, Any] = {"kind": entry.kind, "entry": stored.id}
+    if isinstance(entry, record.SignOff):
+        new |= {"what": entry.what, "rules": entry.rules}
+    _security(request).audit.record(time.time(), who.user.name,
+                                    "sign_off" if entry.kind == "sign_off" else "record_entry_added",
+                                    f"session {session_id}", new=new)
+    return record.to_json(stored)
+
+
+@router.get("/sessions/{session_id}/record")
+async def record_entries(session_id: Id, pipeline: PipelineDep, who: ViewHistory,
+                         history: bool = False) -> list[dict[str, Any]]:
+    """The session record as it stands (what corrections replaced left out), or with
+    ``history=1`` every entry in the order recorded."""
+    _session(pipeline, session_id)
+    rows = pipeline.record.history(session_id) if history else pipeline.record.current(session_id)
+    return [record.to_json(s) for s in rows]

@@ -197,6 +197,24 @@ class Limit(_Model):
     enabled: bool
 
 
+class Scale(_Model):
+    """A scale observations are scored on (the rules file's ``documentation.scales``)."""
+
+    name: str
+    label: str
+    kind: str
+    min: float
+    max: float
+    step: float
+
+
+class Confirmable(_Model):
+    """A discharge criterion a person confirms (the rules file's ``discharge.confirmed``)."""
+
+    key: str
+    label: str
+
+
 class Settings(_Model):
     """The rules in force for one session: the clinic's rules file with the session's own
     changes. No page keeps its own copy of any of this."""
@@ -207,6 +225,70 @@ class Settings(_Model):
     timeline: Timeline
     limits: list[Limit]
     baseline: dict[str, float | None] | None
+    scales: list[Scale] = Field(default_factory=list)
+    confirmable: list[Confirmable] = Field(default_factory=list)
+
+
+class CheckIn(_Model):
+    """The session's check-in as it stands (the record's latest ``check_in``)."""
+
+    label: str
+    weight_kg: float
+    drug: str
+    route: str
+    t_device: DeviceTime
+
+
+class BaselineProtocol(_Model):
+    """Where the baseline protocol is (``alerts.baseline``): ``step`` resting, first_reading,
+    second_reading or captured; ``status`` missing (not captured yet), implausible (the latest
+    reading is no resting reference: ``why``) or captured. ``readings``: those counted so far,
+    of ``needed``."""
+
+    step: Literal["resting", "first_reading", "second_reading", "captured"]
+    status: Literal["missing", "implausible", "captured"]
+    rest_ends_device: DeviceTime
+    readings: int
+    needed: int
+    why: str = ""
+
+
+class DoseGate(_Model):
+    """The pre-dose gates (the rules file's ``documentation.dose_gates``): those active now, and
+    those a sign-off covers. A dose is refused while an active one is not covered."""
+
+    active: list[str]
+    signed_off: list[str]
+
+
+class Dosing(_Model):
+    """The doses recorded so far: the total, per kilogram of the check-in weight, and for
+    esketamine the nasal devices given and when the next is due (``next_device_device``)."""
+
+    doses: int
+    total_mg: float
+    mg_per_kg: float | None
+    devices: list[int]
+    next_device_device: DeviceTime | None = None
+
+
+class Criterion(_Model):
+    key: str
+    label: str
+    status: Literal["met", "unmet", "unknown"]
+    why: str
+
+
+class Discharge(_Model):
+    """Discharge readiness now (``alerts.discharge``): each criterion, how many are met, and
+    ``ready`` only when all are and no medium or high alarm is signalled (``blocked_by``)."""
+
+    criteria: list[Criterion]
+    met: int
+    total: int
+    ready: bool
+    blocked_by: list[str]
+    phase: str  # the route's timeline phase key at the time judged ("pre-dose", "discharge" …)
 
 
 class RoomState(_Model):
@@ -227,6 +309,12 @@ class RoomState(_Model):
     infusion_end_device: DeviceTime | None = None
     last_heard_server: ServerTime
     statuses: list[DeviceStatus]
+    # The session record's live side (docs/session-record.md): None before a check-in.
+    check_in: CheckIn | None = None
+    baseline_protocol: BaselineProtocol | None = None
+    dose_gate: DoseGate | None = None
+    dosing: Dosing | None = None
+    discharge: Discharge | None = None
 
 
 class RoomView(RoomState):

@@ -11,6 +11,7 @@ task calls ``supervise`` every second. Every method takes the server time it run
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -18,14 +19,18 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from alerts import intake
+from alerts import baseline as protocol
+from alerts import discharge, intake
+from alerts.baseline import CuffReading
 from alerts.engine import rule_param
 from alerts.rules import RuleSet
+from alerts.signal import IllegalTransition
 from alerts.system import AlarmSystem, Change
+from app import clinical, refusals
 from app import feed as wire  # the live feed's models (here a "feed" is one monitor's link)
-from app import refusals
 from app.alarm_log import AlarmLog, to_feed
 from app.hub import Hub
+from app.record import Entry, Record, Stored
 from app.store import Store
 from monitors.protocol import Hello, last_t
 
@@ -118,6 +123,19 @@ class SessionState:
     settings: wire.Settings | None = None
     ticks: intake.Clock = field(default_factory=intake.Clock)  # when its alarms tick between messages
     infusion_end: float | None = None  # the first "infusion end" mark's time
+    # The session record's live side (app/clinical.py): the record as it stands, the valid cuff
+    # readings and the latest SpO2 (for the baseline protocol and discharge readiness), whether
+    # the protocol's baseline was set, and the discharge readiness last shown.
+    doc: clinical.Documented = field(default_factory=clinical.Documented)
+    cuffs: list[CuffReading] = field(default_factory=list)
+    spo2: tuple[float, float | None] | None = None
+    protocol_done: bool = False
+    discharge: wire.Discharge | None = None
+
+    @property
+    def infusion_end_t(self) -> float | None:
+        """The infusion's end: marked, or planned by the dose (given over ``infusion_min``)."""
+        return self.infusion_end if self.infusion_end is not None else self.doc.planned_infusion_end
 
     def device_clock(self, now: float) -> float:
         """Now on the device's clock, for actions (an acknowledgement) that come from people."""
@@ -130,6 +148,7 @@ class Pipeline:
     def __init__(self, store: Store, hub: Hub, rules: RuleSet, now: float) -> None:
         self.store = store
         self.alarm_log = AlarmLog(store.db)
+        self.record = Record(store.db)
         self.hub = hub
         self.rules = rules
         self.sessions: dict[int, SessionState] = {}
@@ -182,6 +201,10 @@ class Pipeline:
         state.last_heard = now
         for feed in state.feeds.values():
             feed.silent = any(s.rule in FEED_RULES for s in feed.alarms.active())
+        state.doc = clinical.documented(self.record.current(row["id"]))
+        state.cuffs = [CuffReading(r["t"], r["sys"], r["dia"], r["map"])
+                       for r in self.store.nibp(row["id"]) if r["status"] == "ok"]
+        state.protocol_done = bool(row.get("baseline"))
         self.sessions[row["id"]] = state
         return state
 
@@ -377,11 +400,15 @@ class Pipeline:
         # message ingest has validated already, and this is the hot path.
         if msg.type == "numerics":
             values = {p.value: v.value for p, v in msg.values.items()}
+            if "SpO2" in values and (session.spo2 is None or msg.t >= session.spo2[0]):
+                session.spo2 = (msg.t, values["SpO2"])
             self.hub.publish(wire.NumericsMessage.model_construct(
                 room=room, session_id=sid, t_server=now,
                 readings={p: wire.Reading.model_construct(value=v, t_device=msg.t)
                           for p, v in values.items()}))
         elif msg.type == "nibp":
+            if msg.status == "ok":
+                session.cuffs.append(CuffReading(msg.t, msg.sys, msg.dia, msg.map))
             cuff = wire.Cuff.model_construct(status=msg.status, sys=msg.sys, dia=msg.dia, map=msg.map,
                                              reason=msg.reason, t_device=msg.t)
             self.hub.publish(wire.NibpMessage.model_construct(room=room, session_id=sid, nibp=cuff))
@@ -406,6 +433,8 @@ class Pipeline:
             session.ticks.heard(msg)
         else:
             self._alarms(session, intake.feed(session.alarms, session.ticks, msg), now)
+        if msg.type == "nibp" and session.doc.check_in is not None:
+            self._baseline_protocol(session, msg.t)
         return True
 
     def _heard(self, session: SessionState, monitor_id: str, now: float) -> None:
@@ -450,10 +479,99 @@ class Pipeline:
             self._room_changed(session)  # its dose
             self._settings_changed(session)  # the baseline, captured at the dose
             self._alarms(session, changes, now)
+        if what == "dose" and session.doc.check_in is not None:
+            self.judge(session, now)  # the minimum time counts from the dose
         if what == INFUSION_END and session.infusion_end is None:
             session.infusion_end = t
             self._room_changed(session)  # the discharge window counts from it
         return mark
+
+    # The session record ---------------------------------------------------------------------
+
+    def gates_active(self, session: SessionState) -> set[str]:
+        """The pre-dose gates (``documentation.dose_gates``) whose condition is active now."""
+        gates = set(session.alarms.rules.documentation.dose_gates)
+        return {t.rule for t in session.alarms.engine.active() if t.rule in gates}
+
+    def add_entry(self, session_id: int, entry: Entry, by: str, role: str, now: float) -> Stored:
+        """Record one entry of the session record, by ``by`` (of ``role``), after
+        ``clinical.check`` (which raises ``clinical.Refusal``). A dose starts the alarm system's
+        dose clock through the dose mark, as a clinician's mark does; a pre-dose sign-off
+        acknowledges the gates' alarms it covers, in the alarm log, in the signer's name."""
+        session = self.sessions[session_id]
+        rules = session.alarms.rules
+        active = self.gates_active(session)
+        entry = clinical.check(entry, session.doc, rules, role, session.alarms.engine.dose_t is not None,
+                               active, {r: rules.rules[r].title for r in active})
+        try:
+            stored = self.record.add(session_id, entry, by, now)
+        except ValueError as e:
+            raise clinical.Refusal(422, "replaces", str(e).removeprefix("replaces: ")) from None
+        session.doc = clinical.documented(self.record.current(session_id))
+        if entry.kind == "check_in":
+            session.label = entry.label
+            self.store.set_label(session_id, session.label)
+            self._settings_changed(session)  # the route's timeline
+            self._baseline_protocol(session, session.device_clock(now))
+        elif entry.kind == "dose":
+            self._marked(session, entry.t_device, "dose", clinical.dose_text(entry),
+                         by, now, stored=False)
+        elif entry.kind == "sign_off" and entry.what == "pre_dose_bp":
+            for alarm in self.alarm_log.alarms(session_id, active_only=True):
+                if alarm["rule"] in active and alarm["state"] in ("active", "audio_paused", "latched"):
+                    with contextlib.suppress(IllegalTransition):  # acknowledged meanwhile
+                        self.act(alarm["id"], "acknowledge", by, now)
+        self.judge(session, now, force=True)
+        return stored
+
+    def _baseline_protocol(self, session: SessionState, t: float) -> None:
+        """Capture the baseline once the protocol has its readings, unless the dose came first
+        (the capture at the dose holds) or it was set already."""
+        if session.protocol_done or session.doc.check_in is None or session.alarms.engine.dose_t is not None:
+            return
+        step = self._protocol(session, t)
+        if step.step != "captured":
+            return
+        last = step.readings[-1].t
+        baseline = {**session.alarms.engine.capture_baseline(last), **step.mean()}
+        session.alarms.set_baseline(baseline)
+        self.store.set_baseline(session.id, baseline)
+        session.protocol_done = True
+        self._settings_changed(session)
+
+    def _protocol(self, session: SessionState, t: float) -> protocol.Protocol:
+        assert session.doc.check_in is not None
+        return protocol.protocol(session.alarms.rules.baseline, session.doc.check_in.t_device,
+                                 session.cuffs, t)
+
+    def readiness(self, session: SessionState, now: float) -> discharge.Readiness:
+        """Discharge readiness now (``alerts.discharge``), on the session's clock."""
+        rules = session.alarms.rules
+        t = session.device_clock(now)
+        spans = [discharge.AlarmSpan(a["rule"], a["priority"], a["onset"], a["ended"],
+                                     waiting=a["state"] == "latched")
+                 for a in self.alarm_log.alarms(session.id)]
+        route = session.doc.check_in.route if session.doc.check_in else None
+        return discharge.readiness(rules.discharge, rules.timeline.for_route(route), discharge.Inputs(
+            dose_t=session.alarms.engine.dose_t, infusion_end_t=session.infusion_end_t,
+            baseline=session.alarms.engine.baseline, cuffs=session.cuffs, spo2=session.spo2,
+            alarms=spans, confirmations=session.doc.confirmations), t)
+
+    def judge(self, session: SessionState, now: float, force: bool = False) -> None:
+        """Judge discharge readiness again; the room is sent when it changed (or ``force``)."""
+        if session.doc.check_in is None:
+            return
+        r = self.readiness(session, now)
+        route = session.doc.check_in.route
+        view = wire.Discharge(
+            criteria=[wire.Criterion(key=c.key, label=c.label, status=c.status, why=c.why)
+                      for c in r.criteria],
+            met=r.met, total=len(r.criteria), ready=r.ready, blocked_by=r.blocked_by,
+            phase=session.alarms.rules.timeline.for_route(route).phase_at(
+                session.alarms.engine.dose_t, session.infusion_end_t, session.device_clock(now)))
+        if force or view != session.discharge:
+            session.discharge = view
+            self._room_changed(session)
 
     def capture_baseline(self, session_id: int, now: float) -> dict[str, float | None]:
         """Capture the pre-dose baseline now, from the readings so far (before the dose)."""
@@ -523,6 +641,7 @@ class Pipeline:
                     self._alarms(session, changes, now)
                 else:
                     session.ticks.skip(session.device_clock(now))
+            self.judge(session, now)
         self.hub.publish(wire.Heartbeat(t_server=now))
 
     # Views -------------------------------------------------------------------------------
@@ -585,9 +704,34 @@ class Pipeline:
             "partial": bool(silent) and len(silent) < len(monitors),
             "silent": silent,
             "dose_device": session.alarms.engine.dose_t,
-            "infusion_end_device": session.infusion_end,
+            "infusion_end_device": session.infusion_end_t,
             "last_heard_server": session.last_heard,
             "statuses": list(session.statuses.values()),
+            **self._record_fields(session),
+        }
+
+    def _record_fields(self, session: SessionState) -> dict[str, Any]:
+        doc, rules = session.doc, session.alarms.rules
+        if doc.check_in is None:
+            return {}
+        c = doc.check_in
+        step = self._protocol(session, session.device_time if session.device_time is not None
+                              else c.t_device)
+        captured = session.protocol_done or step.step == "captured"
+        status = "captured" if captured else "implausible" if step.implausible else "missing"
+        why = ("" if captured else step.implausible
+               or ("resting until the rest is over" if step.step == "resting" else "waiting for a cuff reading"))
+        return {
+            "check_in": wire.CheckIn(label=c.label, weight_kg=c.weight_kg, drug=c.drug,
+                                     route=c.route, t_device=c.t_device),
+            "baseline_protocol": wire.BaselineProtocol(
+                step="captured" if captured else step.step, status=status,
+                rest_ends_device=step.rest_ends, readings=len(step.readings),
+                needed=rules.baseline.nibp_readings, why=why),
+            "dose_gate": wire.DoseGate(active=sorted(self.gates_active(session)),
+                                       signed_off=sorted(doc.signed_gates)),
+            "dosing": clinical.dosing(doc, rules),
+            "discharge": session.discharge,
         }
 
     def settings(self, session: SessionState) -> wire.Settings:
@@ -601,11 +745,16 @@ class Pipeline:
                 nibp_schedule=wire.NibpSchedule.model_validate(
                     rules.schedule.model_dump(include={"nibp", "overdue_grace_min"})),
                 signals=wire.SignalPolicy.model_validate(rules.signals.model_dump()),
-                timeline=wire.Timeline.model_validate(rules.timeline.model_dump()),
+                timeline=wire.Timeline.model_validate(rules.timeline.for_route(
+                    session.doc.check_in.route if session.doc.check_in else None).model_dump(
+                    exclude={"routes"})),
                 limits=[wire.Limit(rule=r.id, priority=r.priority, when=r.when.text,
                                    param=rule_param(r), enabled=r.enabled)
                         for r in rules.rules.values() if r.when is not None],
                 baseline=dict(baseline) if baseline is not None else None,
+                scales=[wire.Scale(name=n, label=sc.label, kind=sc.kind, min=sc.min, max=sc.max,
+                                   step=sc.step) for n, sc in rules.documentation.scales.items()],
+                confirmable=[wire.Confirmable(key=c.key, label=c.label) for c in rules.discharge.confirmed],
             )
         return session.settings
 

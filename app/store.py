@@ -233,6 +233,9 @@ class Store:
         self.db.execute("UPDATE sessions SET dose=?, baseline=? WHERE id=?",
                         (t, json.dumps(baseline), session_id))
 
+    def set_label(self, session_id: int, label: str) -> None:
+        self.db.execute("UPDATE sessions SET label=? WHERE id=?", (label, session_id))
+
     def set_baseline(self, session_id: int, baseline: dict) -> None:
         self.db.execute("UPDATE sessions SET baseline=? WHERE id=?", (json.dumps(baseline), session_id))
 

@@ -232,7 +232,12 @@ function render(room) {
   const phase = phaseAt(settings?.timeline, room.dose_device, room.infusion_end_device, deviceNow);
   setData(tile, "phase", phase.key);
   setData(parts.phase, "phase", phase.key);
-  setText(parts.phase, phase.minutes === null ? phase.label : `${phase.label} · ${phase.minutes} min`);
+  // Discharge readiness, compact: "discharge: 4/6" (never "ready" while a medium or high alarm
+  // is signalled: the server says so in `ready`).
+  const d = room.discharge;
+  const readiness = d ? ` · discharge: ${d.ready ? "ready" : `${d.met}/${d.total}`}` : "";
+  setText(parts.phase, (phase.minutes === null ? phase.label : `${phase.label} · ${phase.minutes} min`) + readiness);
+  setData(parts.phase, "discharge", d ? (d.ready ? "ready" : `${d.met}/${d.total}`) : "");
   setAttr(parts.phase, "title", phase.minutes === null ? "No dose marked yet" : `${phase.minutes} min since the dose`);
 
   // Alarms: the top one in the band with its priority prefix and state; the tile takes its colour.

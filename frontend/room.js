@@ -16,6 +16,7 @@ import {
 } from "./alarm-ui.js";
 import { getJSON, me } from "./account.js";
 import { clock, notLiveBanner, post, request } from "./live.js";
+import { mountRecord } from "./record.js";
 import { doseFromMarks, nibpDue, phaseAt } from "./session.js";
 import { soundButton, sound, soundingPriority } from "./sound.js";
 import { connectStore, showing } from "./store.js";
@@ -55,6 +56,12 @@ const state = {
 
 let store = null;
 let conn = null;
+const recordPanel = mountRecord({
+  sessionId: SESSION_ID,
+  room: () => live(),
+  deviceNow: () => deviceNow(),
+  canRecord: () => state.permissions.includes("mark_event") && !state.session?.ended,
+});
 /** The session's room as the live feed has it; null if the session is not active. */
 const live = () => (store ? store.room(SESSION_ID) ?? null : null);
 const now = () => (store ? store.serverNow() : Date.now() / 1000);
@@ -231,6 +238,7 @@ function setLimitLines() {
 // Panels --------------------------------------------------------------------------------------
 
 function renderAll() {
+  recordPanel.render();
   renderHeader();
   renderPhase();
   renderCurrent();
@@ -616,6 +624,7 @@ function limitForm(id, rule) {
 
 function tick() {
   $("server-clock").textContent = clock(now());
+  recordPanel.render();
   renderCurrent();
   renderPhase();
   // Pause countdowns and the growing active alarm periods.
