@@ -1,0 +1,172 @@
+"""The notification-service channel: each notice through one apprise URL (ntfy, e-mail, an SMS
+gateway, Pushover, Matrix, Teams, Slack, ...; docs/delivery-channels.md).
+
+What leaves the server is the notice's title (priority, room, the data mode when not live) and a
+body of the alarm's text and, when there is one, the link to acknowledge it: never a user's or a
+patient's name, since these services are not the clinic's.
+
+Priority travels two ways. Every service gets apprise's notification type (``failure`` for a high
+alarm, ``warning`` medium, ``info`` low, ``success`` when an alarm is acknowledged or cleared),
+which some show as a colour or an icon. Services with a priority of their own (ntfy, Pushover,
+Gotify) get it set per notice through the URL's ``priority`` parameter, from ``PRIORITY`` below;
+an acknowledged or cleared alarm goes at the lowest of them, as nothing is left to do. A URL of
+those services that sets ``priority`` itself is refused: it would send every alarm alike.
+
+apprise answers only "sent" or "not": why is in what it logged during the call, which it keeps
+per call (``AppriseResult.logs``) and this module puts in ``Outcome.detail``. A failure is always
+worth retrying: apprise does not tell a refused token from a service that is down, and a retry
+too many costs less than an alarm lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from typing import Any, Final
+
+import apprise
+from apprise.plugins import url_to_dict
+
+from alerts.delivery.config import Channels, NotifyTarget
+from alerts.delivery.wire import Channel, Notice, Outcome, Priority, State
+
+# The service's own word for each alarm priority, by URL scheme (each apprise plugin's values).
+PRIORITY: Final[dict[str, dict[Priority, str]]] = {
+    # ntfy: default (3) sounds and vibrates; high (4) also pops up; max (5) long bursts.
+    "ntfy": {"low": "default", "medium": "high", "high": "max"},
+    # Pushover: high (1) bypasses quiet hours; emergency (2) repeats until seen in the app.
+    "pover": {"low": "normal", "medium": "high", "high": "emergency"},
+    "gotify": {"low": "normal", "medium": "high", "high": "emergency"},
+}
+PRIORITY["ntfys"] = PRIORITY["ntfy"]
+PRIORITY["gotifys"] = PRIORITY["gotify"]
+
+KIND: Final[dict[Priority, apprise.NotifyType]] = {
+    "high": apprise.NotifyType.FAILURE, "medium": apprise.NotifyType.WARNING,
+    "low": apprise.NotifyType.INFO}
+SETTLED: Final = ("acknowledged", "cleared")
+# How much of apprise's log goes into the delivery log.
+DETAIL_CHARS: Final = 300
+
+
+class NotifyError(ValueError):
+    pass
+
+
+class NotifySender:
+    """Sends notices through one apprise URL to ``to`` (``"site"`` or a user name).
+
+    ``timeout_s`` bounds one attempt: apprise's connect and read timeouts are each half of it and
+    the call as a whole is cut off at it, well under the rules' ``send_timeout_s``."""
+
+    channel: Channel = Channel.notify
+
+    def __init__(self, target: NotifyTarget, timeout_s: float) -> None:
+        if not (math.isfinite(timeout_s) and timeout_s > 0):
+            raise NotifyError(f"timeout_s: {timeout_s} is not a positive number of seconds")
+        self.to = target.to
+        self._timeout_s = timeout_s
+        scheme = target.url.partition("://")[0].lower()
+        parsed = url_to_dict(target.url)  # type: ignore[no-untyped-call]
+        if not parsed:
+            raise NotifyError(f"url: apprise cannot use this {scheme}:// URL (unknown service, or "
+                              "a part missing: see the service's page in apprise's docs)")
+        levels = PRIORITY.get(scheme)
+        if levels and parsed.get("priority"):
+            raise NotifyError("url: priority= is set per alarm from its priority; remove it")
+        # One configured service per priority: apprise fixes a URL's parameters when it loads it.
+        self._services: dict[Priority, apprise.Apprise] = {}
+        private = ""
+        for priority in KIND:
+            args = dict(parsed, priority=levels[priority]) if levels else parsed
+            self._services[priority], private = self._service(args, scheme)
+        # Without the query: the service and where it goes is enough for the delivery log.
+        self.destination = f"notify {private.partition('?')[0]}"
+        self._secrets = _secrets(target.url, private)
+
+    def _service(self, args: dict[str, Any], scheme: str) -> tuple[apprise.Apprise, str]:
+        """A service of one plugin loaded from ``args``, and its URL without secrets."""
+        # No images: the default would make phones fetch icons from the internet, which a clinic
+        # network may not reach (and need not tell whom it alerts).
+        asset = apprise.AppriseAsset(app_id="vitalwatch", app_desc="vitalwatch alarms",
+                                     image_url_mask="", image_url_logo="", async_mode=False)
+        plugin = apprise.Apprise.instantiate(args, asset=asset)
+        if plugin is None:
+            raise NotifyError(f"url: apprise refused this {scheme}:// URL's settings")
+        # One attempt per send, each phase bounded: the delivery service owns retries.
+        plugin.socket_connect_timeout = self._timeout_s / 2
+        plugin.socket_read_timeout = self._timeout_s / 2
+        # apprise pauses between two sends through one URL (5.5 s for most services), a courtesy
+        # an alarm cannot afford: it would eat the attempt's timeout. A service that does limit
+        # its rate answers so (429), and the delivery service retries with backoff.
+        plugin.request_rate_per_sec = 0
+        service = apprise.Apprise(asset=asset)
+        service.add(plugin)
+        return service, str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
+
+    def message(self, notice: Notice) -> tuple[str, str]:
+        """The title and body ``notice`` is sent as."""
+        body = notice.text()
+        if notice.ack_url:
+            body += f"\nAcknowledge: {notice.ack_url}"
+        return notice.title(), body
+
+    async def send(self, notice: Notice) -> Outcome:
+        """One attempt through apprise, in a worker thread (apprise blocks); never raises for
+        the service's failure. ``sent`` means the service took it, not that a phone showed it."""
+        settled = notice.event in SETTLED
+        tier: Priority = "low" if settled else notice.priority
+        kind = apprise.NotifyType.SUCCESS if settled else KIND[notice.priority]
+        title, body = self.message(notice)
+        service = self._services[tier]
+        try:
+            result = await asyncio.wait_for(asyncio.to_thread(
+                service.notify, body=body, title=title, notify_type=kind,
+                body_format=apprise.NotifyFormat.TEXT, timeout=self._timeout_s), self._timeout_s)
+        except TimeoutError:
+            # The thread cannot be stopped; its sockets time out on their own shortly after.
+            return Outcome(state=State.failed, retry=True,
+                           detail=f"no answer within {self._timeout_s:g} s")
+        except Exception as e:  # noqa: BLE001 - apprise's plugins are many: a bug in one must not stop delivery
+            return Outcome(state=State.failed, retry=True,
+                           detail=self._scrub(f"apprise: {type(e).__name__}: {e}"))
+        if result:
+            return Outcome(state=State.sent)
+        why = "; ".join(entry.message for entry in result.logs())
+        # apprise's warning says "connection error" alike for a refusal and a silent service;
+        # the reason it logs is at a level the server does not record.
+        if (result.status is apprise.AppriseResultStatus.TIMEOUT
+                or result.elapsed >= 0.9 * self._timeout_s / 2):
+            why = f"no answer within {self._timeout_s / 2:g} s" + (f"; {why}" if why else "")
+        return Outcome(state=State.failed, retry=True,
+                       detail=self._scrub(why or f"apprise: {result.status.name.lower()}")[:DETAIL_CHARS])
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "****")
+        return text
+
+    async def close(self) -> None:
+        for service in self._services.values():
+            service.clear()
+
+
+def _secrets(url: str, private: str) -> list[str]:
+    """The parts of ``url`` that its private form hides (passwords, tokens, keys), longest
+    first: a plugin's log line may quote them, and the delivery log must not."""
+    parts = {p for p in re.split(r"[/:@?&=#,]+", url) if len(p) >= 4}
+    shown = set(re.split(r"[/:@?&=#,]+", private))
+    return sorted(parts - shown, key=len, reverse=True)
+
+
+def senders(channels: Channels, timeout_s: float) -> list[NotifySender]:
+    """One sender per configured apprise URL. Raises ``NotifyError`` naming the entry and why
+    when apprise cannot use a URL (the message never quotes the URL: it may hold a password)."""
+    out = []
+    for i, target in enumerate(channels.notify):
+        try:
+            out.append(NotifySender(target, timeout_s))
+        except NotifyError as e:
+            raise NotifyError(f"notify.{i}.{e}") from None
+    return out
