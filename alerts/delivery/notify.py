@@ -21,9 +21,13 @@ too many costs less than an alarm lost.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import apprise
 from apprise.plugins import url_to_dict
@@ -68,32 +72,38 @@ class NotifySender:
         self.to = target.to
         self._timeout_s = timeout_s
         scheme = target.url.partition("://")[0].lower()
-        parsed = url_to_dict(target.url)  # type: ignore[no-untyped-call]
-        if not parsed:
-            raise NotifyError(f"url: apprise cannot use this {scheme}:// URL (unknown service, or "
-                              "a part missing: see the service's page in apprise's docs)")
-        levels = PRIORITY.get(scheme)
-        if levels and parsed.get("priority"):
-            raise NotifyError("url: priority= is set per alarm from its priority; remove it")
-        # One configured service per priority: apprise fixes a URL's parameters when it loads it.
-        self._services: dict[Priority, apprise.Apprise] = {}
-        private = ""
-        for priority in KIND:
-            args = dict(parsed, priority=levels[priority]) if levels else parsed
-            self._services[priority], private = self._service(args, scheme)
+        with _loading(target.url) as said:
+            parsed = url_to_dict(target.url)  # type: ignore[no-untyped-call]
+            if not parsed:
+                raise NotifyError(f"url: apprise cannot use this {scheme}:// URL (unknown service, "
+                                  "or a part missing: see the service's page in apprise's docs)")
+            levels = PRIORITY.get(scheme)
+            if levels and parsed.get("priority"):
+                raise NotifyError("url: priority= is set per alarm from its priority; remove it")
+            # One service per priority: apprise fixes a URL's parameters when it loads it.
+            self._services: dict[Priority, apprise.Apprise] = {}
+            private = ""
+            for priority in KIND:
+                args = dict(parsed, priority=levels[priority]) if levels else parsed
+                service = self._service(args)
+                if service is None:
+                    why = "; ".join(said()) or "see the service's page in apprise's docs"
+                    raise NotifyError(f"url: apprise refused this {scheme}:// URL: {why}")
+                self._services[priority], private = service
         # Without the query: the service and where it goes is enough for the delivery log.
         self.destination = f"notify {private.partition('?')[0]}"
         self._secrets = _secrets(target.url, private)
 
-    def _service(self, args: dict[str, Any], scheme: str) -> tuple[apprise.Apprise, str]:
-        """A service of one plugin loaded from ``args``, and its URL without secrets."""
+    def _service(self, args: dict[str, Any]) -> tuple[apprise.Apprise, str] | None:
+        """A service of one plugin loaded from ``args``, and its URL without secrets; None if
+        the plugin refuses them."""
         # No images: the default would make phones fetch icons from the internet, which a clinic
         # network may not reach (and need not tell whom it alerts).
         asset = apprise.AppriseAsset(app_id="vitalwatch", app_desc="vitalwatch alarms",
                                      image_url_mask="", image_url_logo="", async_mode=False)
         plugin = apprise.Apprise.instantiate(args, asset=asset)
         if plugin is None:
-            raise NotifyError(f"url: apprise refused this {scheme}:// URL's settings")
+            return None
         # One attempt per send, each phase bounded: the delivery service owns retries.
         plugin.socket_connect_timeout = self._timeout_s / 2
         plugin.socket_read_timeout = self._timeout_s / 2
@@ -152,12 +162,56 @@ class NotifySender:
             service.clear()
 
 
+@contextmanager
+def _loading(url: str) -> Iterator[Any]:
+    """Keep what apprise logs while loading ``url`` out of the server's log (its messages quote
+    the URL's parts, passwords included), and yield a function returning its warnings with every
+    part of the URL but the scheme and host masked. Only for start-up: the logger is the process's."""
+    log = logging.getLogger("apprise")
+    handler = _Kept(logging.WARNING)
+    propagate, log.propagate = log.propagate, False
+    log.addHandler(handler)
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:  # a malformed address: apprise says so below
+        host = ""
+    hidden = [p for p in _parts(url) if p not in (host, url.partition("://")[0])]
+    hidden.sort(key=len, reverse=True)
+
+    def said() -> list[str]:
+        out = []
+        for record in handler.records:
+            if record.levelno == logging.WARNING:
+                text = record.getMessage()
+                for part in hidden:
+                    text = text.replace(part, "****")
+                out.append(text)
+        return out[:2]
+
+    try:
+        yield said
+    finally:
+        log.removeHandler(handler)
+        log.propagate = propagate
+
+
+class _Kept(logging.Handler):
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _parts(url: str) -> set[str]:
+    return {p for p in re.split(r"[/:@?&=#,]+", url) if len(p) >= 4}
+
+
 def _secrets(url: str, private: str) -> list[str]:
     """The parts of ``url`` that its private form hides (passwords, tokens, keys), longest
     first: a plugin's log line may quote them, and the delivery log must not."""
-    parts = {p for p in re.split(r"[/:@?&=#,]+", url) if len(p) >= 4}
-    shown = set(re.split(r"[/:@?&=#,]+", private))
-    return sorted(parts - shown, key=len, reverse=True)
+    return sorted(_parts(url) - _parts(private), key=len, reverse=True)
 
 
 def senders(channels: Channels, timeout_s: float) -> list[NotifySender]:

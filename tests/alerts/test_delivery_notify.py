@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +18,7 @@ from alerts.delivery.wire import Notice, Outcome, State
 from tests.alerts.receivers import http_receiver, notice, smtp_receiver
 from tests.conftest import free_port, seconds
 
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "delivery-channels.md"
 NAMES = ("nurse-ann",)  # the notice's recipient: a user's name must never leave the server
 
 
@@ -142,3 +146,31 @@ def test_the_factory_makes_one_sender_per_url_and_refuses_unusable_ones() -> Non
     fixed = Channels.model_validate({"notify": [{"url": "ntfy://host/topic?priority=min", "to": "site"}]})
     with pytest.raises(NotifyError, match=r"^notify\.0\.url: priority= is set per alarm"):
         senders(fixed, timeout_s=1)
+
+
+def test_every_example_url_in_the_docs_is_one_apprise_takes() -> None:
+    """Each URL of docs/delivery-channels.md's examples makes a sender (apprise parses it and has
+    the service), and none shows its password or token in ``destination``."""
+    text = DOCS.read_text()
+    table = text.split("Some of the URLs a clinic uses:")[1].split("\n\n")[1]
+    urls = re.findall(r"^\| [^|]+ \| `([^`]+)` \|$", table, flags=re.MULTILINE)
+    yaml_urls = re.findall(r'\{url: "([^"]+)", to: ', text)
+    assert len(urls) == 10 and len(yaml_urls) == 2, (urls, yaml_urls)
+    for url in [*urls, *yaml_urls]:
+        sender = NotifySender(NotifyTarget(url=url, to="site"), timeout_s=1)
+        for secret in ("PASSWORD", "AUTHTOKEN", "KODuebWbDGYFr0z0eu", "azGDORePK8gMaC0QOYAMyEEuzJnyUi"):
+            assert secret not in sender.destination, (url, sender.destination)
+        asyncio.run(sender.close())
+
+
+def test_a_url_apprise_refuses_says_why_without_its_secrets(caplog: pytest.LogCaptureFixture) -> None:
+    """A URL apprise's plugin refuses stops the factory with apprise's reason, its parts masked,
+    and none of apprise's messages about it (which quote the password) reach the server's log."""
+    bad = Channels.model_validate({"notify": [
+        {"url": "twilio://NOTASID99:AuthTok3n99@+15551230000/+15559870000", "to": "site"}]})
+    with caplog.at_level(logging.DEBUG), pytest.raises(NotifyError) as e:
+        senders(bad, timeout_s=1)
+    assert str(e.value) == ("notify.0.url: apprise refused this twilio:// URL: "
+                            "An invalid Twilio Account SID (****) was specified.")
+    assert not [r for r in caplog.records if "AuthTok3n99" in r.getMessage()]
+    assert not [r for r in caplog.records if r.name.startswith("apprise")]

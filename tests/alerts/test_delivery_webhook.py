@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import threading
 import time
+from http.server import HTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from alerts.delivery.wire import Notice, Outcome, State
 from tests.alerts.receivers import HttpReceiver, Request, http_receiver, notice
 from tests.conftest import free_port, seconds
 
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "delivery-channels.md"
 SECRET = b"0123456789abcdef-webhook-key"
 TOLERANCE_S = 300
 
@@ -171,3 +174,38 @@ def test_a_notice_goes_out_signed_with_the_key_the_receiver_holds(tmp_path: Path
                 await sender.close()
 
         assert asyncio.run(run(receiver)).state is State.delivered
+
+
+def docs_receiver() -> dict[str, object]:
+    """The receiver example of docs/delivery-channels.md, loaded as a module (not run as main)."""
+    text = DOCS.read_text()
+    code = text.split("<!-- webhook-receiver-example")[1].split("```python\n")[1].split("```")[0]
+    namespace: dict[str, object] = {"__name__": "docs_receiver"}
+    exec(compile(code, str(DOCS), "exec"), namespace)  # noqa: S102 - the docs' own example, run as written
+    return namespace
+
+
+def test_the_documented_receiver_takes_what_the_sender_signs(capsys: pytest.CaptureFixture[str]) -> None:
+    """The stdlib-only receiver of the docs, serving on loopback, takes a signed notice once
+    (a retry with the same id is answered but not acted on again) and refuses one signed with
+    another secret or too long ago."""
+    receiver = docs_receiver()
+    line = "whsec_" + base64.b64encode(b"r" * 32).decode()
+    receiver["SECRET"] = line
+    server = HTTPServer(("127.0.0.1", 0), receiver["Receiver"])
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        first, again = send(url, notice(), secret=key(line)), send(url, notice(), secret=key(line))
+        wrong = send(url, notice(delivery_id=42), secret=SECRET)
+        old = send(url, notice(delivery_id=43), secret=key(line), now=time.time() - 400)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(seconds(5))
+    assert first.state is State.delivered and again.state is State.delivered, (first, again)
+    assert receiver["seen"] == {41}
+    assert capsys.readouterr().out == "high Room 3 SpO2 86 % below 90 %\n"
+    assert wrong.state is State.failed and not wrong.retry and "does not match" in wrong.detail
+    assert old.state is State.failed and not old.retry and "too old" in old.detail
