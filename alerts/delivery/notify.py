@@ -21,10 +21,12 @@ too many costs less than an alarm lost.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -52,6 +54,8 @@ KIND: Final[dict[Priority, apprise.NotifyType]] = {
 SETTLED: Final = ("acknowledged", "cleared")
 # How much of apprise's log goes into the delivery log.
 DETAIL_CHARS: Final = 300
+# Notices through one URL at once; more wait their turn (within their attempt's timeout).
+THREADS: Final = 4
 
 
 class NotifyError(ValueError):
@@ -71,6 +75,10 @@ class NotifySender:
             raise NotifyError(f"timeout_s: {timeout_s} is not a positive number of seconds")
         self.to = target.to
         self._timeout_s = timeout_s
+        # Threads of its own, not asyncio's shared default pool: a service that hangs must not
+        # hold up other destinations or the server's other blocking work (password hashing),
+        # nor be held up by them.
+        self._threads = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="notify")
         scheme = target.url.partition("://")[0].lower()
         with _loading(target.url) as said:
             parsed = url_to_dict(target.url)  # type: ignore[no-untyped-call]
@@ -123,17 +131,18 @@ class NotifySender:
         return notice.title(), body
 
     async def send(self, notice: Notice) -> Outcome:
-        """One attempt through apprise, in a worker thread (apprise blocks); never raises for
-        the service's failure. ``sent`` means the service took it, not that a phone showed it."""
+        """One attempt through apprise, in one of the sender's threads (apprise blocks); never
+        raises for the service's failure. ``sent``: the service took it, not that a phone showed it."""
         settled = notice.event in SETTLED
         tier: Priority = "low" if settled else notice.priority
         kind = apprise.NotifyType.SUCCESS if settled else KIND[notice.priority]
         title, body = self.message(notice)
         service = self._services[tier]
+        call = functools.partial(service.notify, body=body, title=title, notify_type=kind,
+                                 body_format=apprise.NotifyFormat.TEXT, timeout=self._timeout_s)
         try:
-            result = await asyncio.wait_for(asyncio.to_thread(
-                service.notify, body=body, title=title, notify_type=kind,
-                body_format=apprise.NotifyFormat.TEXT, timeout=self._timeout_s), self._timeout_s)
+            result = await asyncio.wait_for(
+                asyncio.get_running_loop().run_in_executor(self._threads, call), self._timeout_s)
         except TimeoutError:
             # The thread cannot be stopped; its sockets time out on their own shortly after.
             return Outcome(state=State.failed, retry=True,
@@ -158,6 +167,7 @@ class NotifySender:
         return text
 
     async def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
         for service in self._services.values():
             service.clear()
 

@@ -174,3 +174,31 @@ def test_a_url_apprise_refuses_says_why_without_its_secrets(caplog: pytest.LogCa
                             "An invalid Twilio Account SID (****) was specified.")
     assert not [r for r in caplog.records if "AuthTok3n99" in r.getMessage()]
     assert not [r for r in caplog.records if r.name.startswith("apprise")]
+
+
+def test_a_hanging_service_does_not_hold_up_another_destination() -> None:
+    """While eight notices hang on one service, three sent at once through another arrive at
+    once, each with its own priority: each destination has threads of its own."""
+    timeout_s = seconds(1)
+
+    async def run(hung: str, working: str) -> tuple[list[Outcome], float, list[Outcome]]:
+        stuck = NotifySender(NotifyTarget(url=hung, to="site"), timeout_s)
+        other = NotifySender(NotifyTarget(url=working, to="site"), timeout_s)
+        try:
+            waiting = asyncio.gather(*[stuck.send(notice(delivery_id=i + 1)) for i in range(8)])
+            await asyncio.sleep(seconds(0.05))
+            start = time.monotonic()
+            quick = await asyncio.gather(*[other.send(notice(priority=p)) for p in ("low", "medium", "high")])
+            took = time.monotonic() - start
+            return quick, took, await waiting
+        finally:
+            await stuck.close()
+            await other.close()
+
+    with http_receiver(lambda r: None) as hanging, http_receiver(lambda r: (200, b"{}")) as receiver:
+        quick, took, stuck = asyncio.run(run(ntfy_url(hanging.url), ntfy_url(receiver.url)))
+        priorities = sorted(str(r.headers.get("x-priority")) for r in receiver.requests)
+    assert [o.state for o in quick] == [State.sent] * 3, quick
+    assert took < timeout_s / 3, took  # sharing threads, they would wait for the sockets to time out
+    assert priorities == ["None", "high", "max"]
+    assert all(o.state is State.failed and o.retry for o in stuck), stuck
