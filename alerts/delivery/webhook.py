@@ -119,8 +119,10 @@ class WebhookSender:
             raise ValueError(f"timeout_s: {timeout_s} is not a positive number of seconds")
         self.url = target.url
         self.to = "site"
-        # The URL only: a webhook's secret is its key file, never part of what is logged.
-        self.destination = f"webhook {httpx.URL(target.url).copy_with(username=None, password=None, query=None)}"
+        # For the delivery log: the URL without its user, password and query, which may carry a
+        # token (the signing key is in its file, never logged).
+        shown = httpx.URL(target.url).copy_with(username=None, password=None, query=None)
+        self.destination = f"webhook {shown}"
         self._secret = secret
         self._timeout_s = timeout_s
         self._client = httpx.AsyncClient(
@@ -142,7 +144,7 @@ class WebhookSender:
         except (TimeoutError, httpx.TimeoutException):
             return Outcome(state=State.failed, retry=True,
                            detail=f"no answer within {self._timeout_s:g} s")
-        except httpx.HTTPError as e:
+        except (httpx.HTTPError, httpx.InvalidURL, OSError) as e:
             # Refused, reset, name not resolved, TLS failure: the network's, or the receiver is
             # restarting; the next attempt may find it back.
             return Outcome(state=State.failed, retry=True,
