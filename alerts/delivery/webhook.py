@@ -171,14 +171,13 @@ def _outcome(r: httpx.Response) -> Outcome:
 def senders(channels: Channels, timeout_s: float) -> list[WebhookSender]:
     """One sender per configured webhook, each with the key of its secret file. Raises
     ``SecretError`` naming the webhook and why when a key is unusable."""
-    out = []
-    for i, hook in enumerate(channels.webhooks):
+    secrets = []
+    for i, hook in enumerate(channels.webhooks):  # every key first: no client is left open
         path: Path = channels.resolve(hook.secret_file)
         try:
-            secret = key(path.read_text())
+            secrets.append(key(path.read_text()))
         except OSError as e:
             raise SecretError(f"webhooks.{i}.secret_file: {path}: {e.strerror}") from None
         except SecretError as e:
             raise SecretError(f"webhooks.{i}.secret_file: {path}: {e}") from None
-        out.append(WebhookSender(hook, secret, timeout_s))
-    return out
+    return [WebhookSender(hook, secret, timeout_s) for hook, secret in zip(channels.webhooks, secrets)]

@@ -15,7 +15,7 @@ import pytest
 from alerts.delivery.config import Channels, WebhookTarget
 from alerts.delivery.webhook import Refused, SecretError, WebhookSender, key, senders, sign, verify
 from alerts.delivery.wire import Notice, Outcome, State
-from tests.alerts.receivers import HttpReceiver, Request, http_receiver, notice
+from tests.alerts.receivers import Request, http_receiver, notice
 from tests.conftest import free_port, seconds
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "delivery-channels.md"
@@ -166,14 +166,15 @@ def test_a_notice_goes_out_signed_with_the_key_the_receiver_holds(tmp_path: Path
         channels = Channels.model_validate({"webhooks": [{"url": receiver.url, "secret_file": "hook.secret"}],
                                             "source": tmp_path / "channels.yaml"})
 
-        async def run(receiver: HttpReceiver) -> Outcome:
+        async def run() -> Outcome:
             (sender,) = senders(channels, timeout_s=seconds(2))
             try:
                 return await sender.send(notice())
             finally:
                 await sender.close()
 
-        assert asyncio.run(run(receiver)).state is State.delivered
+        assert asyncio.run(run()).state is State.delivered
+        assert len(receiver.requests) == 1
 
 
 def docs_receiver() -> dict[str, object]:
