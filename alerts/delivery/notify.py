@@ -41,7 +41,7 @@ from alerts.delivery.wire import Channel, Notice, Outcome, Priority, State
 PRIORITY: Final[dict[str, dict[Priority, str]]] = {
     # ntfy: default (3) sounds and vibrates; high (4) also pops up; max (5) long bursts.
     "ntfy": {"low": "default", "medium": "high", "high": "max"},
-    # Pushover: high (1) bypasses quiet hours; emergency (2) repeats until seen in the app.
+    # Pushover: high (1) bypasses quiet hours; emergency (2) repeats until acknowledged in its app.
     "pover": {"low": "normal", "medium": "high", "high": "emergency"},
     "gotify": {"low": "normal", "medium": "high", "high": "emergency"},
 }
