@@ -59,6 +59,18 @@ def test_ntfy_gets_title_body_and_the_priority_of_each_alarm() -> None:
         assert not any(name.encode() in request.body for name in NAMES)
 
 
+def test_gotify_gets_the_priority_of_each_alarm() -> None:
+    """A Gotify server gets each alarm at its own priority: 10 (emergency) for high, 8 for
+    medium, 5 (normal) for low, with the application token it was given."""
+    with http_receiver(lambda r: (200, b"{}")) as receiver:
+        url = receiver.url.replace("http://", "gotify://") + "/AbCdEfGhIjKlMnO"
+        outcomes = send_all(url, [notice(priority=p) for p in ("high", "medium", "low")])
+        got = receiver.requests
+    assert [o.state for o in outcomes] == [State.sent] * 3, outcomes
+    assert [json.loads(r.body)["priority"] for r in got] == [10, 8, 5]
+    assert {(r.path, r.headers["x-gotify-key"]) for r in got} == {("/message", "AbCdEfGhIjKlMnO")}
+
+
 def test_a_demo_alarm_says_so_in_its_title() -> None:
     """A notice from a demo session is titled [DEMO], so it cannot pass for a real alarm."""
     with http_receiver(lambda r: (200, b"{}")) as receiver:
@@ -155,7 +167,7 @@ def test_every_example_url_in_the_docs_is_one_apprise_takes() -> None:
     table = text.split("Some of the URLs a clinic uses:")[1].split("\n\n")[1]
     urls = re.findall(r"^\| [^|]+ \| `([^`]+)` \|$", table, flags=re.MULTILINE)
     yaml_urls = re.findall(r'\{url: "([^"]+)", to: ', text)
-    assert len(urls) == 10 and len(yaml_urls) == 2, (urls, yaml_urls)
+    assert len(urls) == 11 and len(yaml_urls) == 2, (urls, yaml_urls)
     for url in [*urls, *yaml_urls]:
         sender = NotifySender(NotifyTarget(url=url, to="site"), timeout_s=1)
         for secret in ("PASSWORD", "AUTHTOKEN", "KODuebWbDGYFr0z0eu", "azGDORePK8gMaC0QOYAMyEEuzJnyUi"):
