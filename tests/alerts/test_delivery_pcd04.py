@@ -44,6 +44,7 @@ class Manager:
 
     def __init__(self, answer: str = "AA", reason: str = "") -> None:
         self.answer, self.reason = answer, reason
+        self.drop_next = False  # close the connection on the next message, without an answer
         self.received: list[hl7.Message] = []
         self.port = 0
         self._server: asyncio.Server | None = None
@@ -59,6 +60,12 @@ class Manager:
             while True:
                 message = await reader.readmessage()
                 self.received.append(message)
+                if self.drop_next:
+                    self.drop_next = False
+                    break
+                if self.answer == "stale":  # first the answer to some earlier message
+                    writer.writeblock(b"MSH|^~\\&|ACM|HOSP|||20260101||ACK|Z|P|2.6\rMSA|AR|0.9")
+                    writer.writeblock(b"not an ACK at all")
                 if self.answer != "silent":
                     writer.writemessage(self._ack(message))
                     await writer.drain()
@@ -69,9 +76,10 @@ class Manager:
 
     def _ack(self, message: hl7.Message) -> hl7.Message:
         control = str(message.segment("MSH")[10])
+        code = "AA" if self.answer == "stale" else self.answer
         text = (f"MSH|^~\\&|ACM|HOSP|||20260101000000||ACK^R40^ACK|A{len(self.received)}|P|2.6\r"
-                f"MSA|{self.answer}|{control}|{self.reason}")
-        if self.answer != "AA":
+                f"MSA|{code}|{control}|{self.reason}")
+        if self.answer not in ("AA", "stale"):
             text += ("\rERR||PV1^1^3|207^Application internal error^HL70357|E||||"
                      "no routing for this location")
         return hl7.parse(text)
@@ -239,6 +247,21 @@ def test_refusal_is_failed_with_the_reason() -> None:
     run(body)
 
 
+def test_ack_is_matched_by_control_id() -> None:
+    """An answer to another message (MSA-2 not this message's MSH-10) and an answer that is not
+    HL7 are skipped and counted; the message's own AA delivers it."""
+    async def body() -> None:
+        manager = Manager(answer="stale")
+        await manager.start()
+        sender = sender_for(manager.port)
+        outcome = await sender.send(notice())
+        await sender.close()
+        await manager.stop()
+        assert outcome.state is State.delivered, outcome.detail
+        assert sender.counts["stale_acks"] == 1 and sender.counts["garbage"] == 1
+    run(body)
+
+
 def test_silent_manager_fails_within_the_timeout() -> None:
     """A manager that takes the message and never answers: failed, worth a retry, once the timeout
     is over and not much later."""
@@ -285,6 +308,25 @@ def test_restarted_manager_is_reached_again() -> None:
         await again.stop()
         assert outcome.state is State.delivered, outcome.detail
         assert len(again.received) == 1 and sender.counts["connections"] == 2
+    run(body)
+
+
+def test_connection_closed_under_a_message_is_tried_once_more() -> None:
+    """A manager that closes an idle connection just as the next message arrives: the message is
+    sent once more on a new connection and delivered (the manager may see it twice)."""
+    async def body() -> None:
+        manager = Manager()
+        await manager.start()
+        sender = sender_for(manager.port)
+        assert (await sender.send(notice())).state is State.delivered
+        manager.drop_next = True
+        outcome = await sender.send(notice(delivery_id=42, event="acknowledged"))
+        await sender.close()
+        await manager.stop()
+        assert outcome.state is State.delivered, outcome.detail
+        assert [field(m.segment("OBR"), 2) for m in manager.received] == [
+            "41^CLINIC", "42^CLINIC", "42^CLINIC"]
+        assert sender.counts["reconnects"] == 1
     run(body)
 
 
