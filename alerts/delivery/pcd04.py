@@ -230,7 +230,7 @@ def parse_ack(data: bytes) -> Ack | None:
         return None
     texts = [_field(r, msa[0], 3)]
     for err in _segments(r, "ERR"):
-        texts += [_field(r, err, 8), _field(r, err, 3, 1), _field(r, err, 3)]
+        texts.append(_field(r, err, 8) or _field(r, err, 3, 1))  # the text, else the code's name
     detail = "; ".join(dict.fromkeys(t for t in texts if t.strip()))
     return Ack(_field(r, msa[0], 1).upper(), _field(r, msa[0], 2), detail[:MAX_TEXT])
 
@@ -277,17 +277,19 @@ def _refuse(out: StatusRead, verdict: pcd01.Verdict, reason: str, segment: str =
     return out
 
 
-def read_status(text: str, now: float) -> StatusRead:
-    """Read one PCD-05 message (``now``: when it arrived, on the server's clock). Never raises."""
+def read_status(text: str, now: float, facility: str = "") -> StatusRead:
+    """Read one PCD-05 message (``now``: when it arrived, on the server's clock). ``facility``:
+    this server's MSH-4, which OBR-2 names after the delivery id; a status whose OBR-2 names
+    another is refused (it answers some other system's alarm). Never raises."""
     out = StatusRead()
     try:
-        _read_status(text, now, out)
+        _read_status(text, now, facility, out)
     except Exception as e:  # noqa: BLE001 - a bug must cost one message an AR, never the listener
         _refuse(out, "AR", f"the message could not be processed ({type(e).__name__})")
     return out
 
 
-def _read_status(text: str, now: float, out: StatusRead) -> None:
+def _read_status(text: str, now: float, facility: str, out: StatusRead) -> None:
     r = _parse(text)
     if r is None:
         _refuse(out, "AR", "not an HL7 v2 message: it does not begin with a readable MSH segment")
@@ -309,6 +311,11 @@ def _read_status(text: str, now: float, out: StatusRead) -> None:
     if not placer.isdigit() or int(placer) < 1:
         _refuse(out, "AE", f"OBR-2: {placer[:20]!r} is not a delivery id of this server (the "
                 "placer order number of the ORU^R40 it answers)", "OBR", 2, "101")
+        return
+    namespace = _field(r, obr[0], 2, 1)
+    if facility and namespace and namespace != facility:
+        _refuse(out, "AE", f"OBR-2: delivery {placer} of {namespace[:20]!r}, not of this server "
+                f"({facility})", "OBR", 2, "204")
         return
     state: State | None = None
     status = by = ""
@@ -388,9 +395,13 @@ class Pcd04Sender:
 
     def __init__(self, target: Pcd04Target, timeout_s: float,
                  report: Callable[[StatusReport], None], *, status_host: str = "0.0.0.0",
+                 status_from: list[str] | None = None, tls: ssl.SSLContext | None = None,
                  clock: Callable[[], float] = time.time) -> None:
+        """``status_host``: the address the status listener binds; ``status_from``: the
+        addresses it takes status messages from (None: those the manager's host name resolves
+        to); ``tls``: the TLS context when the target says ``tls`` (None: the system's CAs)."""
         self.target, self.timeout_s, self.report, self.clock = target, timeout_s, report, clock
-        self.status_host = status_host
+        self.status_host, self.status_from = status_host, status_from
         self.destination = f"pcd04 {target.host}:{target.port}"
         self.status_port: int | None = target.status_port
         self.counts: Counter[str] = Counter()
@@ -400,7 +411,8 @@ class Pcd04Sender:
         self._numbers = itertools.count(1)
         self._server: asyncio.Server | None = None
         self._peers: set[Any] = set()
-        self._tls = ssl.create_default_context() if target.tls else None
+        self._tls = (tls or ssl.create_default_context()) if target.tls else None
+        self._allowed: set[str] = set()
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -448,6 +460,10 @@ class Pcd04Sender:
         for attempt in (1, 2):
             try:
                 fresh = await self._connect()
+            except ssl.SSLCertVerificationError as e:
+                # Not worth a retry: the next attempt meets the same certificate.
+                return Outcome(state=State.failed, retry=False,
+                               detail=f"{self.destination}: TLS: {e.verify_message}"[:MAX_TEXT])
             except (OSError, ssl.SSLError) as e:
                 return Outcome(state=State.failed, retry=True,
                                detail=f"{self.destination}: cannot connect: {e}"[:MAX_TEXT])
@@ -494,6 +510,17 @@ class Pcd04Sender:
         """Open the status listener, if the target has a status port."""
         if self.target.status_port is None or self._server is not None:
             return
+        if self.status_from is not None:
+            self._allowed = set(self.status_from)
+        else:
+            # MLLP has no authentication, and a status can stop an escalation ("accepted"):
+            # only the manager's own addresses may send one.
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(self.target.host, None)
+            except OSError as e:
+                raise OSError(f"{self.destination}: cannot resolve {self.target.host} to know "
+                              f"whom to take status messages from: {e}") from None
+            self._allowed = {str(info[4][0]) for info in infos}
         self._server = await start_hl7_server(self._status_connection, self.status_host,
                                               self.target.status_port, limit=MAX_STATUS)
         self.status_port = int(self._server.sockets[0].getsockname()[1])
@@ -507,7 +534,7 @@ class Pcd04Sender:
         if data is None:
             read = _refuse(StatusRead(), "AR", "not an MLLP frame (no <VT> start block)")
         else:
-            read = read_status(decode(data), now)
+            read = read_status(decode(data), now, self.target.facility)
         if read.report is not None:
             try:
                 self.report(read.report)
@@ -522,6 +549,14 @@ class Pcd04Sender:
         return status_ack(read, f"VWS{next(self._numbers)}", now, self.target.facility)
 
     async def _status_connection(self, reader: Any, writer: Any) -> None:
+        peer = writer.get_extra_info("peername")
+        address = str(peer[0]).removeprefix("::ffff:") if peer else ""  # IPv4 on an IPv6 socket
+        if address not in self._allowed:
+            self.counts["status_refused_peers"] += 1
+            log.warning("%s: status connection from %s refused: not the manager (%s)",
+                        self.destination, peer, ", ".join(sorted(self._allowed)))
+            writer.close()
+            return
         self._peers.add(writer)
         try:
             while True:

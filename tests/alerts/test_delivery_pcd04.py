@@ -5,9 +5,11 @@ refused, silent, absent, restarted); the PCD-05 status listener; fuzzed status m
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import hl7
@@ -21,6 +23,7 @@ from alerts.delivery.config import Channels, Pcd04Target
 from alerts.delivery.wire import Notice, State, StatusReport
 from monitors.hl7 import mdc
 from tests.conftest import free_port, seconds
+from tests.security.test_tls import self_signed
 
 T0 = 1_780_000_000.0
 
@@ -50,8 +53,9 @@ class Manager:
         self._server: asyncio.Server | None = None
         self._writers: set[Any] = set()
 
-    async def start(self, port: int = 0) -> None:
-        self._server = await start_hl7_server(self._client, "127.0.0.1", port, encoding="utf-8")
+    async def start(self, port: int = 0, tls: ssl.SSLContext | None = None) -> None:
+        self._server = await start_hl7_server(self._client, "127.0.0.1", port, encoding="utf-8",
+                                              ssl=tls)
         self.port = int(self._server.sockets[0].getsockname()[1])
 
     async def _client(self, reader: Any, writer: Any) -> None:
@@ -97,10 +101,13 @@ def run(body: Callable[..., Awaitable[None]], *args: Any) -> None:
 
 
 def sender_for(port: int, timeout_s: float = 5.0, status_port: int | None = None,
-               reports: list[StatusReport] | None = None) -> pcd04.Pcd04Sender:
-    target = Pcd04Target(host="127.0.0.1", port=port, status_port=status_port, facility="CLINIC")
+               reports: list[StatusReport] | None = None, tls: bool = False,
+               context: ssl.SSLContext | None = None) -> pcd04.Pcd04Sender:
+    target = Pcd04Target(host="127.0.0.1", port=port, status_port=status_port, facility="CLINIC",
+                         tls=tls)
     sink = reports if reports is not None else []
-    return pcd04.Pcd04Sender(target, seconds(timeout_s), sink.append, status_host="127.0.0.1")
+    return pcd04.Pcd04Sender(target, seconds(timeout_s), sink.append, status_host="127.0.0.1",
+                             tls=context)
 
 
 def field(segment: Any, n: int) -> str:
@@ -330,6 +337,32 @@ def test_connection_closed_under_a_message_is_tried_once_more() -> None:
     run(body)
 
 
+def test_tls_manager(tmp_path: Path) -> None:
+    """With ``tls`` the message goes over TLS: delivered when the manager's certificate is
+    trusted; refused without a retry, saying why, when it is not (the system's CAs do not know a
+    self-signed one)."""
+    cert, key = self_signed(tmp_path)
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+
+    async def body() -> None:
+        manager = Manager()
+        await manager.start(tls=server)
+        trusting = sender_for(manager.port, tls=True,
+                              context=ssl.create_default_context(cafile=str(cert)))
+        delivered = await trusting.send(notice())
+        stranger = sender_for(manager.port, tls=True)
+        refused = await stranger.send(notice(delivery_id=42))
+        for sender in (trusting, stranger):
+            await sender.close()
+        await manager.stop()
+        assert delivered.state is State.delivered, delivered.detail
+        assert refused.state is State.failed and not refused.retry
+        assert "certificate" in refused.detail
+        assert len(manager.received) == 1
+    run(body)
+
+
 def test_senders_from_the_channels_file() -> None:
     """The factory makes one sender per manager of the channels file, named by host and port."""
     channels = Channels(pcd04=[Pcd04Target(host="acm.example", port=2575),
@@ -407,11 +440,36 @@ def test_garbage_on_the_status_port_is_refused_not_fatal() -> None:
     run(body)
 
 
+def test_status_only_from_the_manager() -> None:
+    """A status connection from an address that is not the manager's is closed unanswered and
+    counted (a forged "accepted" would stop an escalation); a status naming another facility's
+    delivery is refused AE."""
+    async def body() -> None:
+        reports: list[StatusReport] = []
+        sender = sender_for(free_port(), status_port=0, reports=reports)
+        await sender.start()
+        assert sender.status_port
+        reader, writer = await open_hl7_connection("127.0.0.1", sender.status_port,
+                                                   local_addr=("127.0.0.2", 0))
+        writer.write(b"\x0b" + status("Accepted").encode() + b"\x1c\r")
+        with pytest.raises((asyncio.IncompleteReadError, ConnectionResetError)):
+            await reader.readblock()
+        writer.close()
+        reader, writer = await open_hl7_connection("127.0.0.1", sender.status_port)
+        writer.write(b"\x0b" + status("Accepted", delivery="41^OTHER").encode() + b"\x1c\r")
+        answer = pcd04.parse_ack(await reader.readblock())
+        writer.close()
+        await sender.close()
+        assert reports == [] and sender.counts["status_refused_peers"] == 1
+        assert answer is not None and answer.code == "AE" and "OTHER" in answer.detail
+    run(body)
+
+
 def test_a_report_that_cannot_be_recorded_is_ae() -> None:
     """When the server cannot take the report, the manager is told AE, not AA."""
     def broken(report: StatusReport) -> None:
         raise RuntimeError("database is locked")
-    target = Pcd04Target(host="127.0.0.1", port=1, status_port=0)
+    target = Pcd04Target(host="127.0.0.1", port=1, status_port=0, facility="CLINIC")
     sender = pcd04.Pcd04Sender(target, 1.0, broken)
     answer = pcd04.parse_ack(sender.receive_status(status("Read").encode()))
     assert answer is not None and answer.code == "AE" and "could not be recorded" in answer.detail
