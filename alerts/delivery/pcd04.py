@@ -41,7 +41,7 @@ import hl7
 from hl7.mllp import InvalidBlockError, open_hl7_connection, start_hl7_server
 
 from alerts.delivery.config import Channels, Pcd04Target
-from alerts.delivery.wire import Channel, Notice, Outcome, State, StatusReport
+from alerts.delivery.wire import Channel, Notice, Outcome, Sender, State, StatusReport
 from monitors.hl7 import mdc, pcd01
 from monitors.protocol import UNITS
 
@@ -590,3 +590,8 @@ def senders(channels: Channels, timeout_s: float,
             report: Callable[[StatusReport], None]) -> list[Pcd04Sender]:
     """One sender per alarm manager of the channels file (``start`` each before sending)."""
     return [Pcd04Sender(target, timeout_s, report) for target in channels.pcd04]
+
+
+def _is_a_sender(sender: Pcd04Sender) -> Sender:
+    """Never called: mypy checks here that the class is a ``wire.Sender``."""
+    return sender
