@@ -413,6 +413,7 @@ class Pcd04Sender:
         self._peers: set[Any] = set()
         self._tls = (tls or ssl.create_default_context()) if target.tls else None
         self._allowed: set[str] = set()
+        self._waiting = ""  # what a send that times out was waiting for
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -420,7 +421,9 @@ class Pcd04Sender:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
         try:
-            await asyncio.wait_for(self._lock.acquire(), self.timeout_s)
+            # Not wait_for: on Python 3.11 a cancelled wait_for can leave the lock taken.
+            async with asyncio.timeout_at(deadline):
+                await self._lock.acquire()
         except TimeoutError:
             self.counts["busy"] += 1
             return Outcome(state=State.failed, retry=True, detail=(
@@ -433,7 +436,11 @@ class Pcd04Sender:
             self._drop()  # its late ACK must not be read as the next message's
             self.counts["timeout"] += 1
             result = Outcome(state=State.failed, retry=True, detail=(
-                f"{self.destination}: no ACK within {self.timeout_s:g} s"))
+                f"{self.destination}: no ACK within {self.timeout_s:g} s (still waiting "
+                f"{self._waiting})"))
+        except asyncio.CancelledError:
+            self._drop()  # the caller gave up mid-message: the connection's state is unknown
+            raise
         finally:
             self._lock.release()
         self.counts[result.state.value] += 1
@@ -458,6 +465,7 @@ class Pcd04Sender:
         control_id = f"{notice.delivery_id}.{next(self._numbers)}"
         data = build_r40(notice, self.target.facility, self.clock(), control_id).encode("utf-8")
         for attempt in (1, 2):
+            self._waiting = "to connect"
             try:
                 fresh = await self._connect()
             except ssl.SSLCertVerificationError as e:
@@ -468,8 +476,10 @@ class Pcd04Sender:
                 return Outcome(state=State.failed, retry=True,
                                detail=f"{self.destination}: cannot connect: {e}"[:MAX_TEXT])
             try:
+                self._waiting = "to send"
                 self._writer.writeblock(data)
                 await self._writer.drain()
+                self._waiting = "for the ACK"
                 return await self._answer(control_id)
             except (asyncio.IncompleteReadError, ConnectionError, OSError, ValueError) as e:
                 # The manager closed the connection (it restarted, or an idle timeout): a

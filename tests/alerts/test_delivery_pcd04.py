@@ -287,6 +287,29 @@ def test_silent_manager_fails_within_the_timeout() -> None:
     run(body)
 
 
+def test_concurrent_sends_go_one_at_a_time() -> None:
+    """Alarms sent at once go one message at a time, each delivered by its own ACK; behind a
+    silent manager the one waiting its turn fails at its own timeout, saying why, unsent."""
+    async def body() -> None:
+        manager = Manager()
+        await manager.start()
+        sender = sender_for(manager.port)
+        outcomes = await asyncio.gather(*(sender.send(notice(delivery_id=d)) for d in (41, 42, 43)))
+        assert [o.state for o in outcomes] == [State.delivered] * 3
+        assert sorted(field(m.segment("OBR"), 2) for m in manager.received) == [
+            "41^CLINIC", "42^CLINIC", "43^CLINIC"]
+        manager.answer = "silent"
+        late = sender_for(manager.port, timeout_s=0.3)
+        first, second = await asyncio.gather(late.send(notice()), late.send(notice(delivery_id=42)))
+        for s in (sender, late):
+            await s.close()
+        await manager.stop()
+        assert "no ACK" in first.detail and "still waiting for the ACK" in first.detail
+        assert second.retry and "earlier message still waited" in second.detail
+        assert len(manager.received) == 4
+    run(body)
+
+
 def test_nothing_listening_fails_with_retry() -> None:
     """No manager on the port: failed at once, worth a retry, saying it cannot connect."""
     async def body() -> None:
