@@ -17,7 +17,9 @@ communication manager (the Alert Manager) routes each alarm to phones and pagers
 - The manager's PCD-05 status messages arrive on a listener of their own (``status_port``): each
   is answered at once with an ACK^R41 and, when it names one of this server's deliveries and a
   state, handed to ``report`` as a ``StatusReport``. ``read_status`` never raises: anything that is
-  not such a message is answered AR/AE with the reason, and counted.
+  not such a message is answered AR/AE with the reason, and counted. Only the manager's own
+  addresses may connect: MLLP has no authentication, and a forged "accepted" would end an
+  escalation.
 
 Nothing here names a patient: PID carries the session number as a visit number, never a name;
 the room is the location (PV1-3).
@@ -537,12 +539,12 @@ class Pcd04Sender:
         log.info("%s: status (PCD-05) listener on %s:%d", self.destination, self.status_host,
                  self.status_port)
 
-    def receive_status(self, data: bytes | None) -> bytes:
+    def receive_status(self, data: bytes | None, problem: str = "") -> bytes:
         """The whole of one status message's handling without the socket: the report made,
-        the ACK returned (``data`` None: bytes that were not an MLLP frame)."""
+        the ACK returned (``data`` None: bytes that were no frame, ``problem`` says why)."""
         now = self.clock()
         if data is None:
-            read = _refuse(StatusRead(), "AR", "not an MLLP frame (no <VT> start block)")
+            read = _refuse(StatusRead(), "AR", problem or "not an MLLP frame")
         else:
             read = read_status(decode(data), now, self.target.facility)
         if read.report is not None:
@@ -570,13 +572,15 @@ class Pcd04Sender:
         self._peers.add(writer)
         try:
             while True:
+                block: bytes | None = None
                 try:
-                    block: bytes | None = await reader.readblock()
+                    block = await reader.readblock()
+                    problem = ""
                 except InvalidBlockError:
-                    block = None
-                except ValueError:  # over the size limit: the buffer was cleared
-                    block = b""
-                writer.writeblock(self.receive_status(block))
+                    problem = "not an MLLP frame (no <VT> start block)"
+                except ValueError:  # the library cleared what it held
+                    problem = f"an MLLP frame over {MAX_STATUS} bytes"
+                writer.writeblock(self.receive_status(block, problem))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             pass  # the manager closed the connection

@@ -463,6 +463,30 @@ def test_garbage_on_the_status_port_is_refused_not_fatal() -> None:
     run(body)
 
 
+def test_oversized_status_frame_is_refused() -> None:
+    """A frame far over a status message's size is refused AR saying so, and the next message on
+    the connection is still read."""
+    async def body() -> None:
+        reports: list[StatusReport] = []
+        sender = sender_for(free_port(), status_port=0, reports=reports)
+        await sender.start()
+        assert sender.status_port
+        reader, writer = await open_hl7_connection("127.0.0.1", sender.status_port)
+        writer.write(b"\x0b" + b"x" * (pcd04.MAX_STATUS + 5000) + b"\x1c\r")
+        writer.write(b"\x0b" + status("Read").encode() + b"\x1c\r")
+        await writer.drain()
+        answers = []
+        while not answers or answers[-1].code != "AA":
+            answer = pcd04.parse_ack(await reader.readblock())
+            assert answer is not None
+            answers.append(answer)
+        writer.close()
+        await sender.close()
+        assert "over" in answers[0].detail and answers[0].code == "AR"
+        assert [r.state for r in reports] == [State.seen]
+    run(body)
+
+
 def test_status_only_from_the_manager() -> None:
     """A status connection from an address that is not the manager's is closed unanswered and
     counted (a forged "accepted" would stop an escalation); a status naming another facility's
