@@ -75,3 +75,39 @@ def unit(spellings: list[str]) -> str | None:
         if s.strip() in UNITS:
             return UNITS[s.strip()]
     return None
+
+
+# --- Outbound: the codes vitalwatch names its own parameters with (an alarm's source in PCD-04) --
+
+# Protocol parameter -> (MDC code, reference id): one code per parameter, the first of CODES that
+# reads back as it (tests/alerts/test_delivery_pcd04.py holds the two tables together).
+PARAM_CODES: dict[str, tuple[str, str]] = {
+    "HR": ("147842", "MDC_ECG_HEART_RATE"),
+    "PR": ("149530", "MDC_PULS_OXIM_PULS_RATE"),
+    "SpO2": ("150456", "MDC_PULS_OXIM_SAT_O2"),
+    "PI": ("150448", "MDC_PULS_OXIM_PERF_REL"),
+    "RR": ("151562", "MDC_RESP_RATE"),
+    "EtCO2": ("151708", "MDC_AWAY_CO2_ET"),
+    "TEMP": ("150344", "MDC_TEMP"),
+    "SBP": ("150021", "MDC_PRESS_BLD_NONINV_SYS"),
+    "DBP": ("150022", "MDC_PRESS_BLD_NONINV_DIA"),
+    "MAP": ("150023", "MDC_PRESS_BLD_NONINV_MEAN"),
+    "ABPsys": ("150033", "MDC_PRESS_BLD_ART_SYS"),
+    "ABPdia": ("150034", "MDC_PRESS_BLD_ART_DIA"),
+    "ABPmean": ("150035", "MDC_PRESS_BLD_ART_MEAN"),
+}
+# The cuff's rows as CODES names them, for the reverse check.
+NIBP_PARAMS = {"sys": "SBP", "dia": "DBP", "map": "MAP"}
+
+# Protocol unit -> (MDC unit code, reference id). "/min" is a beat rate except for RR.
+UNIT_CODES: dict[str, tuple[str, str]] = {
+    "mmHg": ("266016", "MDC_DIM_MMHG"),
+    "kPa": ("265987", "MDC_DIM_KILO_PASCAL"),
+    "%": ("262688", "MDC_DIM_PERCENT"),
+    "/min": ("264864", "MDC_DIM_BEAT_PER_MIN"),
+    "Cel": ("268192", "MDC_DIM_DEGC"),
+}
+RESP_RATE_UNIT = ("264928", "MDC_DIM_RESP_PER_MIN")
+
+# The whole patient monitor (an MDS), the source of an alarm that no one parameter is.
+MONITOR = ("69965", "MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS")

@@ -97,7 +97,7 @@ def parse_time(text: str, tz: timezone | None = None) -> float:
     return t + (float(frac) if frac else 0.0)
 
 
-class _Reader:
+class Reader:
     """Fields of one parsed message, as unescaped text; absent fields are ""."""
 
     def __init__(self, message: hl7.Message) -> None:
@@ -165,7 +165,7 @@ def _parse(text: str, tz: timezone | None, out: Parsed) -> None:
     except Exception as e:  # noqa: BLE001 - the library raises many kinds on broken text
         _reject(out, f"not a readable HL7 v2 message ({type(e).__name__}: {e})")
         return
-    r = _Reader(message)
+    r = Reader(message)
     out.msh = {"separators": text[3:8], "sending_app": r.raw(msh, 3), "sending_fac": r.raw(msh, 4),
                "version": r.text(msh, 12), "processing": r.text(msh, 11)}
     out.control_id = r.text(msh, 10)
@@ -280,7 +280,7 @@ def _add(out: Parsed, msg: dict[str, Any], segment: str, index: int, field_no: i
     out.messages.append(msg)
 
 
-def _value(r: _Reader, segment: Any, index: int, param: str, value_type: str, status: str,
+def _value(r: Reader, segment: Any, index: int, param: str, value_type: str, status: str,
            out: Parsed) -> float | None | bool:
     """The OBX's value in the canonical unit, None for "no value", False if it cannot be taken
     (a problem is recorded)."""
@@ -320,7 +320,7 @@ def _value(r: _Reader, segment: Any, index: int, param: str, value_type: str, st
         return False
 
 
-def _time(r: _Reader, segment: Any, n: int, name: str, index: int, tz: timezone | None,
+def _time(r: Reader, segment: Any, n: int, name: str, index: int, tz: timezone | None,
           out: Parsed) -> float | None:
     text = r.text(segment, n).strip()
     if not text:
@@ -342,7 +342,7 @@ def _parent_time(parents: dict[str, float | None], sub_id: str) -> float | None:
     return None
 
 
-def _equipment(r: _Reader, segment: Any) -> str:
+def _equipment(r: Reader, segment: Any) -> str:
     """OBX-18's device id: the universal id when the EI says EUI-64 in its 4th component, else
     the entity id (``0123456789ABCDEF^EUI-64``)."""
     parts = r.components(segment, 18) + ["", "", "", ""]
@@ -351,7 +351,7 @@ def _equipment(r: _Reader, segment: Any) -> str:
     return parts[0].strip()
 
 
-def _sender_id(r: _Reader, msh: Any) -> str:
+def _sender_id(r: Reader, msh: Any) -> str:
     """MSH-3 (HD: namespace ^ universal id ^ type): the universal id, else the namespace."""
     parts = r.components(msh, 3) + ["", ""]
     return parts[1].strip() or parts[0].strip()
@@ -369,17 +369,18 @@ def _escape(text: str, seps: str) -> str:
 
 
 def acknowledgement(parsed: Parsed, control_id: str, now: datetime,
-                    application: str = "vitalwatch") -> str:
+                    application: str = "vitalwatch", event: str = "R01") -> str:
     """The ACK for ``parsed`` (original mode): MSH, MSA (code, the message's control id, the
     reason) and an ERR per problem (its location SEG^occurrence^field, the HL7 error code, and
-    the text)."""
+    the text). ``event``: the trigger event acknowledged (``ACK^R01``; an alarm manager's status
+    message is answered with ``ACK^R41``)."""
     seps = parsed.msh.get("separators", "|^~\\&")
     if len(seps) != 5:
         seps = "|^~\\&"
     f, c = seps[0], seps[1]
     stamp = now.astimezone(UTC).strftime("%Y%m%d%H%M%S+0000")
     msh = f.join(["MSH", seps[1:], application, "", parsed.msh.get("sending_app", ""),
-                  parsed.msh.get("sending_fac", ""), stamp, "", f"ACK{c}R01{c}ACK",
+                  parsed.msh.get("sending_fac", ""), stamp, "", f"ACK{c}{event}{c}ACK",
                   _escape(control_id, seps), parsed.msh.get("processing", "") or "P",
                   parsed.msh.get("version", "") or "2.6"])
     text = parsed.reason if parsed.verdict != "AA" else ""
