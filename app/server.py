@@ -23,6 +23,7 @@ from app.heap import Heap
 from app.hub import Hub
 from app.ingest import ingest
 from app.pipeline import Pipeline
+from app.report import api as report_api
 from app.security import Security, SecurityHeaders, page
 from app.store import Store
 
@@ -87,6 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(login.router)
     app.include_router(admin.router)
+    app.include_router(report_api.router)
 
     def html(name: str, permission: str):
         needs = page(permission)  # outside the annotation: annotations are strings here
@@ -102,6 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.get("/replay/{session_id}", include_in_schema=False)(html("replay.html", "view_history"))
     app.get("/admin", include_in_schema=False)(html("admin.html", "manage_users"))
     app.get("/sessions", include_in_schema=False)(html("sessions.html", "view_history"))
+    app.get("/course/{label}", include_in_schema=False)(html("course.html", "view_history"))
 
     @app.get("/login", include_in_schema=False)
     async def login_page() -> FileResponse:
