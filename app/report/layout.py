@@ -83,8 +83,9 @@ def document(report: SessionReport) -> Document:
     ci = r.check_in
     facts = [
         ("Label", f"{r.label or MISSING} ({r.label_source})"), ("Mode", r.mode), ("Room", r.room),
-        ("Session", str(r.session_id)), ("Started", when(r.started)),
-        ("Ended", when(r.ended) if r.ended is not None else "not ended"),
+        ("Session", str(r.session_id)), ("Started (server clock)", when(r.started)),
+        ("Ended (server clock)", when(r.ended) if r.ended is not None else "not ended"),
+        ("Readings", f"{when(r.first_reading)} to {when(r.last_reading)}"),
         ("Dose time", f"{when(r.dose_t)} ({r.dose_source})"),
         ("Check-in", MISSING if ci is None else
          f"{ci.data['drug']} {ci.data['route']}, {ci.data['weight_kg']:g} kg, planned "

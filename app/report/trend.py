@@ -45,7 +45,7 @@ def _axis(y0: float, lo: float, hi: float, y, label: str) -> str:
 
 def svg(report: SessionReport) -> str:
     """The chart; a note instead of lines when the session has no readings."""
-    height = TOP + 2 * PANEL + GAP + 24
+    height = TOP + 2 * PANEL + GAP + 34
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH:.0f}" height="{height:.0f}" '
             f'viewBox="0 0 {WIDTH:.0f} {height:.0f}" font-family="sans-serif">')
     if report.first_reading is None or report.last_reading is None:
@@ -64,8 +64,8 @@ def svg(report: SessionReport) -> str:
     bp_lo, bp_hi = min(40.0, min(bp_values)), max(200.0, max(bp_values))
     y_bp = _scale(bp_lo, bp_hi, TOP + PANEL, TOP)
     y2 = TOP + PANEL + GAP
-    y_vs = _scale(0, 150, y2 + PANEL, y2)
-    parts = [head, _axis(TOP, bp_lo, bp_hi, y_bp, "mmHg"), _axis(y2, 0, 150, y_vs, "/min, %")]
+    y_vs = _scale(0, 160, y2 + PANEL, y2)
+    parts = [head, _axis(TOP, bp_lo, bp_hi, y_bp, "mmHg"), _axis(y2, 0, 160, y_vs, "/min, %")]
     for name, pts in (("SBP", sys_pts), ("DBP", dia_pts)):
         parts += [_line(pts, COLOURS[name], x, y_bp), _dots(pts, COLOURS[name], x, y_bp)]
     for name in ("HR", "SpO2", "RR"):
