@@ -150,7 +150,7 @@ def events(observations: Sequence[dict[str, Any]], alarms: Sequence[dict[str, An
            for o in observations]
     out += [Event(kind="breathing", t=a["onset"], text=f"{a['rule']} {a['title']}: {a['message']}",
                   source=f"{a['priority']} alarm")
-            for a in alarms if a.get("param") in BREATHING_PARAMS]
+            for a in alarms if a.get("param") in BREATHING_PARAMS and a.get("kind") == "physiological"]
     return sorted(out, key=lambda e: e.t)
 
 
