@@ -4,13 +4,15 @@ versions, the FHIR Bundle, the readings as CSV, and a label's course of sessions
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from typing import Annotated, Any
 
+import typst
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from app.accounts import Login
 from app.api import Id, PipelineDep, ViewHistory
@@ -22,6 +24,7 @@ from app.report.model import SessionReport, Signature, build
 from app.report.signed import Reports
 from app.security import require
 
+log = logging.getLogger("vitalwatch.report")
 router = APIRouter(prefix="/api")
 
 # Signing is a clinician's act: the role that runs sessions.
@@ -51,7 +54,11 @@ def _signed(pipeline: Pipeline, session_id: int, version: int | None) -> dict[st
 async def _pdf(report: SessionReport) -> bytes:
     # Typesetting takes a few hundred milliseconds: off the event loop, which carries the live
     # path. The report was built on the loop (the database connection belongs to it).
-    return await asyncio.to_thread(pdf.render, report)
+    try:
+        return await asyncio.to_thread(pdf.render, report)
+    except typst.TypstError as e:
+        log.error("session %s: the report PDF could not be typeset: %s", report.session_id, e)
+        raise HTTPException(500, f"the report PDF could not be typeset: {e}") from None
 
 
 @router.get("/sessions/{session_id}/report.json")
@@ -163,7 +170,14 @@ async def amend_report(session_id: Id, body: AmendIn, request: Request, pipeline
 @router.get("/sessions/{session_id}/fhir")
 async def session_fhir(session_id: Id, pipeline: PipelineDep, who: ViewHistory) -> dict[str, Any]:
     """The session as a FHIR R4B Bundle (vitals one a minute; see app/report/fhir.py)."""
-    return fhir.bundle(_draft(pipeline, session_id, time.time()))
+    try:
+        return fhir.bundle(_draft(pipeline, session_id, time.time()))
+    except ValidationError as e:
+        # Never send a Bundle that is not valid FHIR: say which element failed instead.
+        err = e.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        log.error("session %s: FHIR bundle not valid at %s: %s", session_id, where, err["msg"])
+        raise HTTPException(500, f"the FHIR bundle is not valid at {where}: {err['msg']}") from None
 
 
 @router.get("/sessions/{session_id}/readings.csv", response_class=PlainTextResponse)

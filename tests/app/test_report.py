@@ -285,3 +285,17 @@ def test_missing_data_is_shown_as_missing(tmp_path: Path) -> None:
     assert report.label is None and report.deliveries.available is False
     rems_rows = layout.document(report).rems.rows
     assert all(row[1] in (layout.MISSING, "none recorded") for row in rems_rows)
+
+
+def test_record_text_is_shown_verbatim_never_run(server: Server, demo: Built) -> None:
+    """Text typed into the record is printed as written in the PDF (never read as Typst markup)
+    and escaped in the HTML page (never run as a script)."""
+    text = '<script>alert(1)</script> #panic("x") $x^2$ *bold* ] \\'
+    store = Store(server.data_dir / "vitalwatch.sqlite3")
+    Record(store.db).add(demo.session_id, Intervention(t_device=demo.dose_t + 60 * MIN, what="other", detail=text),
+                         "user-nurse", time.time())
+    store.db.close()
+    pdf_text = " ".join(_pages(_bytes(server, f"/api/sessions/{demo.session_id}/report.pdf")))
+    assert text in pdf_text
+    page = _bytes(server, f"/api/sessions/{demo.session_id}/report.html").decode()
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
