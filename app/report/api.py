@@ -4,6 +4,7 @@ versions, the FHIR Bundle, the readings as CSV, and a label's course of sessions
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
@@ -14,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
+from alerts.rules import RulesError
 from app.accounts import Login
 from app.api import Id, PipelineDep, ViewHistory
 from app.pipeline import Pipeline
@@ -35,8 +37,16 @@ Version = Annotated[int | None, Query(ge=1, le=1_000_000)]
 
 def _draft(pipeline: Pipeline, session_id: int, now: float,
            signature: Signature | None = None) -> SessionReport:
-    state = pipeline.sessions.get(session_id)
-    rules = pipeline.rules.with_overrides(state.overrides) if state and state.overrides else pipeline.rules
+    # The session's own limits, as the pipeline restores them after a restart: every change in
+    # order, for a session that has ended too. Changes the clinic's rules no longer accept (the
+    # file changed since) leave the clinic's rules, and the report names the rules it used.
+    overrides: dict[str, dict[str, Any]] = {}
+    for change in pipeline.store.rule_changes(session_id):
+        overrides.setdefault(change["rule"], {}).update(change["change"])
+    rules = pipeline.rules
+    if overrides:
+        with contextlib.suppress(RulesError):
+            rules = pipeline.rules.with_overrides(overrides)
     try:
         report = build(pipeline.store, pipeline.alarm_log, Record(pipeline.store.db), session_id, rules, now)
     except KeyError:

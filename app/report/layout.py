@@ -92,6 +92,7 @@ def document(report: SessionReport) -> Document:
          f"{_num(ci.data.get('planned_dose_mg'), ' mg')}, by {ci.by}"),
         ("Baseline", MISSING if not r.baseline else
          ", ".join(f"{k} {_num(v)}" for k, v in r.baseline.items())),
+        ("Rules", r.rules),
         ("Report built", when(r.generated)),
     ]
     rems = Table(title="REMS Patient Monitoring Form", columns=["field", "value", "source"], rows=[

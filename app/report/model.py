@@ -91,6 +91,7 @@ class SessionReport(BaseModel):
     started: float = Field(description="server time the session started")
     ended: float | None = Field(description="server time it ended; None while it runs")
     generated: float = Field(description="server time this report was built")
+    rules: str = Field(description="the rules file the REMS fields were judged by")
     signature: Signature | None = None
     dose_t: float | None
     dose_source: str
@@ -205,6 +206,7 @@ def build(store: Store, alarm_log: AlarmLog, record: Record, session_id: int, ru
     return SessionReport(
         session_id=session_id, label=label, label_source=label_source, mode=session["mode"],
         room=session["room"], started=session["started"], ended=session["ended"], generated=now,
+        rules=rules.source or "the default rules",
         dose_t=dose_t, dose_source=dose_source, first_reading=first, last_reading=last,
         check_in=_entry(check_in, dose_t) if check_in else None, baseline=baseline,
         doses=entries.get("dose", []), concomitants=entries.get("concomitant", []),
