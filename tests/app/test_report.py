@@ -144,10 +144,13 @@ def test_rems_fields_are_computed_from_the_readings(server: Server, live: Built)
     text = " ".join(_pages(_bytes(server, f"/api/sessions/{live.session_id}/report.pdf")))
     assert "DRAFT — not signed" in text
     assert f"{LABEL} (the check-in)" in text
-    assert "124/78 mmHg (MAP 95) at -1.5 min" in text
-    assert "142/88 mmHg (MAP 106) at +38.5 min" in text
-    assert "126/80 mmHg (MAP 95) at +85.5 min" in text
-    assert f"{rems['total_minutes']['value']:g} min" in text
+    # Each field's row: its name, then the value computed (the table reads row by row).
+    assert "BP before the dose 124/78 mmHg (MAP 95) at -1.5 min" in text
+    assert "BP at about 40 min 142/88 mmHg (MAP 106) at +38.5 min" in text
+    assert "BP before the end 126/80 mmHg (MAP 95) at +85.5 min" in text
+    assert "Vitals acceptable before dosing yes" in text and "Vitals acceptable at the end yes" in text
+    assert f"Total minutes monitored {rems['total_minutes']['value']:g} min" in text
+    assert "Sedation, dissociation, breathing events +30.0 min MOAA/S 4 (drowsy)" in text
     assert "MOAA/S 4 (drowsy)" in text and "oxygen" in text and "alert_oriented" in text
 
 
@@ -158,6 +161,8 @@ def test_pre_dose_reading_over_a_gate_is_not_acceptable(server: Server, demo: Bu
     judged = rems["pre_dose_acceptable"]
     assert judged["acceptable"] is False
     assert any(h.startswith("G1 ") and "140" in h for h in judged["held"]), judged
+    text = " ".join(_pages(_bytes(server, f"/api/sessions/{demo.session_id}/report.pdf")))
+    assert "Vitals acceptable before dosing no: G1 Pre-dose blood pressure raised: SBP 150 > 140" in text
 
 
 def test_demo_is_watermarked_on_every_page_and_live_is_not(server: Server, live: Built, demo: Built) -> None:
