@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from alerts.rules import RuleSet
+from alerts.rules import DEFAULT_RULES, RuleSet
 from app.alarm_log import AlarmLog
 from app.record import Record, Stored
 from app.report import rems
@@ -206,7 +206,7 @@ def build(store: Store, alarm_log: AlarmLog, record: Record, session_id: int, ru
     return SessionReport(
         session_id=session_id, label=label, label_source=label_source, mode=session["mode"],
         room=session["room"], started=session["started"], ended=session["ended"], generated=now,
-        rules=rules.source or "the default rules",
+        rules=(rules.source or str(DEFAULT_RULES)).replace(str(DEFAULT_RULES), "the default rules"),
         dose_t=dose_t, dose_source=dose_source, first_reading=first, last_reading=last,
         check_in=_entry(check_in, dose_t) if check_in else None, baseline=baseline,
         doses=entries.get("dose", []), concomitants=entries.get("concomitant", []),
