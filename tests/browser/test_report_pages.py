@@ -31,14 +31,17 @@ def _session(server: Server, room: str, label: str, dose_mg: float) -> int:
 
 
 def test_course_page_and_report_page(server: Server, browser: Browser) -> None:
-    """The course page shows one column per session of the label with its dose and links to its
-    report; the report page of a test session shows the TEST watermark, rotated, over the page."""
+    """The sessions page links each session to its report and its label's course; the course page
+    shows one column per session of the label with its dose and links to its report; the report page of a test session shows the TEST watermark, rotated, over the page."""
     first = _session(server, "Room A", "K-7", 40)
     second = _session(server, "Room B", "K-7", 45)
     _session(server, "Room C", "other", 50)
     with watched_page(browser, viewport={"width": 1280, "height": 900}) as page:
         login(page, server, "reviewer")
-        page.goto(f"{server.http}/course/K-7")
+        page.goto(f"{server.http}/sessions")  # each session links to its report and its course
+        expect(page.locator(f'a[href="/api/sessions/{first}/report.pdf"]')).to_have_count(1)
+        page.locator('a[href="/course/K-7"]').first.click()
+        page.wait_for_url(f"{server.http}/course/K-7")
         doses = page.locator('tr[data-row="Doses"] td')
         expect(doses).to_have_count(2, timeout=seconds(10) * 1000)
         expect(doses.nth(0)).to_have_text("ketamine 40 mg im")
