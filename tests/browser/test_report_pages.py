@@ -32,7 +32,8 @@ def _session(server: Server, room: str, label: str, dose_mg: float) -> int:
 
 def test_course_page_and_report_page(server: Server, browser: Browser) -> None:
     """The sessions page links each session to its report and its label's course; the course page
-    shows one column per session of the label with its dose and links to its report; the report page of a test session shows the TEST watermark, rotated, over the page."""
+    shows one column per session of the label with its dose and links to its report; the report
+    page of a test session shows the TEST watermark, rotated, over the page."""
     first = _session(server, "Room A", "K-7", 40)
     second = _session(server, "Room B", "K-7", 45)
     _session(server, "Room C", "other", 50)
