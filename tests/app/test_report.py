@@ -38,7 +38,16 @@ class Built:
     sent_nibp: list[tuple[float, str, float | None, float | None, float | None]]
 
 
-def _feed(server: Server, room: str, mode: str, pre_dose: tuple[float, float]) -> Built:
+def _acknowledge_all(server: Server, room: str) -> None:
+    sid = next(s["id"] for s in server.get("/api/sessions", active=True) if s["room"] == room)  # type: ignore[union-attr]
+    alarms = server.get("/api/alarms", session_id=sid, active=True)
+    assert alarms, "the desaturation raised no alarm"
+    for alarm in alarms:  # type: ignore[union-attr]
+        assert server.post(f"/api/alarms/{alarm['id']}/acknowledge", role="nurse").status_code == 200
+
+
+def _feed(server: Server, room: str, mode: str, pre_dose: tuple[float, float],
+          desaturation: bool = False) -> Built:
     """A session of 100 minutes in the past: numerics once a minute, cuff readings at known
     minutes (two pre-dose, valid ones 38.5 and 43.5 min after the dose with a failed one between,
     a failed one after the last valid one), the dose at 8 min, a record with
@@ -54,8 +63,12 @@ def _feed(server: Server, room: str, mode: str, pre_dose: tuple[float, float]) -
         t = t0 + minute * MIN
         seq += 1
         values = {"HR": 70.0 + minute % 7, "SpO2": 97.0 + minute % 2, "RR": 14.0 + minute % 3}
+        if desaturation and 60 <= minute <= 62:
+            values["SpO2"] = 91.0  # O1 (SpO2 < 93 for 30 s), acknowledged by the nurse at 62
         assert mon.send(numerics(seq, t, **values))["type"] == "ack"
         sent_n += [(t, p, v) for p, v in values.items()]
+        if desaturation and minute == 62:
+            _acknowledge_all(server, room)
         if minute in cuffs:
             status, s, d, m = cuffs[minute]
             seq += 1
@@ -101,7 +114,7 @@ def live(server: Server) -> Built:
 
 @pytest.fixture(scope="module")
 def demo(server: Server) -> Built:
-    return _feed(server, "Room D", "demo", (150, 95))
+    return _feed(server, "Room D", "demo", (150, 95), desaturation=True)
 
 
 def _bytes(server: Server, path: str, role: str = "clinician") -> bytes:
@@ -165,6 +178,19 @@ def test_pre_dose_reading_over_a_gate_is_not_acceptable(server: Server, demo: Bu
     assert "Vitals acceptable before dosing no: G1 Pre-dose blood pressure raised: SBP 150 > 140" in text
 
 
+def test_alarms_show_their_acknowledgement_and_breathing_events(server: Server, demo: Built) -> None:
+    """A desaturation's alarm is in the report with who acknowledged it and when, and is a
+    breathing event on the REMS form."""
+    report = server.get(f"/api/sessions/{demo.session_id}/report.json")
+    o1 = next(a for a in report["alarms"] if a["rule"] == "O1")  # type: ignore[index]
+    assert o1["acknowledged_by"] == "user-nurse" and o1["acknowledged_at"] is not None
+    events = report["rems"]["events"]  # type: ignore[index]
+    assert [e["kind"] for e in events] == ["observation", "breathing"]
+    assert events[1]["text"].startswith("O1 SpO2 low")
+    text = " ".join(_pages(_bytes(server, f"/api/sessions/{demo.session_id}/report.pdf")))
+    assert "O1 SpO2 low" in text and "user-nurse at" in text
+
+
 def test_demo_is_watermarked_on_every_page_and_live_is_not(server: Server, live: Built, demo: Built) -> None:
     """DEMO stands on every page of a demo session's PDF (text and a large red tint on the page
     image); a live session's PDF and HTML carry no mode watermark at all."""
@@ -182,7 +208,7 @@ def test_demo_is_watermarked_on_every_page_and_live_is_not(server: Server, live:
 def test_signing_stores_an_immutable_version_and_amending_adds_one(server: Server, live: Built) -> None:
     """Signing stores v1 (PDF and model with their SHA-256), served byte for byte afterwards;
     the table refuses UPDATE and DELETE; only clinicians sign; an amendment needs a reason and
-    makes v2 while v1 stays; both are in the audit trail."""
+    makes v2 from the corrected record while v1 stays as signed; both are in the audit trail."""
     sid = live.session_id
     assert server.post(f"/api/sessions/{sid}/report/sign", role="nurse").status_code == 403
     assert server.post(f"/api/sessions/{sid}/report/amend", json={"reason": "x"}).status_code == 409
@@ -205,6 +231,12 @@ def test_signing_stores_an_immutable_version_and_amending_adds_one(server: Serve
 
     missing = server.post(f"/api/sessions/{sid}/report/amend", json={})
     assert missing.status_code == 422 and "reason" in missing.text
+    store = Store(server.data_dir / "vitalwatch.sqlite3")  # the lot, added as a correction
+    record = Record(store.db)
+    dose = record.current(sid, "dose")[0]
+    record.add(sid, dose.entry.model_copy(update={"lot": "L-123", "replaces": dose.id}), "user-clinician",
+               time.time())
+    store.db.close()
     r = server.post(f"/api/sessions/{sid}/report/amend", json={"reason": "dose lot added"})
     assert r.status_code == 201, r.text
     v2 = r.json()
@@ -213,6 +245,8 @@ def test_signing_stores_an_immutable_version_and_amending_adds_one(server: Serve
     assert [v["version"] for v in versions] == [1, 2]  # type: ignore[union-attr]
     assert hashlib.sha256(_bytes(server, f"/api/sessions/{sid}/report.pdf?version=1")).hexdigest() == v1["pdf_sha256"]
     assert "amended: dose lot added" in _pages(_bytes(server, f"/api/sessions/{sid}/report.pdf"))[0]
+    assert server.get(f"/api/sessions/{sid}/report.json")["doses"][0]["data"]["lot"] == "L-123"  # type: ignore[index]
+    assert server.get(f"/api/sessions/{sid}/report.json", version=1)["doses"][0]["data"]["lot"] == ""  # type: ignore[index]
     audit = db.execute("SELECT action, user, old, new FROM audit WHERE target=? ORDER BY id",
                        (f"session {sid}",)).fetchall()
     db.close()
