@@ -76,10 +76,10 @@ def _entries(title: str, entries: list[Entry], columns: list[str], keys: list[st
 def document(report: SessionReport) -> Document:
     r = report
     f = r.rems
-    draft = r.signature is None
-    status = DRAFT if draft else (f"Signed, version {r.signature.version}, by {r.signature.by} at "  # type: ignore[union-attr]
-                                  f"{when(r.signature.at)}"  # type: ignore[union-attr]
-                                  + (f" — amended: {r.signature.reason}" if r.signature.reason else ""))  # type: ignore[union-attr]
+    sig = r.signature
+    draft = sig is None
+    status = DRAFT if sig is None else (f"Signed, version {sig.version}, by {sig.by} at {when(sig.at)}"
+                                        + (f" — amended: {sig.reason}" if sig.reason else ""))
     ci = r.check_in
     facts = [
         ("Label", f"{r.label or MISSING} ({r.label_source})"), ("Mode", r.mode), ("Room", r.room),

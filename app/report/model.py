@@ -153,10 +153,15 @@ def deliveries(db: sqlite3.Connection, session_id: int) -> Deliveries:
     if not exists:
         return Deliveries(available=False)
     columns = {r["name"] for r in db.execute("PRAGMA table_info(deliveries)")}
-    if "session_id" not in columns:
+    if "session_id" in columns:
+        q = "SELECT * FROM deliveries WHERE session_id=? ORDER BY rowid"
+    elif "alarm_id" in columns:  # deliveries named by their alarm only
+        q = "SELECT * FROM deliveries WHERE alarm_id IN (SELECT id FROM alarms WHERE session_id=?) ORDER BY rowid"
+    else:
         return Deliveries(available=False)
-    rows = db.execute("SELECT * FROM deliveries WHERE session_id=? ORDER BY rowid", (session_id,)).fetchall()
-    return Deliveries(available=True, rows=[dict(r) for r in rows])
+    return Deliveries(available=True, rows=[
+        {k: (v if isinstance(v, (str, int, float)) or v is None else repr(v)) for k, v in dict(r).items()}
+        for r in db.execute(q, (session_id,))])
 
 
 def build(store: Store, alarm_log: AlarmLog, record: Record, session_id: int, rules: RuleSet,

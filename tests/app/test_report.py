@@ -338,3 +338,25 @@ def test_record_text_is_shown_verbatim_never_run(server: Server, demo: Built) ->
     assert text in pdf_text
     page = _bytes(server, f"/api/sessions/{demo.session_id}/report.html").decode()
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_deliveries_are_reported_once_the_database_records_them(tmp_path: Path) -> None:
+    """With a ``deliveries`` table the report lists each delivery of the session's alarms per
+    recipient; without one it says none are recorded, instead of an empty table."""
+    from alerts.rules import load
+    from app.alarm_log import AlarmLog
+    from app.report import layout, model
+
+    store = Store(tmp_path / "db.sqlite3")
+    sid = store.start_session("Room 9", "live", 1_800_000_000.0)["id"]
+    before = model.build(store, AlarmLog(store.db), Record(store.db), sid, load(), 1_800_000_100.0)
+    table = next(t for t in layout.document(before).tables if t.title == "Alarm deliveries")
+    assert not table.rows and table.empty.startswith("not recorded")
+    store.db.execute("CREATE TABLE deliveries (session_id INTEGER, alarm_id INTEGER, recipient TEXT, status TEXT)")
+    store.db.execute("INSERT INTO deliveries VALUES (?, 1, 'nurse-a', 'delivered'), (?, 2, 'x', 'failed')",
+                     (sid, sid + 1))
+    after = model.build(store, AlarmLog(store.db), Record(store.db), sid, load(), 1_800_000_100.0)
+    assert after.deliveries.available and [d["recipient"] for d in after.deliveries.rows] == ["nurse-a"]
+    table = next(t for t in layout.document(after).tables if t.title == "Alarm deliveries")
+    assert table.columns == ["alarm_id", "recipient", "session_id", "status"]
+    assert table.rows == [["1", "nurse-a", str(sid), "delivered"]]
