@@ -67,7 +67,8 @@ async def _pdf(report: SessionReport) -> bytes:
     try:
         return await asyncio.to_thread(pdf.render, report)
     except typst.TypstError as e:
-        log.error("session %s: the report PDF could not be typeset: %s", report.session_id, e)
+        # The log names the session only: Typst's message may quote the record's text.
+        log.error("session %s: the report PDF could not be typeset", report.session_id)
         raise HTTPException(500, f"the report PDF could not be typeset: {e}") from None
 
 
