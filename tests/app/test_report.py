@@ -360,3 +360,14 @@ def test_deliveries_are_reported_once_the_database_records_them(tmp_path: Path) 
     table = next(t for t in layout.document(after).tables if t.title == "Alarm deliveries")
     assert table.columns == ["alarm_id", "recipient", "session_id", "status"]
     assert table.rows == [["1", "nurse-a", str(sid), "delivered"]]
+
+
+def test_course_shows_the_latest_ten_sessions_and_counts_the_rest(tmp_path: Path) -> None:
+    """A label with 12 sessions: the course shows the latest 10, oldest first, and says 2 more."""
+    from app.alarm_log import AlarmLog
+    from app.report.course import MAX_SESSIONS, course
+
+    store = Store(tmp_path / "db.sqlite3")
+    ids = [store.start_session(f"Room {i}", "test", 1_800_000_000.0 + i, label="K-12")["id"] for i in range(12)]
+    shown = course(store, AlarmLog(store.db), Record(store.db), "K-12")
+    assert MAX_SESSIONS == 10 and [s.session_id for s in shown.sessions] == ids[2:] and shown.more == 2
