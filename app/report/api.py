@@ -8,15 +8,17 @@ import contextlib
 import logging
 import sqlite3
 import time
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 import typst
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
-from alerts.rules import RulesError
+from alerts.rules import RulesError, RuleSet
 from app.accounts import Login
+from app.alarm_log import AlarmLog
 from app.api import Id, PipelineDep, ViewHistory
 from app.pipeline import Pipeline
 from app.record import Record
@@ -25,8 +27,10 @@ from app.report import fhir, html, pdf, readings
 from app.report.model import SessionReport, Signature, build
 from app.report.signed import Reports
 from app.security import require
+from app.store import Store
 
 log = logging.getLogger("vitalwatch.report")
+T = TypeVar("T")
 router = APIRouter(prefix="/api")
 
 # Signing is a clinician's act: the role that runs sessions.
@@ -35,20 +39,44 @@ Label = Annotated[str, Path(min_length=1, max_length=64)]
 Version = Annotated[int | None, Query(ge=1, le=1_000_000)]
 
 
-def _draft(pipeline: Pipeline, session_id: int, now: float,
-           signature: Signature | None = None) -> SessionReport:
+def _rules(pipeline: Pipeline, store: Store, session_id: int) -> RuleSet:
     # The session's own limits, as the pipeline restores them after a restart: every change in
     # order, for a session that has ended too. Changes the clinic's rules no longer accept (the
     # file changed since) leave the clinic's rules, and the report names the rules it used.
     overrides: dict[str, dict[str, Any]] = {}
-    for change in pipeline.store.rule_changes(session_id):
+    for change in store.rule_changes(session_id):
         overrides.setdefault(change["rule"], {}).update(change["change"])
-    rules = pipeline.rules
     if overrides:
         with contextlib.suppress(RulesError):
-            rules = pipeline.rules.with_overrides(overrides)
+            return pipeline.rules.with_overrides(overrides)
+    return pipeline.rules
+
+
+async def _reading(pipeline: Pipeline, read: Callable[[Store], T]) -> T:
+    """Run ``read`` on a connection of its own, in a thread: building a report reads every
+    reading of the session (~60 ms for a 2-hour one), which on the event loop would stall the
+    live path for as long. The messages queued for the next grouped commit are committed first,
+    so the reader sees everything stored so far (WAL lets it read while the server writes)."""
+    pipeline.store.flush()
+
+    def run() -> T:
+        store = Store(pipeline.store.path)
+        try:
+            return read(store)
+        finally:
+            store.close()
+
+    return await asyncio.to_thread(run)
+
+
+async def _draft(pipeline: Pipeline, session_id: int, now: float,
+                 signature: Signature | None = None) -> SessionReport:
+    def read(store: Store) -> SessionReport:
+        return build(store, AlarmLog(store.db), Record(store.db), session_id,
+                     _rules(pipeline, store, session_id), now)
+
     try:
-        report = build(pipeline.store, pipeline.alarm_log, Record(pipeline.store.db), session_id, rules, now)
+        report = await _reading(pipeline, read)
     except KeyError:
         raise HTTPException(404, f"no session {session_id}") from None
     return report.model_copy(update={"signature": signature}) if signature else report
@@ -80,7 +108,7 @@ async def report_json(session_id: Id, pipeline: PipelineDep, who: ViewHistory,
     else the draft's."""
     signed = _signed(pipeline, session_id, version)
     report = (SessionReport.model_validate_json(signed["model"]) if signed
-              else _draft(pipeline, session_id, time.time()))
+              else await _draft(pipeline, session_id, time.time()))
     return report.model_dump(mode="json")
 
 
@@ -91,7 +119,7 @@ async def report_html(session_id: Id, pipeline: PipelineDep, who: ViewHistory,
     built from the data as it stands, marked "DRAFT — not signed"."""
     signed = _signed(pipeline, session_id, version)
     report = (SessionReport.model_validate_json(signed["model"]) if signed
-              else _draft(pipeline, session_id, time.time()))
+              else await _draft(pipeline, session_id, time.time()))
     return HTMLResponse(html.render(report))
 
 
@@ -104,7 +132,7 @@ async def report_pdf(session_id: Id, pipeline: PipelineDep, who: ViewHistory,
     if signed:
         body, name = bytes(signed["pdf"]), f"session-{session_id}-report-v{signed['version']}.pdf"
     else:
-        body, name = await _pdf(_draft(pipeline, session_id, time.time())), f"session-{session_id}-report-draft.pdf"
+        body, name = await _pdf(await _draft(pipeline, session_id, time.time())), f"session-{session_id}-report-draft.pdf"
     return Response(body, media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="{name}"'})
 
@@ -131,7 +159,7 @@ class AmendIn(BaseModel):
 async def _store_version(pipeline: Pipeline, session_id: int, version: int,
                          who: Login, reason: str) -> dict[str, Any]:
     now = time.time()
-    report = _draft(pipeline, session_id, now, Signature(version=version, by=who.user.name, at=now,
+    report = await _draft(pipeline, session_id, now, Signature(version=version, by=who.user.name, at=now,
                                                          reason=reason))
     body = await _pdf(report)
     try:
@@ -183,7 +211,8 @@ async def amend_report(session_id: Id, body: AmendIn, request: Request, pipeline
 async def session_fhir(session_id: Id, pipeline: PipelineDep, who: ViewHistory) -> dict[str, Any]:
     """The session as a FHIR R4B Bundle (vitals one a minute; see app/report/fhir.py)."""
     try:
-        return fhir.bundle(_draft(pipeline, session_id, time.time()))
+        # Validating the bundle's resources is CPU work too (see _reading): off the loop.
+        return await asyncio.to_thread(fhir.bundle, await _draft(pipeline, session_id, time.time()))
     except ValidationError as e:
         # Never send a Bundle that is not valid FHIR: say which element failed instead.
         err = e.errors()[0]
@@ -197,7 +226,8 @@ async def readings_csv(session_id: Id, pipeline: PipelineDep, who: ViewHistory) 
     """Every stored reading as CSV (app/report/readings.py says the columns)."""
     if pipeline.store.session(session_id) is None:
         raise HTTPException(404, f"no session {session_id}")
-    return Response(readings.to_csv(pipeline.store, session_id), media_type="text/csv",
+    body = await _reading(pipeline, lambda store: readings.to_csv(store, session_id))
+    return Response(body, media_type="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="session-{session_id}-readings.csv"'})
 
 
@@ -205,5 +235,6 @@ async def readings_csv(session_id: Id, pipeline: PipelineDep, who: ViewHistory) 
 async def patient_course(label: Label, pipeline: PipelineDep, who: ViewHistory) -> dict[str, Any]:
     """The label's latest sessions (up to 10) side by side: baseline and peak BP, alarms by
     priority, doses."""
-    store = pipeline.store
-    return course_mod.course(store, pipeline.alarm_log, Record(store.db), label).model_dump()
+    course = await _reading(
+        pipeline, lambda store: course_mod.course(store, AlarmLog(store.db), Record(store.db), label))
+    return course.model_dump()
