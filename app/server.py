@@ -24,6 +24,7 @@ from app.hub import Hub
 from app.ingest import ingest
 from app.pipeline import Pipeline
 from app.roster import Roster
+from app.report import api as report_api
 from app.security import Security, SecurityHeaders, page
 from app.store import Store
 
@@ -90,6 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(login.router)
     app.include_router(admin.router)
     app.include_router(roster_api.router)
+    app.include_router(report_api.router)
 
     def html(name: str, permission: str):
         needs = page(permission)  # outside the annotation: annotations are strings here
@@ -106,6 +108,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.get("/admin", include_in_schema=False)(html("admin.html", "manage_users"))
     app.get("/sessions", include_in_schema=False)(html("sessions.html", "view_history"))
     app.get("/roster", include_in_schema=False)(html("roster.html", "manage_roster"))
+    app.get("/course/{label}", include_in_schema=False)(html("course.html", "view_history"))
 
     @app.get("/login", include_in_schema=False)
     async def login_page() -> FileResponse:

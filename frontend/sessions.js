@@ -1,7 +1,7 @@
 // The sessions page: active and past sessions (room, mode, label, start, end, duration), each
-// linking to its room view and its replay. A role that may manage sessions (clinicians) also gets
-// a form to start one and an End button on each active one; other roles get neither, and the
-// server refuses those requests anyway.
+// linking to its room view, its replay, its report (PDF) and its label's course. A role that may
+// manage sessions (clinicians) also gets a form to start one and an End button on each active
+// one; other roles get neither, and the server refuses those requests anyway.
 
 import { dateTime, errorText, getJSON, me } from "./account.js";
 import { post } from "./live.js";
@@ -39,7 +39,9 @@ function row(s) {
   if (s.ended === null) end.append(el("span", "status-tag active", "active"));
   else end.textContent = dateTime(s.ended);
   const links = el("td", "links");
-  links.append(link(`/room/${s.id}`, "Room view"), " ", link(`/replay/${s.id}`, "Replay"));
+  links.append(link(`/room/${s.id}`, "Room view"), " ", link(`/replay/${s.id}`, "Replay"), " ",
+    link(`/api/sessions/${s.id}/report.pdf`, "Report"));
+  if (s.label) links.append(" ", link(`/course/${encodeURIComponent(s.label)}`, "Course"));
   if (canManage && s.ended === null) {
     const button = el("button", "danger", "End");
     button.type = "button";
