@@ -23,8 +23,8 @@ from app.heap import Heap
 from app.hub import Hub
 from app.ingest import ingest
 from app.pipeline import Pipeline
-from app.roster import Roster
 from app.report import api as report_api
+from app.roster import Roster
 from app.security import Security, SecurityHeaders, page
 from app.store import Store
 
