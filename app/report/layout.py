@@ -129,6 +129,12 @@ def document(report: SessionReport) -> Document:
                     for row in r.deliveries.rows],
               empty="none recorded" if r.deliveries.available
               else "not recorded: this installation keeps no per-recipient delivery log"),
+        Table(title="Discharge criteria" + ("" if r.discharge.judged_at is None else
+                                            f" at {when(r.discharge.judged_at)}: "
+                                            + ("all met" if r.discharge.ready else "not all met")),
+              columns=["criterion", "status", "why"],
+              rows=[[c["criterion"], c["status"], c["why"]] for c in r.discharge.criteria],
+              empty=f"not judged ({r.discharge.source})"),
         _entries("Discharge confirmations", r.discharge.confirmations, ["criterion", "met", "note"],
                  ["criterion", "met", "note"]).model_copy(update={"empty": f"none recorded ({r.discharge.source})"}),
         Table(title="Marks", columns=["time", "what", "text", "by"],

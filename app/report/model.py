@@ -16,7 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from alerts import discharge as readiness
+from alerts.baseline import CuffReading
 from alerts.rules import DEFAULT_RULES, RuleSet
+from app import clinical
 from app.alarm_log import AlarmLog
 from app.record import Record, Stored
 from app.report import rems
@@ -74,7 +77,9 @@ class AlarmRow(BaseModel):
 class Discharge(BaseModel):
     source: str
     confirmations: list[Entry]
-    criteria: list[dict[str, Any]] = []  # computed criteria, once the project computes them
+    criteria: list[dict[str, Any]] = []  # computed at the end of monitoring (alerts.discharge)
+    judged_at: float | None = None  # device time the criteria were judged at
+    ready: bool | None = None
 
 
 class Deliveries(BaseModel):
@@ -164,6 +169,33 @@ def deliveries(db: sqlite3.Connection, session_id: int) -> Deliveries:
         for r in db.execute(q, (session_id,))])
 
 
+def _discharge(store: Store, current: list[Stored], rules: RuleSet, session: dict[str, Any],
+               dose_t: float | None, baseline: dict[str, Any] | None, nibp_rows: list[dict[str, Any]],
+               numerics: list[dict[str, Any]], alarm_rows: list[dict[str, Any]], last: float | None,
+               confirmations: list[Entry]) -> Discharge:
+    """The discharge criteria as the room view showed them at the end of monitoring (the last
+    reading), judged by the same function from the stored data, with who confirmed what."""
+    doc = clinical.documented(current)
+    if doc.check_in is None or last is None:
+        return Discharge(source="the clinical record's confirmations (no check-in: criteria not judged)",
+                         confirmations=confirmations)
+    marked = next((m["t"] for m in store.marks(session["id"]) if m["what"] == "infusion end"), None)
+    spo2 = next(((r["t"], r["value"]) for r in reversed(numerics) if r["param"] == "SpO2"), None)
+    result = readiness.readiness(
+        rules.discharge, rules.timeline.for_route(doc.check_in.route), readiness.Inputs(
+            dose_t=dose_t, infusion_end_t=marked if marked is not None else doc.planned_infusion_end,
+            baseline=baseline,
+            cuffs=[CuffReading(r["t"], r["sys"], r["dia"], r["map"]) for r in nibp_rows if r["status"] == "ok"],
+            spo2=spo2, alarms=[readiness.AlarmSpan(a["rule"], a["priority"], a["onset"], a["ended"],
+                                                   waiting=a["state"] == "latched") for a in alarm_rows],
+            confirmations=doc.confirmations), last)
+    return Discharge(
+        source="computed from the data at the last reading, as the room view judges them; "
+               "confirmations from the clinical record",
+        confirmations=confirmations, judged_at=last, ready=result.ready,
+        criteria=[{"criterion": c.label, "status": c.status, "why": c.why} for c in result.criteria])
+
+
 def build(store: Store, alarm_log: AlarmLog, record: Record, session_id: int, rules: RuleSet,
           now: float) -> SessionReport:
     """The report of one session as its data stands at ``now`` (server time). Raises KeyError
@@ -221,7 +253,6 @@ def build(store: Store, alarm_log: AlarmLog, record: Record, session_id: int, ru
                       status=r["status"], sys=r["sys"], dia=r["dia"], map=r["map"], reason=r["reason"] or "")
               for r in nibp_rows],
         trend=trend(numerics), alarms=alarms, deliveries=deliveries(store.db, session_id),
-        discharge=Discharge(
-            source="the clinical record's confirmations (computed discharge criteria are not part of "
-                   "this version)", confirmations=entries.get("confirmation", [])),
+        discharge=_discharge(store, current, rules, session, dose_t, baseline, nibp_rows, numerics,
+                             alarm_rows, last, entries.get("confirmation", [])),
         rems=form)

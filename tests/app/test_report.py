@@ -371,3 +371,17 @@ def test_course_shows_the_latest_ten_sessions_and_counts_the_rest(tmp_path: Path
     ids = [store.start_session(f"Room {i}", "test", 1_800_000_000.0 + i, label="K-12")["id"] for i in range(12)]
     shown = course(store, AlarmLog(store.db), Record(store.db), "K-12")
     assert MAX_SESSIONS == 10 and [s.session_id for s in shown.sessions] == ids[2:] and shown.more == 2
+
+
+def test_discharge_criteria_are_judged_at_the_end_of_monitoring(server: Server, live: Built) -> None:
+    """The report shows the discharge criteria as alerts.discharge judges them at the last
+    reading: an esketamine session monitored 90 min after the dose has not reached its
+    minimum time (120 min in the rules), while the nurse's confirmation is shown as met."""
+    report = server.get(f"/api/sessions/{live.session_id}/report.json")
+    assert isinstance(report, dict)
+    criteria = {c["criterion"]: c for c in report["discharge"]["criteria"]}
+    assert criteria["Minimum time after the dose"]["status"] == "unmet"
+    assert criteria["Alert and oriented"]["status"] == "met"
+    assert report["discharge"]["ready"] is False
+    text = " ".join(_pages(_bytes(server, f"/api/sessions/{live.session_id}/report.pdf")))
+    assert "Discharge criteria at" in text and "not all met" in text
