@@ -53,7 +53,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS push_devices (
     id INTEGER PRIMARY KEY, user TEXT NOT NULL, label TEXT NOT NULL,
     subscription TEXT NOT NULL, endpoint TEXT NOT NULL UNIQUE, secret_hash TEXT NOT NULL UNIQUE,
-    created REAL NOT NULL, last_heard REAL NOT NULL, pinged REAL, lapsed REAL, gone REAL);
+    created REAL NOT NULL, last_heard REAL NOT NULL, pinged REAL, lapsed REAL, gone REAL,
+    receipts INTEGER NOT NULL DEFAULT 0);
 """
 KEY_FILE = "vapid-private.pem"
 SECRET_PREFIX = "vwp_"
@@ -214,7 +215,7 @@ class Devices:
     def of(self, user: str) -> list[dict[str, Any]]:
         """The user's devices, as the nurse view shows them (no subscription, no secret)."""
         return self.db.execute(
-            "SELECT id, label, created, last_heard, lapsed, gone FROM push_devices WHERE user=?"
+            "SELECT id, label, created, last_heard, lapsed, gone, receipts FROM push_devices WHERE user=?"
             " ORDER BY id", (user,)).fetchall()
 
     def heard(self, device: int, now: float, user: str | None = None) -> bool:
@@ -276,6 +277,7 @@ class Devices:
 
     def receipt(self, device: dict[str, Any], receipt: Receipt, now: float) -> None:
         self.heard(int(device["id"]), now)
+        self.db.execute("UPDATE push_devices SET receipts = receipts + 1 WHERE id=?", (device["id"],))
         self.receipts += 1
         if receipt.delivery_id is None:
             return
