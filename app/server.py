@@ -58,8 +58,10 @@ def create_app(settings: Settings) -> FastAPI:
     security = Security(Accounts(store.db), Audit(store.db), demo=settings.demo,
                         idle_timeout_s=settings.idle_timeout_s, tls=settings.tls,
                         allowed_origins=settings.allowed_origins)
-    subject = channels.push.subject if channels.push else channels_mod.load(None).push.subject  # type: ignore[union-attr]
-    devices = push.Devices(store.db, push.vapid_key(Path(settings.data_dir)), subject, ruleset.delivery)
+    push_settings = channels.push or channels_mod.load(None).push
+    assert push_settings is not None  # without a channels file, the nurse view's push is on
+    devices = push.Devices(store.db, push.vapid_key(Path(settings.data_dir)), push_settings.subject,
+                           ruleset.delivery)
     roster = Roster(store.db)
 
     @contextlib.asynccontextmanager
