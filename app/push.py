@@ -58,14 +58,25 @@ CREATE TABLE IF NOT EXISTS push_devices (
 """
 KEY_FILE = "vapid-private.pem"
 SECRET_PREFIX = "vwp_"
-# The page's own beat while it runs (frontend/push.js); the server's heartbeat push covers a
-# frozen page.
-PAGE_BEAT_S = 30
+# The page's own beat while it runs (frontend/push.js), at most this far apart and always
+# well inside a third of the heartbeat, so that an open page is never also sent pings; the
+# server's heartbeat push covers a frozen page.
+PAGE_BEAT_S = 30.0
 MAX_DEVICES_PER_USER = 8
 
 
+class PushError(ValueError):
+    pass
+
+
+def page_beat_s(policy: DeliveryPolicy) -> float:
+    return min(PAGE_BEAT_S, policy.device_heartbeat_s / 4)
+
+
 class ReceiptSink(Protocol):
-    """Where a phone's receipts go: the delivery service (app/delivery.py)."""
+    """Where a phone's receipts go: the delivery service (app/delivery.py). A device secret
+    proves only which phone speaks: ``report.by`` is that phone's user, and a report for a
+    delivery that was not sent to ``by`` must be ignored (and counted), not applied."""
 
     def on_receipt(self, report: StatusReport) -> None: ...
 
@@ -201,7 +212,7 @@ class Devices:
             return int(row["id"]), secret
         count = self.db.execute("SELECT COUNT(*) AS n FROM push_devices WHERE user=?", (user,)).fetchone()
         if count["n"] >= MAX_DEVICES_PER_USER:
-            raise HTTPException(409, f"at most {MAX_DEVICES_PER_USER} phones per user: remove one first")
+            raise PushError(f"at most {MAX_DEVICES_PER_USER} phones per user: turn one off first")
         cur = self.db.execute(
             "INSERT INTO push_devices(user, label, subscription, endpoint, secret_hash, created,"
             " last_heard) VALUES (?,?,?,?,?,?,?)",
@@ -345,7 +356,7 @@ DevicesDep = Annotated[Devices, Depends(_devices)]
 @router.get("/key")
 async def key(devices: DevicesDep, who: ViewLive) -> dict[str, Any]:
     """The application server key for ``pushManager.subscribe``, and the page's beat."""
-    return {"key": devices.key, "heartbeat_s": PAGE_BEAT_S}
+    return {"key": devices.key, "heartbeat_s": page_beat_s(devices.policy)}
 
 
 @router.get("/devices")
@@ -362,8 +373,11 @@ async def list_devices(devices: DevicesDep, who: ViewLive) -> list[dict[str, Any
 async def register(body: Registration, devices: DevicesDep, who: ViewLive) -> dict[str, Any]:
     """Register this browser's push subscription for the logged-in user. The answer's
     ``secret`` authenticates the service worker's receipts and is never shown again."""
-    device, secret = devices.register(who.user.name, body, time.time())
-    return {"id": device, "secret": secret, "heartbeat_s": PAGE_BEAT_S}
+    try:
+        device, secret = devices.register(who.user.name, body, time.time())
+    except PushError as e:
+        raise HTTPException(409, str(e)) from None
+    return {"id": device, "secret": secret, "heartbeat_s": page_beat_s(devices.policy)}
 
 
 @router.delete("/devices/{device_id}")

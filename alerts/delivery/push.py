@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import requests
 from py_vapid import Vapid
-from pywebpush import WebPusher
+from pywebpush import WebPusher, WebPushException
 
 from alerts.delivery.wire import Channel, Notice, Outcome, Priority, State
 
@@ -135,17 +135,14 @@ class PushSender:
 
         try:
             response = await asyncio.wait_for(asyncio.to_thread(post), self.timeout_s)
-        except TimeoutError:
-            return Outcome(state=State.failed, retry=True,
-                           detail=f"push service did not answer within {self.timeout_s:g} s")
-        except requests.Timeout:
+        except (TimeoutError, requests.Timeout):
             return Outcome(state=State.failed, retry=True,
                            detail=f"push service did not answer within {self.timeout_s:g} s")
         except requests.RequestException as e:
             # No details of the URL: its path is the subscription's secret.
             return Outcome(state=State.failed, retry=True,
                            detail=f"push service unreachable: {type(e).__name__}")
-        except (ValueError, TypeError) as e:  # keys the encryption cannot use
+        except (WebPushException, ValueError, TypeError) as e:  # keys the encryption cannot use
             return Outcome(state=State.failed, detail=f"subscription unusable: {e}")
         return outcome_of(response.status_code, response.reason or "")
 

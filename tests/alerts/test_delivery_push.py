@@ -23,7 +23,7 @@ from py_vapid import Vapid, Vapid02
 from alerts.delivery.push import PushSender, payload
 from alerts.delivery.wire import Notice, State
 from alerts.rules import load
-from tests.conftest import seconds
+from tests.conftest import free_port, seconds
 
 TTL = load(None).delivery.push_ttl_s
 
@@ -203,3 +203,21 @@ def test_silent_push_service_fails_within_timeout(service: PushService) -> None:
     assert outcome.state is State.failed and outcome.retry, outcome
     assert "did not answer" in outcome.detail
     assert timeout <= took < timeout + seconds(1), took
+
+
+def test_unreachable_service_and_unusable_keys_fail_without_raising() -> None:
+    """Nothing listening: failed, worth a retry, the URL's secret path not in the detail; a
+    subscription whose key is no P-256 point: failed for good. Neither raises."""
+    pem, _ = server_key()
+    endpoint = f"http://127.0.0.1:{free_port()}/secret-path"
+    sender = PushSender(Browser().subscription(endpoint), pem, "mailto:a@b.example",
+                        timeout_s=seconds(5), label="x", ttl_s=TTL)
+    outcome = send(sender, notice())
+    assert (outcome.state, outcome.retry) == (State.failed, True), outcome
+    assert "unreachable" in outcome.detail and "secret-path" not in outcome.detail
+    broken = Browser().subscription(endpoint)
+    broken["keys"]["p256dh"] = "BAAA"
+    sender = PushSender(broken, pem, "mailto:a@b.example", timeout_s=seconds(5), label="x", ttl_s=TTL)
+    outcome = send(sender, notice())
+    assert (outcome.state, outcome.retry, outcome.gone) == (State.failed, False, False), outcome
+    assert "subscription unusable" in outcome.detail
