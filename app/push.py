@@ -197,6 +197,12 @@ class Devices:
         self.receipts_unrouted = 0  # receipts that arrived while no delivery service listened
         db.executescript(SCHEMA)
 
+    def counts(self, now: float) -> dict[str, int]:
+        """For the health report: phones registered, lapsed (D3), and receipts taken/unrouted."""
+        row = self.db.execute("SELECT COUNT(*) AS n FROM push_devices").fetchone()
+        return {"devices": int(row["n"]), "lapsed": len(self.lapsed(now)), "receipts": self.receipts,
+                "receipts_unrouted": self.receipts_unrouted}
+
     def register(self, user: str, reg: Registration, now: float) -> tuple[int, str]:
         """Register (or re-register, by endpoint) a subscription for ``user``; returns the
         device id and its new secret (shown once: only its digest is kept)."""

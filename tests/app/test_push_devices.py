@@ -90,6 +90,8 @@ def test_heartbeat_push_answered_keeps_phone_on_and_silence_lapses_it(quick_serv
     assert state_of(quick_server, device["id"]) == "on"
     wait_for(lambda: state_of(quick_server, device["id"]) == "lapsed", timeout=HEARTBEAT_S * 3,
              what="the silent phone to lapse")
+    health = quick_server.get("/api/health")["push"]  # type: ignore[index]
+    assert health == {"devices": 1, "lapsed": 1, "receipts": 1, "receipts_unrouted": 0}, health
     # Heard from again (the page's beat): on again.
     assert quick_server.post(f"/api/push/devices/{device['id']}/heartbeat", role="nurse").status_code == 200
     assert state_of(quick_server, device["id"]) == "on"
