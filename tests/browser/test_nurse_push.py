@@ -84,8 +84,9 @@ def test_no_push_service_says_so_and_the_page_still_alarms(server: Server, phone
         expect(banner).to_contain_text("This page still shows and sounds alarms while it is open")
         expect(phone.locator("#push-enable")).to_have_text("Try again: enable alarms on this phone")
 
-        feed.values["SpO2"] = 84
-        alarm = active_alarm(server, "O3")
+        # A cuff reading of 186/98: B3, a medium alarm at once (no delay to wait for).
+        feed.send({"type": "nibp", "t": time.time(), "status": "ok", "sys": 186, "dia": 98, "map": 127})
+        alarm = active_alarm(server, "B3")
         expect(phone.locator(f'.nurse-alarm[data-alarm-id="{alarm["id"]}"]')).to_be_visible(timeout=ms(3))
 
         manifest = phone.evaluate("""async () => {
