@@ -35,18 +35,21 @@ def service() -> Iterator[PushService]:
         svc.stop()
 
 
-@pytest.fixture
-def quick_server(tmp_path: Path) -> Iterator[Server]:
+def quick_push_server(tmp_path: Path) -> Server:
     """A server whose rules lapse a phone after HEARTBEAT_S (the default is 90 s), with a
-    channels file naming the VAPID contact."""
+    channels file naming the VAPID contact; not yet started."""
     data = yaml.safe_load(DEFAULT_RULES.read_text(encoding="utf-8"))
     data["delivery"]["device_heartbeat_s"] = HEARTBEAT_S
     rules = tmp_path / "rules.yaml"
     rules.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     channels = tmp_path / "channels.yaml"
     channels.write_text(f"push: {{subject: '{SUBJECT}'}}\n", encoding="utf-8")
-    srv = Server(free_port(), tmp_path / "data",
-                 args=("--rules", str(rules), "--channels", str(channels))).start()
+    return Server(free_port(), tmp_path / "data", args=("--rules", str(rules), "--channels", str(channels)))
+
+
+@pytest.fixture
+def quick_server(tmp_path: Path) -> Iterator[Server]:
+    srv = quick_push_server(tmp_path).start()
     try:
         yield srv
     finally:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,8 @@ from playwright.sync_api import Browser, Page, Worker, expect
 from alerts.delivery.push import payload
 from alerts.delivery.wire import Notice
 from tests.alerts.test_delivery_push import Browser as PushKeys
+from tests.alerts.test_delivery_push import PushService
+from tests.app.test_push_devices import HEARTBEAT_S, quick_push_server
 from tests.browser.conftest import login, watched_page
 from tests.browser.feeder import Feeder, active_alarm
 from tests.browser.test_dashboard import ms
@@ -156,3 +160,56 @@ def test_push_shows_receipts_and_acknowledge_reaches_server(server: Server, phon
     deliver(cdp, server, reg, payload(notice.model_copy(update={"event": "cleared", "delivery_id": 12})))
     wait_for(lambda: not [n for n in notifications(phone) if n["tag"] == "vitalwatch-alarm-77"],
              what="the cleared alarm's notification to close")
+
+
+# The browser's side of a subscription at a push service, which offline Chromium cannot reach:
+# PushManager's subscribe/getSubscription answer a subscription to the test's stand-in push
+# service, with keys the test made (the one edge stood in for; everything else is real).
+STAND_IN_SUBSCRIPTION = """
+(() => {
+  const sub = JSON.parse(%s);
+  let current = null;
+  window.__subscribedWith = null;
+  PushManager.prototype.subscribe = async function (options) {
+    window.__subscribedWith = options.applicationServerKey;
+    current = { endpoint: sub.endpoint, toJSON: () => sub,
+                unsubscribe: async () => { current = null; return true; } };
+    return current;
+  };
+  PushManager.prototype.getSubscription = async function () { return current; };
+})();
+"""
+
+
+def test_enabled_phone_registers_beats_and_turns_off(tmp_path: Path, browser: Browser) -> None:
+    """With a push service to subscribe at, the page subscribes with the server's key, registers
+    the phone, says "Alarms on this phone: on" with no banner, beats so the server hears it, and
+    "Turn off" removes it from the server."""
+    service = PushService().start()
+    server = quick_push_server(tmp_path).start()
+    sub = PushKeys().subscription(f"{service.url}/push/phone")
+    try:
+        with watched_page(browser, STAND_IN_SUBSCRIPTION % json.dumps(json.dumps(sub)),
+                          viewport={"width": 360, "height": 740}, permissions=["notifications"]) as phone:
+            login(phone, server, "nurse")
+            phone.goto(f"{server.http}/nurse")
+            state = phone.locator("#push-state")
+            expect(state).to_have_attribute("data-state", "on", timeout=ms(10))
+            expect(state).to_have_text("Alarms on this phone: on")
+            expect(phone.locator("#push-banner")).to_be_hidden()
+            assert phone.evaluate("window.__subscribedWith") == server.get("/api/push/key", role="nurse")["key"]  # type: ignore[index]
+            (device,) = server.get("/api/push/devices", role="nurse")  # type: ignore[misc]
+            assert device["state"] == "on" and device["label"]
+            first = device["last_heard"]
+            wait_for(lambda: server.get("/api/push/devices", role="nurse")[0]["last_heard"] > first,  # type: ignore[index]
+                     timeout=HEARTBEAT_S * 2, what="the page's beat")
+            assert phone.evaluate("""caches.open("vitalwatch-device").then((c) => c.match("/push-device"))
+              .then((r) => r.json()).then((d) => d.id)""") == device["id"]
+
+            phone.locator("#push-disable").click()
+            expect(state).to_have_attribute("data-state", "off", timeout=ms(5))
+            expect(phone.locator("#push-enable")).to_have_text("Enable alarms on this phone")
+            assert server.get("/api/push/devices", role="nurse") == []
+    finally:
+        server.kill(signal.SIGTERM)
+        service.stop()
