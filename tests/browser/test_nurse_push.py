@@ -183,11 +183,13 @@ STAND_IN_SUBSCRIPTION = """
 
 def test_enabled_phone_registers_beats_and_turns_off(tmp_path: Path, browser: Browser) -> None:
     """With a push service to subscribe at, the page subscribes with the server's key, registers
-    the phone, says "Alarms on this phone: on" with no banner, beats so the server hears it, and
-    "Turn off" removes it from the server."""
+    the phone, says "Alarms on this phone: on" with no banner, and beats so the server hears it;
+    with the page gone, the server's heartbeat push, handed to the service worker, shows the
+    quiet "connected" notification and is receipted; "Turn off" removes the phone."""
     service = PushService().start()
     server = quick_push_server(tmp_path).start()
-    sub = PushKeys().subscription(f"{service.url}/push/phone")
+    sub_keys = PushKeys()
+    sub = sub_keys.subscription(f"{service.url}/push/phone")
     try:
         with watched_page(browser, STAND_IN_SUBSCRIPTION % json.dumps(json.dumps(sub)),
                           viewport={"width": 360, "height": 740}, permissions=["notifications"]) as phone:
@@ -206,6 +208,20 @@ def test_enabled_phone_registers_beats_and_turns_off(tmp_path: Path, browser: Br
             assert phone.evaluate("""caches.open("vitalwatch-device").then((c) => c.match("/push-device"))
               .then((r) => r.json()).then((d) => d.id)""") == device["id"]
 
+            # The page gone (the phone locked, say): the server pings, and the service worker
+            # answers the very message the push service was handed, decrypted as a browser would.
+            phone.goto(f"{server.http}/")
+            ping = wait_for(lambda: service.requests, timeout=HEARTBEAT_S * 2, what="a heartbeat push")[-1]
+            cdp, reg = registration_id(phone, server)
+            deliver(cdp, server, reg, sub_keys.decrypt(ping["body"]))
+            status = wait_for(lambda: [n for n in notifications(phone) if n["tag"] == "vitalwatch-status"],
+                              what="the status notification")
+            assert status[0]["title"] == "vitalwatch: connected · 0 rooms", status
+            wait_for(lambda: server.get("/api/push/devices", role="nurse")[0]["receipts"] == 1,  # type: ignore[index]
+                     what="the service worker's heartbeat receipt")
+
+            phone.goto(f"{server.http}/nurse")
+            expect(state).to_have_attribute("data-state", "on", timeout=ms(10))
             phone.locator("#push-disable").click()
             expect(state).to_have_attribute("data-state", "off", timeout=ms(5))
             expect(phone.locator("#push-enable")).to_have_text("Enable alarms on this phone")
