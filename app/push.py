@@ -317,8 +317,9 @@ async def keep_alive(devices: Devices, rooms_of: Callable[[str, float], int],
         now = time.time()
         try:
             for row in devices.mark_lapsed(now):
-                log.warning("push device %s of %s lapsed: not heard from for %g s", row["label"],
-                            row["user"], devices.policy.device_heartbeat_s)
+                # Device numbers only: logs carry no names (docs/security.md).
+                log.warning("push device #%s lapsed: not heard from for %g s", row["id"],
+                            devices.policy.device_heartbeat_s)
             due = devices.due(now)
             for _, sender in due:
                 devices.pinged(sender.device or 0, now)
@@ -340,9 +341,9 @@ async def _ping(devices: Devices, user: str, sender: PushSender,
         await sender.close()
     if outcome.gone and sender.device is not None:
         devices.gone(sender.device, time.time())
-        log.warning("push device of %s gone: %s", user, outcome.detail)
+        log.warning("push device #%s gone: %s", sender.device, outcome.detail)
     elif outcome.state is State.failed:
-        log.warning("heartbeat push to %s failed: %s", sender.destination, outcome.detail)
+        log.warning("heartbeat push to device #%s failed: %s", sender.device, outcome.detail)
 
 
 # Routes ------------------------------------------------------------------------------------
