@@ -465,6 +465,9 @@ class DeliveryPolicy(BaseModel):
     retry_backoff_s: float = Field(gt=0)  # the first retry's wait, doubling after each
     device_heartbeat_s: float = Field(gt=0)  # an installed nurse view silent this long has lapsed
     ack_link_ttl_s: float = Field(gt=0)  # how long a notification's acknowledge link stays valid
+    # How long a push service may hold a Web Push message for a phone it cannot reach, per
+    # priority (RFC 8030 TTL): past it the message is dropped rather than shown late.
+    push_ttl_s: dict[Priority, int]
 
     @model_validator(mode="after")
     def _chain_order(self) -> DeliveryPolicy:
@@ -477,6 +480,11 @@ class DeliveryPolicy(BaseModel):
             if delays != sorted(delays):
                 raise ValueError(f"steps.{priority}: the steps must come in chain order "
                                  f"({' -> '.join(CHAIN_STEPS)})")
+        for priority in ("low", "medium", "high"):
+            if priority not in self.push_ttl_s:
+                raise ValueError(f"push_ttl_s.{priority}: missing")
+            if self.push_ttl_s[priority] < 0:
+                raise ValueError(f"push_ttl_s.{priority}: cannot be negative")
         for priority in ("medium", "high"):
             if priority not in self.steps:
                 raise ValueError(f"steps.{priority}: missing: {priority} alarms must reach someone")

@@ -62,6 +62,7 @@ async def health(request: Request, pipeline: PipelineDep, who: SessionDep) -> di
         "dashboards_cut_off": pipeline.hub.cut_off,
         "dashboard_messages_refused": pipeline.hub.refused,
         "demo": request.app.state.settings.demo,
+        "push": request.app.state.push.counts(time.time()),  # app/push.py: phones, lapsed, receipts
     }
 
 

@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--keyfile", help="TLS private key (PEM)")
     serve.add_argument("--allowed-origin", action="append", default=[],
                        help="another origin browsers may come from (e.g. behind a proxy); repeatable")
+    serve.add_argument("--channels", type=Path,
+                       help="channels file: where alarms are sent (alerts/delivery/config.py)")
 
     demo = sub.add_parser("demo", help="run the server with four simulated rooms")
     _server_args(demo)
@@ -302,6 +304,7 @@ def _data_dir_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from alerts.delivery.config import ChannelsError
     from alerts.rules import RulesError
     from app.server import Settings, create_app, run
 
@@ -312,9 +315,12 @@ def _serve(args: argparse.Namespace) -> int:
         app = create_app(Settings(
             data_dir=args.data_dir, rules=args.rules, fsync=args.fsync,
             idle_timeout_s=args.idle_timeout * 60, tls=bool(args.certfile),
-            allowed_origins=tuple(args.allowed_origin)))
+            allowed_origins=tuple(args.allowed_origin), channels=getattr(args, "channels", None)))
     except RulesError as e:
         print(f"vitalwatch: refusing to start, the rules file has problems:\n{e}", file=sys.stderr)
+        return 2
+    except ChannelsError as e:
+        print(f"vitalwatch: refusing to start, the channels file has problems:\n{e}", file=sys.stderr)
         return 2
     scheme = "https" if args.certfile else "http"
     print(f"vitalwatch serving on {scheme}://{args.host}:{args.port}", flush=True)

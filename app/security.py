@@ -27,7 +27,10 @@ from app.audit import Audit
 SESSION_COOKIE = "vw_session"
 CSRF_COOKIE = "vw_csrf"
 CSRF_HEADER = "x-csrf-token"
-PUBLIC = ("/login", "/api/login", "/static/", "/favicon.ico")
+# /sw.js is program code like /static/ (a service worker must be served from the scope it
+# controls); /api/push/receipts authenticates a phone's service worker by its device secret in
+# the handler, since a service worker has no login cookie (app/push.py).
+PUBLIC = ("/login", "/api/login", "/static/", "/favicon.ico", "/sw.js", "/api/push/receipts")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 # Scripts only from this origin and never inline; plotly.js injects its own <style> elements,

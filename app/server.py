@@ -16,7 +16,8 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from alerts import rules as rules_mod
-from app import admin, api, live, login, roster_api
+from alerts.delivery import config as channels_mod
+from app import admin, api, live, login, push, roster_api
 from app.accounts import Accounts, Login
 from app.audit import Audit
 from app.heap import Heap
@@ -44,29 +45,39 @@ class Settings:
     idle_timeout_s: float = 7200.0
     tls: bool = False
     allowed_origins: tuple[str, ...] = ()
+    channels: Path | None = None
 
 
 def create_app(settings: Settings) -> FastAPI:
     # Load the rules before anything else: a bad rules file must stop the server at start-up,
     # never leave it running without some of its alarms.
     ruleset = rules_mod.load(settings.rules)
+    channels = channels_mod.load(settings.channels)
     store = Store(Path(settings.data_dir) / "vitalwatch.sqlite3", fsync=settings.fsync)
     hub = Hub()
     pipeline = Pipeline(store, hub, ruleset, time.time())
     security = Security(Accounts(store.db), Audit(store.db), demo=settings.demo,
                         idle_timeout_s=settings.idle_timeout_s, tls=settings.tls,
                         allowed_origins=settings.allowed_origins)
+    push_settings = channels.push or channels_mod.load(None).push
+    assert push_settings is not None  # without a channels file, the nurse view's push is on
+    devices = push.Devices(store.db, push.vapid_key(Path(settings.data_dir)), push_settings.subject,
+                           ruleset.delivery)
+    roster = Roster(store.db)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store.start_checkpointer()
-        task = asyncio.create_task(_supervise(pipeline))
+        tasks = [asyncio.create_task(_supervise(pipeline)),
+                 asyncio.create_task(push.keep_alive(devices, lambda user, t: len(roster.rooms_of(user, t))))]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             store.close()
 
     # No public OpenAPI pages: every route needs a login, and the API is documented in docs/.
@@ -75,6 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.pipeline = pipeline
     app.state.security = security
     app.state.roster = Roster(store.db)
+    app.state.push = devices
     app.state.settings = settings
     app.state.started = time.time()
 
@@ -92,6 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(roster_api.router)
     app.include_router(report_api.router)
+    app.include_router(push.router)
 
     def html(name: str, permission: str):
         needs = page(permission)  # outside the annotation: annotations are strings here
@@ -119,6 +132,11 @@ def create_app(settings: Settings) -> FastAPI:
         # plotly.js comes from the installed plotly package: pinned with it, and never a CDN,
         # because a clinic network may be offline.
         return FileResponse(PLOTLY_JS, media_type="text/javascript")
+
+    @app.get("/sw.js", include_in_schema=False)
+    async def service_worker() -> FileResponse:
+        # At the root, so that its scope covers /nurse; program code only, never patient data.
+        return FileResponse(FRONTEND / "sw.js", media_type="text/javascript")
 
     app.mount("/static", StaticFiles(directory=FRONTEND), name="static")
 

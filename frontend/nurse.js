@@ -13,6 +13,7 @@ import {
 import { me } from "./account.js";
 import { clock } from "./live.js";
 import { soundButton, sound, soundingPriority } from "./sound.js";
+import { startPush } from "./push.js";
 import { connectStore, showing } from "./store.js";
 import { PRIORITY_RANK, STALE_S, WATERMARK, byRoom, el, num, syncFlash } from "./vitals.js";
 
@@ -355,3 +356,6 @@ function followRoster() {
 
 setInterval(tick, 1000);
 followRoster();
+// Alarms on the locked phone (frontend/push.js): separate from the open page's own alarms,
+// which work whatever push can do.
+startPush().catch((e) => console.warn("alarms on this phone:", e));

@@ -18,7 +18,8 @@ from tests.security.routes import DEVICE, WEBSOCKETS, Endpoint, endpoints
 
 ENDPOINTS = endpoints()
 SAFE = {"GET", "HEAD", "OPTIONS"}
-SOURCE_SUFFIXES = {".html", ".js", ".mjs", ".css", ".svg", ".ico", ".png", ".woff", ".woff2"}
+SOURCE_SUFFIXES = {".html", ".js", ".mjs", ".css", ".svg", ".ico", ".png", ".woff", ".woff2",
+                   ".webmanifest"}  # the installable nurse view's manifest
 MARKER_ROOM = "Room-Qx7-Marker"
 
 
