@@ -289,7 +289,11 @@ async def add_mark(session_id: Id, body: MarkIn, request: Request, pipeline: Pip
     """Mark an event now: the dose (starts the post-dose rules and captures the baseline), the
     end of an infusion, a treatment, an intervention, a note."""
     _active(pipeline, session_id)
-    mark = pipeline.mark(session_id, body.what, body.text, who.user.name, time.time())
+    try:
+        mark = pipeline.mark(session_id, body.what, body.text, who.user.name, time.time())
+    except Refusal as e:
+        raise HTTPException(e.status, {"field": e.field, "reason": e.reason,
+                                       "message": f"{e.field}: {e.reason}"}) from None
     # The audit says who marked what, not the note's text: the trail is an admin's, and notes
     # are health data (they stay with the session).
     _security(request).audit.record(time.time(), who.user.name, "mark_added", f"session {session_id}",

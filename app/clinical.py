@@ -137,12 +137,19 @@ def _dose(entry: Dose, doc: Documented, rules: RuleSet, dosed: bool, gates_activ
             MG_PER_KG_TOLERANCE, mg_per_kg * 0.01):
         raise Refusal(422, "mg_per_kg", f"{entry.dose_mg:g} mg for {check_in.weight_kg:g} kg is "
                                         f"{mg_per_kg:g} mg/kg, not {entry.mg_per_kg:g}")
-    if not dosed and (uncovered := sorted(gates_active - doc.signed_gates)):
-        named = "; ".join(f"{r} ({titles.get(r, r)})" for r in uncovered)
-        raise Refusal(409, "kind", f"dose refused: pre-dose gate active: {named}; a clinician "
-                                   "signs off the pre-dose blood pressure first "
-                                   "(sign_off, what: pre_dose_bp, with the reason)")
+    if not dosed:
+        gate(doc, gates_active, titles, "kind")
     return entry.model_copy(update={"mg_per_kg": mg_per_kg})
+
+
+def gate(doc: Documented, gates_active: set[str], titles: Mapping[str, str], field: str) -> None:
+    """Refuse a dose (a record entry, or a person's dose mark: ``field`` names what is refused)
+    while a pre-dose gate is active that no sign-off covers."""
+    if uncovered := sorted(gates_active - doc.signed_gates):
+        named = "; ".join(f"{r} ({titles.get(r, r)})" for r in uncovered)
+        raise Refusal(409, field, f"dose refused: pre-dose gate active: {named}; a clinician "
+                                  "signs off the pre-dose blood pressure first "
+                                  "(sign_off, what: pre_dose_bp, with the reason)")
 
 
 def dosing(doc: Documented, rules: RuleSet) -> wire.Dosing | None:

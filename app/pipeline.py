@@ -462,8 +462,14 @@ class Pipeline:
                                                alarm=to_feed(alarm)))
 
     def mark(self, session_id: int, what: str, text: str, by: str, now: float) -> dict[str, Any]:
-        """A clinician marks an event (the dose, a treatment, a note) at the session's now."""
+        """A clinician marks an event (the dose, a treatment, a note) at the session's now. A
+        dose mark is held to the pre-dose gate as a dose entry is (``clinical.Refusal``); a
+        monitor's or a replay's dose mark is what the device recorded, and is not."""
         session = self.sessions[session_id]
+        if what == "dose" and session.alarms.engine.dose_t is None:
+            active = self.gates_active(session)
+            rules = session.alarms.rules
+            clinical.gate(session.doc, active, {r: rules.rules[r].title for r in active}, "what")
         return self._marked(session, session.device_clock(now), what, text, by, now, stored=False)
 
     def _marked(self, session: SessionState, t: float, what: str, text: str, by: str, now: float,

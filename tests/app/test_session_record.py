@@ -26,7 +26,8 @@ def entry(server: Server, sid: int, role: str = "clinician", **body: Any) -> Any
 
 
 def test_dose_refused_while_gate_active_until_a_clinician_signs_off(server: Server) -> None:
-    """With G1 raised (two pre-dose readings of 150/92), a dose is 409 naming G1; a sign-off by
+    """With G1 raised (two pre-dose readings of 150/92), a dose (an entry, or a person's dose
+    mark) is 409 naming G1; a sign-off by
     a clinician covers it (audited, the G1 alarm acknowledged in the alarm log, not cleared
     away), and the dose is then accepted and starts the dose clock."""
     mon = RawMonitor(server)
@@ -41,6 +42,9 @@ def test_dose_refused_while_gate_active_until_a_clinician_signs_off(server: Serv
             "infusion_min": 40}
     r = entry(server, sid, **dose)
     assert r.status_code == 409 and "G1" in r.json()["detail"]["message"]
+    # The free-text dose mark is no way round the gate for a person.
+    r = server.post(f"/api/sessions/{sid}/marks", json={"what": "dose", "text": "ketamine 40 mg"})
+    assert r.status_code == 409 and r.json()["detail"]["field"] == "what" and "G1" in r.json()["detail"]["reason"]
     assert server.get(f"/api/sessions/{sid}/rules")["dose"] is None
     # A nurse may not record at all; a sign-off without a reason names the field.
     assert entry(server, sid, role="nurse", kind="sign_off", t_device=T0 + 135, what="pre_dose_bp",
