@@ -16,9 +16,12 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from alerts import rules as rules_mod
-from app import admin, api, live, login
+from alerts.delivery import config as channels_mod
+from app import ack, admin, api, live, login
 from app.accounts import Accounts, Login
+from app.ack_link import AckLinks, load_key
 from app.audit import Audit
+from app.delivery import DeliveryService
 from app.heap import Heap
 from app.hub import Hub
 from app.ingest import ingest
@@ -42,29 +45,38 @@ class Settings:
     idle_timeout_s: float = 7200.0
     tls: bool = False
     allowed_origins: tuple[str, ...] = ()
+    channels: Path | None = None  # the channels file (alerts/delivery/config.py)
+    public_url: str = "http://127.0.0.1:8000"  # where acknowledge links point
 
 
 def create_app(settings: Settings) -> FastAPI:
     # Load the rules before anything else: a bad rules file must stop the server at start-up,
     # never leave it running without some of its alarms.
     ruleset = rules_mod.load(settings.rules)
+    # So must a bad channels file: a server that cannot reach its alarm manager must not run
+    # believing it can.
+    channels = channels_mod.load(settings.channels)
     store = Store(Path(settings.data_dir) / "vitalwatch.sqlite3", fsync=settings.fsync)
     hub = Hub()
     pipeline = Pipeline(store, hub, ruleset, time.time())
     security = Security(Accounts(store.db), Audit(store.db), demo=settings.demo,
                         idle_timeout_s=settings.idle_timeout_s, tls=settings.tls,
                         allowed_origins=settings.allowed_origins)
+    links = AckLinks(store.db, load_key(Path(settings.data_dir)))
+    delivery = DeliveryService(pipeline, channels, Path(settings.data_dir), settings.public_url, links)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store.start_checkpointer()
         task = asyncio.create_task(_supervise(pipeline))
+        await delivery.start()
         try:
             yield
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await delivery.close()
             store.close()
 
     # No public OpenAPI pages: every route needs a login, and the API is documented in docs/.
@@ -72,6 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
                   openapi_url=None)
     app.state.pipeline = pipeline
     app.state.security = security
+    app.state.delivery = delivery
     app.state.settings = settings
     app.state.started = time.time()
 
@@ -85,6 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
             await live.serve(ws, pipeline, security)
 
     app.include_router(api.router)
+    app.include_router(ack.router)
     app.include_router(login.router)
     app.include_router(admin.router)
 
