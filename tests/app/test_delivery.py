@@ -1,0 +1,247 @@
+"""Alarm delivery end to end: a real server with a roster and a channels file, the tests' own
+HTTP channel (tests/app/delivery_launcher.py) and a real HTTP receiver."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from alerts.rules import DEFAULT_RULES, load
+from app.ack_link import AckLinks, load_key
+from app.roster import Roster
+from app.store import Store
+from tests.app.helpers import Dashboard, RawMonitor, numerics
+from tests.conftest import ROOT, SSL_CONTEXT, Server, free_port, seconds, wait_for
+
+T0 = 1_800_000_000.0
+ROOM = "Room 1"
+
+
+class Receiver:
+    """A real HTTP receiver: records every notice POSTed to it, by path (one path per user);
+    a path in ``down`` answers 503."""
+
+    def __init__(self) -> None:
+        self.notices: list[tuple[float, str, dict[str, Any]]] = []
+        self.down: set[str] = set()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                path = self.path.strip("/")
+                if path in receiver.down:
+                    self.send_response(503)
+                else:
+                    receiver.notices.append((time.time(), path, body))
+                    self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def of(self, path: str, event: str | None = None) -> list[dict[str, Any]]:
+        return [n for _, p, n in self.notices if p == path and (event is None or n["event"] == event)]
+
+    def when(self, path: str) -> float:
+        return next(t for t, p, _ in self.notices if p == path)
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def delivery_rules(path: Path, **delivery: Any) -> Path:
+    """The default rules with the delivery section changed (checked by the loader)."""
+    data = yaml.safe_load(DEFAULT_RULES.read_text(encoding="utf-8"))
+    data["delivery"].update(delivery)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    load(path)
+    return path
+
+
+def start(tmp_path: Path, rules: Path, notify: list[dict[str, str]],
+          rooms: dict[str, tuple[str, str | None]] | None = None) -> Server:
+    """A server with the tests' channel, these notify targets and a shift covering now."""
+    channels = tmp_path / "channels.yaml"
+    channels.write_text(yaml.safe_dump({"notify": notify}), encoding="utf-8")
+    srv = Server(free_port(), tmp_path / "data", module="tests.app.delivery_launcher",
+                 args=("--rules", str(rules), "--channels", str(channels))).start()
+    store = Store(srv.data_dir / "vitalwatch.sqlite3")
+    if rooms is not None:
+        Roster(store.db).add_shift("day", time.time() - 60, time.time() + 3600, "clara", rooms,
+                                   by="test", now=time.time())
+    store.db.close()
+    return srv
+
+
+def raise_h1(server: Server) -> RawMonitor:
+    mon = RawMonitor(server, room=ROOM)
+    for i in range(12):
+        mon.send(numerics(i + 1, T0 + i, HR=134))
+    return mon
+
+
+def test_chain_reaches_each_step_in_turn_and_an_ack_link_acknowledges_once(
+        tmp_path: Path, receiver: Receiver) -> None:
+    """An alarm reaches the site at once and the primary at once, then, unacknowledged, the
+    backup and the clinician after the rules' delays; the clinician's acknowledge link
+    acknowledges it once (reuse, expiry and tampering refused), as the audit trail and /ws/live
+    show; those told hear of the acknowledgement, the step after it is never told, and every
+    notice is listed per recipient with its state."""
+    backup_s, clinician_s = seconds(1.5), seconds(3)
+    rules = delivery_rules(tmp_path / "rules.yaml", steps={
+        "high": {"primary": 0, "backup": backup_s, "clinician": clinician_s, "everyone": 60},
+        "medium": {"primary": 0, "backup": backup_s, "clinician": clinician_s, "everyone": 60},
+        "low": {"primary": 0}})
+    notify = [{"url": f"{receiver.url}/{u}", "to": u} for u in ("ann", "bob", "clara", "dan")]
+    srv = start(tmp_path, rules, [*notify, {"url": f"{receiver.url}/site", "to": "site"}],
+                rooms={ROOM: ("ann", "bob"), "Room 2": ("dan", None)})
+    try:
+        dash = Dashboard(srv)
+        raise_h1(srv)
+        raised = dash.wait(lambda m: m["type"] == "alarm" and m["event"] == "raised")
+        alarm_id = raised["alarm"]["id"]
+        t_raised = time.time()
+        wait_for(lambda: receiver.of("ann") and receiver.of("site"), 5, what="primary and site")
+        assert receiver.when("ann") - t_raised < seconds(1)
+        assert receiver.of("bob") == []
+        wait_for(lambda: receiver.of("clara"), 10, what="the clinician")
+        assert receiver.when("bob") - receiver.when("ann") >= backup_s - 0.3
+        assert receiver.when("clara") - receiver.when("ann") >= clinician_s - 0.3
+        first = receiver.of("ann")[0]
+        assert (first["event"], first["room"], first["step"], first["recipient"], first["rule"]) == (
+            "raised", ROOM, "primary", "ann", "H1")
+        assert receiver.of("site")[0]["ack_url"] is None and receiver.of("dan") == []
+
+        url = receiver.of("clara")[0]["ack_url"]
+        assert url.startswith(srv.http + "/ack/")
+        token = url.rsplit("/", 1)[1]
+        page = httpx.get(url, verify=SSL_CONTEXT, timeout=seconds(10))
+        assert page.status_code == 200 and "Acknowledge" in page.text and ROOM in page.text
+        tampered = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+        assert httpx.post(f"{srv.http}/api/ack/{tampered}", verify=SSL_CONTEXT).status_code == 403
+        acked = httpx.post(f"{srv.http}/api/ack/{token}", verify=SSL_CONTEXT, timeout=seconds(10))
+        assert acked.status_code == 200, acked.text
+        assert acked.json()["alarm"]["acknowledged_by"] == "clara (via notification)"
+        again = httpx.post(f"{srv.http}/api/ack/{token}", verify=SSL_CONTEXT, timeout=seconds(10))
+        assert again.status_code == 409 and "used" in again.json()["detail"]
+        seen = dash.wait(lambda m: m["type"] == "alarm" and m["event"] == "acknowledged")
+        assert seen["by"] == "clara (via notification)"
+        audit = [e for e in srv.get("/api/audit", role="admin") if e["action"] == "alarm_acknowledge"]
+        assert [(e["user"], e["target"]) for e in audit] == [("clara", f"alarm {alarm_id}")]
+
+        # An expired link, genuinely signed with the server's key, is refused.
+        store = Store(srv.data_dir / "vitalwatch.sqlite3")
+        links = AckLinks(store.db, load_key(srv.data_dir))
+        ann_delivery = receiver.of("ann")[0]["delivery_id"]
+        old = links.make(ann_delivery, alarm_id, "ann", time.time() - 1)
+        store.db.close()
+        expired = httpx.post(f"{srv.http}/api/ack/{old}", verify=SSL_CONTEXT, timeout=seconds(10))
+        assert expired.status_code == 410 and "expired" in expired.json()["detail"]
+
+        wait_for(lambda: all(receiver.of(u, "acknowledged") for u in ("ann", "bob", "clara")), 5,
+                 what="the acknowledgement told to those told")
+        rows = srv.get(f"/api/alarms/{alarm_id}/deliveries")
+        calls = [(r["step"], r["recipient"], r["state"]) for r in rows if r["event"] == "raised"]
+        assert calls == [("site", "", "delivered"), ("primary", "ann", "delivered"),
+                         ("backup", "bob", "delivered"), ("clinician", "clara", "acknowledged")]
+        clara = next(r for r in rows if r["recipient"] == "clara" and r["event"] == "raised")
+        assert clara["queued"] <= clara["sent"] <= clara["delivered"] <= clara["acknowledged"]
+        assert clara["by"] == "clara" and clara["attempts"] == 1
+        listed = srv.get(f"/api/sessions/{raised['session_id']}/deliveries")
+        assert [r for r in listed if r["alarm_id"] == alarm_id] == rows
+        assert not any(r["step"] == "everyone" for r in rows)
+    finally:
+        srv.kill(signal.SIGTERM)
+
+
+def test_a_receiver_that_is_down_raises_d1_and_d2_and_the_chain_moves_on(
+        tmp_path: Path, receiver: Receiver) -> None:
+    """The primary's receiver answers 503: after the rules' retries the delivery has failed,
+    D1 and D2 are raised on the central feed within seconds, and the backup is told at once
+    rather than after its 30 s; D2 clears once that destination takes a notice again."""
+    rules = delivery_rules(tmp_path / "rules.yaml", send_timeout_s=seconds(1), retries=1,
+                           retry_backoff_s=0.2)
+    receiver.down.add("ann")
+    notify = [{"url": f"{receiver.url}/{u}", "to": u} for u in ("ann", "bob")]
+    srv = start(tmp_path, rules, notify, rooms={ROOM: ("ann", "bob")})
+    try:
+        dash = Dashboard(srv)
+        raise_h1(srv)
+        t_raised = time.time()
+        d1 = dash.wait(lambda m: m["type"] == "alarm" and m["alarm"]["rule"] == "D1", 5)
+        dash.wait(lambda m: m["type"] == "alarm" and m["alarm"]["rule"] == "D2", 5)
+        assert d1["event"] == "raised" and d1["room"] == ROOM
+        wait_for(lambda: receiver.of("bob"), 5, what="the backup")
+        assert receiver.when("bob") - t_raised < seconds(5)  # not its 30 s
+        h1 = next(a for a in srv.get("/api/alarms") if a["rule"] == "H1")
+        rows = srv.get(f"/api/alarms/{h1['id']}/deliveries")
+        ann = next(r for r in rows if r["recipient"] == "ann")
+        assert (ann["state"], ann["attempts"], ann["detail"]) == ("failed", 2, "HTTP 503")
+        bob = next(r for r in rows if r["recipient"] == "bob")
+        assert (bob["step"], bob["state"]) == ("backup", "delivered")
+
+        receiver.down.clear()  # the next notice to ann (D1's or D2's own, or a later one) passes
+        srv.post(f"/api/alarms/{h1['id']}/acknowledge", role="nurse")
+        dash.wait(lambda m: m["type"] == "alarm" and m["alarm"]["rule"] == "D2"
+                  and m["event"] == "cleared", 10)
+        health = srv.get("/api/health")
+        assert health["delivery"]["channels_down"] == [] and health["delivery"]["failed"] >= 1
+    finally:
+        srv.kill(signal.SIGTERM)
+
+
+def test_an_alarm_that_reaches_nobody_raises_d1(tmp_path: Path, receiver: Receiver) -> None:
+    """With delivery set up but no shift covering the room, an alarm reaches nobody: D1."""
+    rules = delivery_rules(tmp_path / "rules.yaml")
+    srv = start(tmp_path, rules, [{"url": f"{receiver.url}/ann", "to": "ann"}], rooms=None)
+    try:
+        dash = Dashboard(srv)
+        raise_h1(srv)
+        d1 = dash.wait(lambda m: m["type"] == "alarm" and m["alarm"]["rule"] == "D1", 5)
+        assert d1["event"] == "raised" and receiver.notices == []
+    finally:
+        srv.kill(signal.SIGTERM)
+
+
+@pytest.mark.parametrize(("channels", "says"), [
+    ({"notify": [{"url": "json://x", "to": ""}]}, "notify.0.to"),
+    ({"webhooks": [{"url": "https://h.example/a", "secret_file": "missing.secret"}]}, "secret_file"),
+    ({"pcd04": [{"host": "acm.example", "port": 2575}]}, "pcd04: no pcd04 sender"),
+])
+def test_a_bad_channels_file_stops_the_server(tmp_path: Path, channels: dict, says: str) -> None:
+    """A channels file with a wrong field, or a channel this installation cannot send on, stops
+    ``vitalwatch serve`` with the field and why."""
+    path = tmp_path / "channels.yaml"
+    path.write_text(yaml.safe_dump(channels), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "app.cli", "serve", "--port", str(free_port()),
+                           "--data-dir", str(tmp_path / "d"), "--channels", str(path)],
+                          check=False, cwd=ROOT, capture_output=True, text=True,
+                          timeout=seconds(30))
+    assert done.returncode == 2 and "channels file" in done.stderr and says in done.stderr, done.stderr
