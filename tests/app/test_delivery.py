@@ -3,6 +3,7 @@ HTTP channel (tests/app/delivery_launcher.py) and a real HTTP receiver."""
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from alerts.rules import DEFAULT_RULES, load
 from app.ack_link import AckLinks, load_key
 from app.roster import Roster
 from app.store import Store
+from offline.export import export_session
 from tests.app.helpers import Dashboard, RawMonitor, numerics
 from tests.conftest import ROOT, SSL_CONTEXT, Server, free_port, seconds, wait_for
 
@@ -177,6 +179,12 @@ def test_chain_reaches_each_step_in_turn_and_an_ack_link_acknowledges_once(
         listed = srv.get(f"/api/sessions/{raised['session_id']}/deliveries")
         assert [r for r in listed if r["alarm_id"] == alarm_id] == rows
         assert not any(r["step"] == "everyone" for r in rows)
+        out = tmp_path / "session.jsonl"  # the session export holds every notice too
+        assert export_session(raised["session_id"], out, srv.data_dir, stdout=io.StringIO(),
+                              stderr=io.StringIO()) == 0
+        exported = [json.loads(line) for line in out.read_text().splitlines()[1:]]
+        assert [(r["step"], r["recipient"], r["state"]) for r in exported if r["type"] == "delivery"
+                and r["alarm_id"] == alarm_id and r["event"] == "raised"] == calls
     finally:
         srv.kill(signal.SIGTERM)
 
