@@ -78,15 +78,15 @@ class AckLinks:
 
     def read(self, token: str, now: float) -> Link:
         """The link a token stands for, if it is genuine, unexpired and unused; else LinkError
-        (403 tampered, 410 expired, 409 already used)."""
+        (400 altered or forged, 410 expired, 409 already used)."""
         payload, _, mac = token.partition(".")
         if not payload or not hmac.compare_digest(mac.encode(), self._mac(payload).encode()):
-            raise LinkError(403, "this acknowledge link is not genuine (altered or not from this server)")
+            raise LinkError(400, "this acknowledge link is not genuine (altered or not from this server)")
         try:
             data = json.loads(_unb64(payload))
             link = Link(int(data["d"]), int(data["a"]), str(data["u"]), float(data["e"]))
         except (ValueError, KeyError, TypeError):
-            raise LinkError(403, "this acknowledge link is malformed") from None
+            raise LinkError(400, "this acknowledge link is malformed") from None
         if now >= link.expires:
             raise LinkError(410, "this acknowledge link has expired: acknowledge on a dashboard")
         if self.db.execute("SELECT 1 FROM ack_links_used WHERE delivery_id=?",

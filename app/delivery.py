@@ -266,7 +266,11 @@ class DeliveryService:
 
     def _advance(self, now: float) -> None:
         """Tell every step that has fallen due; a step with nobody makes the next one due."""
-        for tracked in list(self.tracked.values()):
+        in_use: bool | None = None  # asked of the database at most once a round
+        for alarm_id, tracked in list(self.tracked.items()):
+            if tracked.session_id not in self.pipeline.sessions:  # the session has ended
+                del self.tracked[alarm_id]
+                continue
             while steps := tracked.chain.due(now):
                 for step in steps:
                     room = tracked.room
@@ -276,7 +280,12 @@ class DeliveryService:
                     tracked.chain.told(step, now, reachable=bool(pairs))
                     for user, sender in pairs:
                         self._deliver(tracked, step, user, sender, now)
-            self._check_reached(tracked)
+            if tracked.chain.reached_nobody and not tracked.nobody:
+                in_use = self._in_use() if in_use is None else in_use
+                if in_use:
+                    tracked.nobody = True
+                    self.counts["reached_nobody"] += 1
+                    log.warning("alarm %s reached nobody", tracked.alarm["id"])
 
     def _supervise(self, now: float) -> None:
         sessions = list(self.pipeline.sessions.values())
@@ -369,7 +378,8 @@ class DeliveryService:
                 outcome = Outcome(state=State.failed, retry=True,
                                   detail=f"no answer in {policy.send_timeout_s:g} s")
             except Exception as e:  # a sender that raises breaks its contract: still a failure
-                log.exception("%s raised", sender.destination)
+                # The log names the channel, never the destination (it may name a person).
+                log.exception("a %s sender raised", sender.channel.value)
                 outcome = Outcome(state=State.failed, retry=True, detail=f"{type(e).__name__}: {e}")
             if outcome.state is not State.failed:
                 break
@@ -403,12 +413,6 @@ class DeliveryService:
                     (r := self.log.get(i)) is not None and r["state"] == State.failed.value for i in ids):
                 tracked.chain.failed(step, now)  # the next step is due at once
         self._wake_up()
-
-    def _check_reached(self, tracked: Tracked) -> None:
-        if tracked.chain.reached_nobody and not tracked.nobody and self._in_use():
-            tracked.nobody = True
-            self.counts["reached_nobody"] += 1
-            log.warning("alarm %s reached nobody", tracked.alarm["id"])
 
     def _in_use(self) -> bool:
         """Whether the site delivers alarms at all: a channels file, or a roster with shifts.

@@ -3,7 +3,8 @@ origin checks, login rate limiting and security headers.
 
 Everything is refused unless a route says otherwise: each API route depends on
 ``require(permission)``, pages on ``page(permission)``, websockets check in their handler. The
-only public paths are in ``PUBLIC`` (the login page and the files it needs), and a test walks
+only public paths are in ``PUBLIC`` (the login page and the files it needs, and a notification's
+acknowledge link, whose signed single-use token is its own authority: app/ack.py), and a test walks
 every route of the app to prove that nothing else answers an anonymous or wrong-role request.
 """
 
@@ -27,7 +28,7 @@ from app.audit import Audit
 SESSION_COOKIE = "vw_session"
 CSRF_COOKIE = "vw_csrf"
 CSRF_HEADER = "x-csrf-token"
-PUBLIC = ("/login", "/api/login", "/static/", "/favicon.ico")
+PUBLIC = ("/login", "/api/login", "/static/", "/favicon.ico", "/ack/", "/api/ack/")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 # Scripts only from this origin and never inline; plotly.js injects its own <style> elements,

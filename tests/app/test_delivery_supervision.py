@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from alerts.delivery.config import load as load_channels
-from alerts.delivery.wire import Sender
+from alerts.delivery.wire import Sender, State, StatusReport
 from alerts.rules import load
 from app.ack_link import AckLinks
 from app.delivery import DeliveryService
@@ -71,3 +71,25 @@ async def _until(predicate, timeout: float = 5) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.02)
+
+
+def test_status_reports_move_a_delivery_forward_only(tmp_path: Path) -> None:
+    """A channel's later news moves a delivery on (delivered, seen) with its time and who; a
+    late report of an earlier state changes nothing; a failure report is final and counted."""
+    store = Store(tmp_path / "vitalwatch.sqlite3")
+    pipeline = Pipeline(store, Hub(), load(None), time.time())
+    service = DeliveryService(pipeline, load_channels(None), tmp_path, "http://x",
+                              AckLinks(store.db, b"k" * 32))
+    did = service.log.add(alarm_id=1, log_id=1, session_id=1, event="raised", step="primary",
+                          recipient="ann", channel="push", destination="push ann #1", t=100.0)
+    service.report(StatusReport(delivery_id=did, state=State.seen, t_server=105.0, by="ann"))
+    service.report(StatusReport(delivery_id=did, state=State.delivered, t_server=106.0))
+    row = service.log.get(did)
+    assert row is not None and (row["state"], row["seen"], row["delivered"], row["by"]) == (
+        "seen", 105.0, None, "ann")
+    service.report(StatusReport(delivery_id=did, state=State.failed, t_server=107.0, detail="gone"))
+    service.report(StatusReport(delivery_id=did, state=State.acknowledged, t_server=108.0))
+    row = service.log.get(did)
+    assert row is not None and (row["state"], row["failed"], row["detail"]) == ("failed", 107.0, "gone")
+    assert service.counts["failed"] == 1 and service.status()["channels_down"] == ["push ann #1"]
+    store.close()
