@@ -53,7 +53,7 @@ from alerts.rules import PRIORITY_RANK, DeliveryPolicy
 from alerts.system import Change
 from app.ack_link import AckLinks
 from app.delivery_log import DeliveryLog
-from app.pipeline import DELIVERY_RULES, Pipeline, SessionState
+from app.pipeline import Pipeline, SessionState
 from app.roster import Roster
 
 log = logging.getLogger("vitalwatch.delivery")
@@ -132,7 +132,8 @@ class Tracked:
     change: Change
     log_id: int
     decided: float
-    told: dict[tuple[str, str], Sender] = field(default_factory=dict)  # (recipient, destination)
+    # Who has been told, to hear of what follows: (recipient, destination) -> (step, sender)
+    told: dict[tuple[str, str], tuple[Step, Sender]] = field(default_factory=dict)
     step_deliveries: dict[Step, set[int]] = field(default_factory=dict)  # this round's
     failed: bool = False  # a recipient could not be given a notice
     nobody: bool = False  # no recipient at any step could be reached
@@ -175,8 +176,62 @@ class DeliveryService:
     # Life ----------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._recover(self.clock())
         self._wake = asyncio.Event()
         self._worker = asyncio.create_task(self._work())
+
+    def _recover(self, now: float) -> None:
+        """After a restart, take up the alarms still signalled where their delivery stood: the
+        steps told in the current round stay told (from the deliveries table), the others fall
+        due on their old times; the supervision alarms restored by the pipeline are known to be
+        on; a destination whose last send failed is still down until a send to it passes."""
+        db = self.pipeline.store.db
+        for session in self.pipeline.sessions.values():
+            if session.delivery is not None:
+                for rule in ("D1", "D2", "D3"):
+                    self._on[(session.id, rule)] = rule in session.delivery.signals
+            for alarm in self.pipeline.alarm_log.alarms(session.id, active_only=True):
+                start = db.execute(
+                    "SELECT * FROM alarm_log WHERE alarm_id=? AND event IN ('raised', 'reminder')"
+                    " ORDER BY id DESC LIMIT 1", (alarm["id"],)).fetchone()
+                if start is not None:
+                    self.tracked[alarm["id"]] = self._restored(session, alarm, start)
+        senders = {s.destination for s in [*self.site, *(x for xs in self.by_user.values() for x in xs)]}
+        for row in db.execute("SELECT destination, state FROM deliveries WHERE id IN"
+                              " (SELECT MAX(id) FROM deliveries GROUP BY destination)"):
+            if row["destination"] in senders and row["state"] == State.failed.value:
+                self.failures[row["destination"]] = 1
+
+    def _restored(self, session: SessionState, alarm: dict[str, Any], start: dict[str, Any]) -> Tracked:
+        """The delivery of one alarm as the log holds it; ``start``: the alarm-log entry that
+        began its current round (its raise, or its last reminder)."""
+        change = Change(
+            t=start["t"], rule=alarm["rule"], event=start["event"], state=alarm["state"],
+            priority=alarm["priority"], kind=alarm["kind"], title=alarm["title"],
+            message=alarm["message"], onset=alarm["onset"], delay_s=alarm["delay_s"],
+            value=alarm["value"], limit=alarm["limit_value"], tier=alarm["tier"], param=alarm["param"])
+        chain = Chain(alarm["priority"], start["decided"], self.policy.steps)
+        tracked = Tracked(chain, session.id, session.room, alarm, change, start["id"], start["decided"])
+        rows = [r for r in self.log.of_alarm(alarm["id"]) if r["recipient"]]
+        senders = {(u, s.destination): s for u in {r["recipient"] for r in rows}
+                   for s in self._senders_of(u)}
+        for r in rows:
+            step = Step(r["step"])
+            if (sender := senders.get((r["recipient"], r["destination"]))) is not None:
+                tracked.told[(r["recipient"], r["destination"])] = (step, sender)
+            if r["log_id"] < start["id"] or r["event"] not in CALLS:
+                continue  # a notice of an earlier round, or of an acknowledgement
+            tracked.step_deliveries.setdefault(step, set()).add(r["id"])
+            self._owner[r["id"]] = (tracked, step)
+            tracked.failed = tracked.failed or r["state"] == State.failed.value
+        states = {r["id"]: r["state"] for r in rows}
+        for step, ids in tracked.step_deliveries.items():
+            chain.told(step, start["decided"], reachable=True)
+            if all(states[i] == State.failed.value for i in ids):
+                chain.failed(step, start["decided"])
+        if alarm["state"] == "acknowledged":
+            chain.apply(Move.ACKNOWLEDGE, start["decided"])
+        return tracked
 
     async def close(self) -> None:
         for task in [self._worker, *self._tasks]:
@@ -245,24 +300,26 @@ class DeliveryService:
             tracked = self.tracked[alarm_id] = Tracked(
                 Chain(change.priority, now, self.policy.steps), session.id, session.room, alarm, change, log_id, now)
         else:
-            rose = PRIORITY_RANK[change.priority] > PRIORITY_RANK[tracked.chain.priority]
-            move = MOVES.get(change.event, Move.REMINDER)  # raised again: a latch's return
-            before, since = tracked.chain.phase, tracked.chain.since
-            if move is Move.ESCALATE and not rose and before is Phase.OPEN:
-                move = None  # type: ignore[assignment]  # a tier change: the chain is told already
-            tracked.alarm, tracked.change, tracked.log_id, tracked.decided = alarm, change, log_id, now
-            if move is not None:
-                tracked.chain.apply(move, now, change.priority if rose else None)
-                if tracked.chain.since != since:  # started over: a new round of steps
-                    tracked.step_deliveries, tracked.failed, tracked.nobody = {}, False, False
-                if move is Move.ESCALATE and rose and before is Phase.OPEN:
-                    self._tell_again(tracked, now)
-            if change.event in ("acknowledged", "cleared", "reset"):
-                self._tell_again(tracked, now)
+            self._move(tracked, change, alarm, log_id, now)
         for sender in self.site:
             self._deliver(tracked, Step.site, SITE, sender, now)
         if tracked.chain.phase is Phase.CLEARED:
             del self.tracked[alarm_id]
+
+    def _move(self, tracked: Tracked, change: Change, alarm: dict[str, Any], log_id: int,
+              now: float) -> None:
+        """A later change of a tracked alarm moves its chain, and tells those told if need be."""
+        rose = PRIORITY_RANK[change.priority] > PRIORITY_RANK[tracked.chain.priority]
+        move = MOVES.get(change.event, Move.REMINDER)  # raised again: a latch's condition returned
+        before, since = tracked.chain.phase, tracked.chain.since
+        tracked.alarm, tracked.change, tracked.log_id, tracked.decided = alarm, change, log_id, now
+        if move is Move.ESCALATE and not rose and before is Phase.OPEN:
+            return  # the nurse tier of the alarm system: the chain has its own timing
+        tracked.chain.apply(move, now, change.priority if rose else None)
+        if tracked.chain.since != since:  # started over: a new round of steps
+            tracked.step_deliveries, tracked.failed, tracked.nobody = {}, False, False
+        if (move is Move.ESCALATE and before is Phase.OPEN) or move in (Move.ACKNOWLEDGE, Move.CLEAR):
+            self._tell_again(tracked, now)
 
     def _advance(self, now: float) -> None:
         """Tell every step that has fallen due; a step with nobody makes the next one due."""
@@ -295,8 +352,8 @@ class DeliveryService:
             for user, _label in self.devices.lapsed(now):
                 lapsed_rooms.update(self.roster.rooms_of(user, now))
         for s in sessions:
-            undelivered = any(t.undelivered and t.session_id == s.id
-                              and t.change.rule not in DELIVERY_RULES - {"D2", "D3"}
+            # D1's own notices do not hold it: it would never clear while they failed.
+            undelivered = any(t.undelivered and t.session_id == s.id and t.change.rule != "D1"
                               for t in self.tracked.values())
             self._set(s.id, "D1", undelivered, now)
             self._set(s.id, "D2", down, now)
@@ -317,17 +374,8 @@ class DeliveryService:
 
     def _tell_again(self, tracked: Tracked, now: float) -> None:
         """Those already told hear of an acknowledgement, a clearing or a higher priority."""
-        for (user, _), sender in list(tracked.told.items()):
-            step = Step(self.log_step(tracked, user))
+        for (user, _), (step, sender) in list(tracked.told.items()):
             self._deliver(tracked, step, user, sender, now, again=True)
-
-    def log_step(self, tracked: Tracked, user: str) -> str:
-        for step, ids in tracked.step_deliveries.items():
-            for i in ids:
-                row = self.log.get(i)
-                if row is not None and row["recipient"] == user:
-                    return step.value
-        return Step.everyone.value
 
     def _deliver(self, tracked: Tracked, step: Step, recipient: str, sender: Sender, now: float,
                  again: bool = False) -> None:
@@ -357,7 +405,7 @@ class DeliveryService:
             return
         self.counts["notices"] += 1
         if recipient != SITE and not again:
-            tracked.told[(recipient, sender.destination)] = sender
+            tracked.told[(recipient, sender.destination)] = (step, sender)
             tracked.step_deliveries.setdefault(step, set()).add(delivery_id)
             self._owner[delivery_id] = (tracked, step)
         task = asyncio.create_task(self._send(sender, notice))

@@ -167,3 +167,26 @@ def test_a_bad_channels_file_stops_the_server(tmp_path: Path, channels: dict, sa
                           check=False, cwd=ROOT, capture_output=True, text=True,
                           timeout=seconds(30))
     assert done.returncode == 2 and "channels file" in done.stderr and says in done.stderr, done.stderr
+
+
+def test_after_a_restart_the_chain_goes_on_where_it_stood(tmp_path: Path, receiver: Receiver) -> None:
+    """A server killed after telling the primary, and started again, tells the backup at its
+    time counted from the raise, and does not tell the primary again."""
+    backup_s = seconds(4)
+    rules = delivery_rules(tmp_path / "rules.yaml", steps={
+        "high": {"primary": 0, "backup": backup_s}, "medium": {"primary": 0, "backup": backup_s},
+        "low": {"primary": 0}})
+    notify = [{"url": f"{receiver.url}/{u}", "to": u} for u in ("ann", "bob")]
+    srv = start(tmp_path, rules, notify, rooms={ROOM: ("ann", "bob")})
+    try:
+        raise_h1(srv)
+        wait_for(lambda: receiver.of("ann"), 5, what="the primary")
+        t_ann = receiver.when("ann")
+        srv.kill()
+        srv.start()
+        wait_for(lambda: [n for n in receiver.of("bob") if n["rule"] == "H1"], 10,
+                 what="the backup after the restart")
+        assert receiver.when("bob") - t_ann >= backup_s - 0.3
+        assert [n["step"] for n in receiver.of("ann") if n["rule"] == "H1"] == ["primary"]
+    finally:
+        srv.kill(signal.SIGTERM)
