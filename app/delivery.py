@@ -79,6 +79,8 @@ class SenderContext:
     report: Callable[[StatusReport], None]  # a delivery's later progress (PCD-05, a phone)
 
 
+# An alarm change to tell: the change, its alarm-log entry, when the server decided it.
+News = tuple[Change, int, float]
 # ("site" or the user a destination reaches, its sender)
 Addressed = tuple[str, Sender]
 SenderFactory = Callable[[SenderContext], list[Addressed]]
@@ -129,6 +131,8 @@ class Tracked:
     session_id: int
     room: str
     alarm: dict[str, Any]  # the alarm row as it last stood
+    # The change the steps tell of (the raise, a reminder, an escalation to a higher priority),
+    # its alarm-log entry and when it was decided.
     change: Change
     log_id: int
     decided: float
@@ -301,8 +305,9 @@ class DeliveryService:
                 Chain(change.priority, now, self.policy.steps), session.id, session.room, alarm, change, log_id, now)
         else:
             self._move(tracked, change, alarm, log_id, now)
+        news = (change, log_id, now)
         for sender in self.site:
-            self._deliver(tracked, Step.site, SITE, sender, now)
+            self._deliver(tracked, Step.site, SITE, sender, now, news)
         if tracked.chain.phase is Phase.CLEARED:
             del self.tracked[alarm_id]
 
@@ -312,14 +317,16 @@ class DeliveryService:
         rose = PRIORITY_RANK[change.priority] > PRIORITY_RANK[tracked.chain.priority]
         move = MOVES.get(change.event, Move.REMINDER)  # raised again: a latch's condition returned
         before, since = tracked.chain.phase, tracked.chain.since
-        tracked.alarm, tracked.change, tracked.log_id, tracked.decided = alarm, change, log_id, now
+        tracked.alarm = alarm
         if move is Move.ESCALATE and not rose and before is Phase.OPEN:
             return  # the nurse tier of the alarm system: the chain has its own timing
+        if move in (Move.ESCALATE, Move.REMINDER):  # what the steps from now on tell of
+            tracked.change, tracked.log_id, tracked.decided = change, log_id, now
         tracked.chain.apply(move, now, change.priority if rose else None)
         if tracked.chain.since != since:  # started over: a new round of steps
             tracked.step_deliveries, tracked.failed, tracked.nobody = {}, False, False
         if (move is Move.ESCALATE and before is Phase.OPEN) or move in (Move.ACKNOWLEDGE, Move.CLEAR):
-            self._tell_again(tracked, now)
+            self._tell_again(tracked, now, (change, log_id, now))
 
     def _advance(self, now: float) -> None:
         """Tell every step that has fallen due; a step with nobody makes the next one due."""
@@ -372,17 +379,20 @@ class DeliveryService:
         devices = self.devices.senders_for(user) if self.devices is not None else []
         return [*devices, *self.by_user.get(user, [])]
 
-    def _tell_again(self, tracked: Tracked, now: float) -> None:
+    def _tell_again(self, tracked: Tracked, now: float, news: News) -> None:
         """Those already told hear of an acknowledgement, a clearing or a higher priority."""
         for (user, _), (step, sender) in list(tracked.told.items()):
-            self._deliver(tracked, step, user, sender, now, again=True)
+            self._deliver(tracked, step, user, sender, now, news)
 
     def _deliver(self, tracked: Tracked, step: Step, recipient: str, sender: Sender, now: float,
-                 again: bool = False) -> None:
-        change, alarm = tracked.change, tracked.alarm
+                 news: News | None = None) -> None:
+        """One notice: of the change the steps tell of, or of ``news`` (to a site destination,
+        or to someone told already)."""
+        change, log_id, decided = news or (tracked.change, tracked.log_id, tracked.decided)
+        alarm, again = tracked.alarm, news is not None
         session = self.pipeline.sessions.get(tracked.session_id)
         delivery_id = self.log.add(
-            alarm_id=alarm["id"], log_id=tracked.log_id, session_id=tracked.session_id,
+            alarm_id=alarm["id"], log_id=log_id, session_id=tracked.session_id,
             event=EVENTS[change.event], step=step.value, recipient="" if recipient == SITE else recipient,
             channel=sender.channel.value, destination=sender.destination, t=now)
         calls = change.event in CALLS
@@ -392,19 +402,19 @@ class DeliveryService:
             ack_url = f"{self.public_url}/ack/{token}"
         try:
             notice = Notice(
-                delivery_id=delivery_id, alarm_id=alarm["id"], log_id=tracked.log_id,
+                delivery_id=delivery_id, alarm_id=alarm["id"], log_id=log_id,
                 event=EVENTS[change.event], session_id=tracked.session_id, room=tracked.room,
                 rule=change.rule, param=change.param, priority=change.priority,
                 kind=change.kind, message=change.message, value=change.value, limit=change.limit,
                 mode=session.mode if session is not None else "live", step=step,
-                recipient="" if recipient == SITE else recipient, decided_server=tracked.decided,
+                recipient="" if recipient == SITE else recipient, decided_server=decided,
                 ack_url=ack_url)
         except ValueError as e:  # a notice the wire refuses is a failed delivery, never a silent one
             self.log.move(delivery_id, State.failed, now, f"notice refused: {e}")
             self._delivery_failed(delivery_id, sender.destination, now)
             return
         self.counts["notices"] += 1
-        if recipient != SITE and not again:
+        if recipient != SITE and not again:  # a step's notice: its outcome moves the chain
             tracked.told[(recipient, sender.destination)] = (step, sender)
             tracked.step_deliveries.setdefault(step, set()).add(delivery_id)
             self._owner[delivery_id] = (tracked, step)
