@@ -15,7 +15,8 @@ one goes to those already told, so a phone can drop its notification. Site desti
 alarm manager, a webhook, a ward channel) get every change at once.
 
 Supervision: D1 (delivery_failed) is on in a session while one of its alarms, not yet
-acknowledged, has a notice a recipient could not be given, or has reached nobody at all (once
+acknowledged, has a notice a recipient could not be given and no recipient has been given one
+yet, or has reached nobody at all (once
 the site uses delivery: a channels file or a roster with shifts); D2 (channel_down) is on in
 every session while some destination's last send failed; D3 (nurse_device_lapsed) is on in the
 sessions of the rooms whose nurse has a device that ``Devices.lapsed`` names.
@@ -139,12 +140,15 @@ class Tracked:
     # Who has been told, to hear of what follows: (recipient, destination) -> (step, sender)
     told: dict[tuple[str, str], tuple[Step, Sender]] = field(default_factory=dict)
     step_deliveries: dict[Step, set[int]] = field(default_factory=dict)  # this round's
-    failed: bool = False  # a recipient could not be given a notice
+    failed: bool = False  # a recipient could not be given a notice (this round)
+    reached: bool = False  # a recipient was given one (sent, or further)
     nobody: bool = False  # no recipient at any step could be reached
 
     @property
     def undelivered(self) -> bool:
-        return self.chain.phase is Phase.OPEN and (self.failed or self.nobody)
+        """D1's condition: unacknowledged, and a notice failed with none given yet, or the
+        chain has run out with nobody reached."""
+        return self.chain.phase is Phase.OPEN and ((self.failed and not self.reached) or self.nobody)
 
 
 class DeliveryService:
@@ -228,6 +232,7 @@ class DeliveryService:
             tracked.step_deliveries.setdefault(step, set()).add(r["id"])
             self._owner[r["id"]] = (tracked, step)
             tracked.failed = tracked.failed or r["state"] == State.failed.value
+            tracked.reached = tracked.reached or r["state"] not in (State.queued.value, State.failed.value)
         states = {r["id"]: r["state"] for r in rows}
         for step, ids in tracked.step_deliveries.items():
             chain.told(step, start["decided"], reachable=True)
@@ -309,7 +314,7 @@ class DeliveryService:
         for sender in self.site:
             self._deliver(tracked, Step.site, SITE, sender, now, news)
         if tracked.chain.phase is Phase.CLEARED:
-            del self.tracked[alarm_id]
+            self._drop(alarm_id)
 
     def _move(self, tracked: Tracked, change: Change, alarm: dict[str, Any], log_id: int,
               now: float) -> None:
@@ -324,7 +329,7 @@ class DeliveryService:
             tracked.change, tracked.log_id, tracked.decided = change, log_id, now
         tracked.chain.apply(move, now, change.priority if rose else None)
         if tracked.chain.since != since:  # started over: a new round of steps
-            tracked.step_deliveries, tracked.failed, tracked.nobody = {}, False, False
+            tracked.step_deliveries, tracked.failed, tracked.reached, tracked.nobody = {}, False, False, False
         if (move is Move.ESCALATE and before is Phase.OPEN) or move in (Move.ACKNOWLEDGE, Move.CLEAR):
             self._tell_again(tracked, now, (change, log_id, now))
 
@@ -333,7 +338,7 @@ class DeliveryService:
         in_use: bool | None = None  # asked of the database at most once a round
         for alarm_id, tracked in list(self.tracked.items()):
             if tracked.session_id not in self.pipeline.sessions:  # the session has ended
-                del self.tracked[alarm_id]
+                self._drop(alarm_id)
                 continue
             while steps := tracked.chain.due(now):
                 for step in steps:
@@ -350,6 +355,11 @@ class DeliveryService:
                     tracked.nobody = True
                     self.counts["reached_nobody"] += 1
                     log.warning("alarm %s reached nobody", tracked.alarm["id"])
+
+    def _drop(self, alarm_id: int) -> None:
+        """An alarm that is over: its late news (a failure reported after) moves nothing."""
+        tracked = self.tracked.pop(alarm_id)
+        self._owner = {k: v for k, v in self._owner.items() if v[0] is not tracked}
 
     def _supervise(self, now: float) -> None:
         sessions = list(self.pipeline.sessions.values())
@@ -455,6 +465,9 @@ class DeliveryService:
             if outcome.state is State.delivered:
                 self.log.move(delivery_id, State.delivered, now, outcome.detail)
             self.failures[sender.destination] = 0
+            owner = self._owner.get(delivery_id)
+            if owner is not None and notice.event in CALLS:
+                owner[0].reached = True
         self._wake_up()
 
     def _delivery_failed(self, delivery_id: int, destination: str, now: float) -> None:

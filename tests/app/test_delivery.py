@@ -107,7 +107,8 @@ def test_a_receiver_that_is_down_raises_d1_and_d2_and_the_chain_moves_on(
         tmp_path: Path, receiver: Receiver) -> None:
     """The primary's receiver answers 503: after the rules' retries the delivery has failed,
     D1 and D2 are raised on the central feed within seconds, and the backup is told at once
-    rather than after its 30 s; D2 clears once that destination takes a notice again."""
+    rather than after its 30 s; D1 clears once the backup has the alarm, D2 once the failed
+    destination takes a notice again."""
     rules = delivery_rules(tmp_path / "rules.yaml", send_timeout_s=seconds(1), retries=1,
                            retry_backoff_s=0.2)
     receiver.down.add("ann")
@@ -122,6 +123,9 @@ def test_a_receiver_that_is_down_raises_d1_and_d2_and_the_chain_moves_on(
         assert d1["event"] == "raised" and d1["room"] == ROOM
         wait_for(lambda: receiver.of("bob"), 5, what="the backup")
         assert receiver.when("bob") - t_raised < seconds(5)  # not its 30 s
+        # Given to the backup, the alarm is delivered: D1 clears (D2 stays: ann is still down).
+        dash.wait(lambda m: m["type"] == "alarm" and m["alarm"]["rule"] == "D1"
+                  and m["event"] == "cleared", 5)
         h1 = next(a for a in srv.get("/api/alarms") if a["rule"] == "H1")
         rows = srv.get(f"/api/alarms/{h1['id']}/deliveries")
         ann = next(r for r in rows if r["recipient"] == "ann")
