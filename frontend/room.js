@@ -699,5 +699,7 @@ if (!Number.isInteger(SESSION_ID)) {
   setInterval(tick, 1000);
   // Notices move on after the alarm change that made them (sent, delivered, acknowledged …).
   loadDeliveries().catch(showError);
-  setInterval(() => loadDeliveries().catch(() => {}), DELIVERIES_EVERY_MS);
+  setInterval(() => {
+    if (!state.session?.ended) loadDeliveries().catch(() => {});
+  }, DELIVERIES_EVERY_MS);
 }

@@ -144,7 +144,8 @@ def test_a_receiver_that_is_down_raises_d1_and_d2_and_the_chain_moves_on(
 
 
 def test_an_alarm_that_reaches_nobody_raises_d1(tmp_path: Path, receiver: Receiver) -> None:
-    """With delivery set up but no shift covering the room, an alarm reaches nobody: D1."""
+    """With delivery set up but no shift covering the room, an alarm reaches nobody: D1, which
+    a nurse acknowledges like any alarm."""
     rules = delivery_rules(tmp_path / "rules.yaml")
     srv = start(tmp_path, rules, [{"url": f"{receiver.url}/ann", "to": "ann"}], rooms=None)
     try:
@@ -152,6 +153,8 @@ def test_an_alarm_that_reaches_nobody_raises_d1(tmp_path: Path, receiver: Receiv
         raise_h1(srv)
         d1 = dash.wait(lambda m: m["type"] == "alarm" and m["alarm"]["rule"] == "D1", 5)
         assert d1["event"] == "raised" and receiver.notices == []
+        acked = srv.post(f"/api/alarms/{d1['alarm']['id']}/acknowledge", role="nurse")
+        assert acked.status_code == 200 and acked.json()["state"] == "acknowledged"
     finally:
         srv.kill(signal.SIGTERM)
 
