@@ -445,9 +445,11 @@ class DeliveryService:
             except TimeoutError:
                 outcome = Outcome(state=State.failed, retry=True,
                                   detail=f"no answer in {policy.send_timeout_s:g} s")
-            except Exception as e:  # a sender that raises breaks its contract: still a failure
-                # The log names the channel, never the destination (it may name a person).
-                log.exception("a %s sender raised", sender.channel.value)
+            except Exception as e:  # noqa: BLE001 - a sender that raises breaks its contract: still a failure
+                # The log names the channel and the kind of error, never the destination or the
+                # error's text (either may name a person); the delivery keeps the text.
+                log.error("a %s sender raised %s instead of answering an Outcome",
+                          sender.channel.value, type(e).__name__)
                 outcome = Outcome(state=State.failed, retry=True, detail=f"{type(e).__name__}: {e}")
             if outcome.state is not State.failed:
                 break
