@@ -63,6 +63,8 @@ def create_app(settings: Settings) -> FastAPI:
                         idle_timeout_s=settings.idle_timeout_s, tls=settings.tls,
                         allowed_origins=settings.allowed_origins)
     links = AckLinks(store.db, load_key(Path(settings.data_dir)))
+    # Each channel module's sender factory goes into app.delivery.SENDER_FACTORIES here, with
+    # ``setdefault`` (a factory registered before, e.g. a test's own channel, stays).
     # The nurses' installed views (app/push.py) join as ``devices=``: their push senders and
     # heartbeats (``app.delivery.Devices``); without them, notices go to the channels file's.
     delivery = DeliveryService(pipeline, channels, Path(settings.data_dir), settings.public_url, links)
