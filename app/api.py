@@ -63,6 +63,7 @@ async def health(request: Request, pipeline: PipelineDep, who: SessionDep) -> di
         "dashboard_messages_refused": pipeline.hub.refused,
         "demo": request.app.state.settings.demo,
         "push": request.app.state.push.counts(time.time()),  # app/push.py: phones, lapsed, receipts
+        "delivery": request.app.state.delivery.status(),
     }
 
 
@@ -220,6 +221,24 @@ async def alarms(pipeline: PipelineDep, who: ViewHistory,
 async def alarm_log(session_id: Id, pipeline: PipelineDep, who: ViewHistory) -> list[dict[str, Any]]:
     _session(pipeline, session_id)
     return pipeline.alarm_log.log(session_id)
+
+
+@router.get("/alarms/{alarm_id}/deliveries")
+async def alarm_deliveries(alarm_id: Id, request: Request, pipeline: PipelineDep,
+                           who: ViewHistory) -> list[dict[str, Any]]:
+    """Every notice of an alarm, oldest first: one row per recipient and destination per
+    alarm change, with its state and the time it reached each (docs/delivery.md)."""
+    if pipeline.alarm_log.alarm(alarm_id) is None:
+        raise HTTPException(404, f"alarm {alarm_id} does not exist")
+    return request.app.state.delivery.log.of_alarm(alarm_id)
+
+
+@router.get("/sessions/{session_id}/deliveries")
+async def session_deliveries(session_id: Id, request: Request, pipeline: PipelineDep,
+                             who: ViewHistory) -> list[dict[str, Any]]:
+    """Every notice of a session's alarms, oldest first (as ``/alarms/{id}/deliveries``)."""
+    _session(pipeline, session_id)
+    return request.app.state.delivery.log.of_session(session_id)
 
 
 @router.get("/monitors")

@@ -31,6 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the server")
     _server_args(serve)
     serve.add_argument("--rules", type=Path, help="alarm rules file (default: the built-in rules)")
+    serve.add_argument("--channels", type=Path, metavar="FILE",
+                       help="where alarms are sent: push, notification URLs, webhooks, HL7 PCD-04 "
+                            "alarm managers (docs/delivery.md); a wrong file stops the server "
+                            "(default: the nurse views' own push only)")
+    serve.add_argument("--public-url", metavar="URL",
+                       help="the address nurses' phones reach this server at, for the acknowledge "
+                            "links in notifications (default: http(s)://HOST:PORT)")
     serve.add_argument("--fsync", action="store_true",
                        help="fsync every stored message (survives power loss; slower)")
     serve.add_argument("--idle-timeout", type=float, default=120,
@@ -39,8 +46,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--keyfile", help="TLS private key (PEM)")
     serve.add_argument("--allowed-origin", action="append", default=[],
                        help="another origin browsers may come from (e.g. behind a proxy); repeatable")
-    serve.add_argument("--channels", type=Path,
-                       help="channels file: where alarms are sent (alerts/delivery/config.py)")
 
     demo = sub.add_parser("demo", help="run the server with four simulated rooms")
     _server_args(demo)
@@ -311,18 +316,19 @@ def _serve(args: argparse.Namespace) -> int:
     if bool(args.certfile) != bool(args.keyfile):
         print("vitalwatch: --certfile and --keyfile go together", file=sys.stderr)
         return 2
+    scheme = "https" if args.certfile else "http"
     try:
         app = create_app(Settings(
             data_dir=args.data_dir, rules=args.rules, fsync=args.fsync,
             idle_timeout_s=args.idle_timeout * 60, tls=bool(args.certfile),
-            allowed_origins=tuple(args.allowed_origin), channels=getattr(args, "channels", None)))
+            allowed_origins=tuple(args.allowed_origin), channels=args.channels,
+            public_url=args.public_url or f"{scheme}://{args.host}:{args.port}"))
     except RulesError as e:
         print(f"vitalwatch: refusing to start, the rules file has problems:\n{e}", file=sys.stderr)
         return 2
     except ChannelsError as e:
         print(f"vitalwatch: refusing to start, the channels file has problems:\n{e}", file=sys.stderr)
         return 2
-    scheme = "https" if args.certfile else "http"
     print(f"vitalwatch serving on {scheme}://{args.host}:{args.port}", flush=True)
     asyncio.run(run(app, args.host, args.port, args.certfile, args.keyfile))
     return 0

@@ -16,6 +16,7 @@ import itertools
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -41,6 +42,10 @@ log = logging.getLogger("vitalwatch.pipeline")
 # second when they have nothing else to send.
 SILENCE_S = 3.0
 FEED_RULES = {"T4"}
+# The alarm delivery's own supervision (app/delivery.py): signal rules on the server's clock, one
+# small alarm system per session, as a monitor's feed rules are.
+DELIVERY_SIGNALS = {"D1": "delivery_failed", "D2": "channel_down", "D3": "nurse_device_lapsed"}
+DELIVERY_RULES = set(DELIVERY_SIGNALS)
 INFUSION_END = "infusion end"  # the mark that ends an IV infusion (api.MarkIn.what)
 
 
@@ -136,6 +141,9 @@ class SessionState:
     def infusion_end_t(self) -> float | None:
         """The infusion's end: marked, or planned by the dose (given over ``infusion_min``)."""
         return self.infusion_end if self.infusion_end is not None else self.doc.planned_infusion_end
+    # Whether alarms reach people (D1-D3, app/delivery.py), on the server's clock; made with the
+    # session (``Pipeline._load_session``).
+    delivery: AlarmSystem | None = None
 
     def device_clock(self, now: float) -> float:
         """Now on the device's clock, for actions (an acknowledgement) that come from people."""
@@ -155,6 +163,9 @@ class Pipeline:
         self.monitors: dict[str, MonitorState] = {}
         self.last_seq: dict[tuple[str, str], int] = {}
         self._connections = itertools.count(1)
+        # Told of every alarm change once it is logged and published (the alarm delivery). It
+        # runs on the hot path: it must only take note, never wait.
+        self.on_alarm: Callable[[SessionState, Change, dict[str, Any], int, float], None] | None = None
         for row in store.sessions(active_only=True):
             self._load_session(row, now)
 
@@ -163,7 +174,8 @@ class Pipeline:
     def _load_session(self, row: dict[str, Any], now: float) -> SessionState:
         alarms = AlarmSystem(self.rules)
         state = SessionState(row["id"], row["room"], row["mode"], row["started"], alarms,
-                             label=row.get("label") or "")
+                             label=row.get("label") or "",
+                             delivery=AlarmSystem(self.rules, only=DELIVERY_RULES))
         # A session loaded at start-up expects its monitors back: one that stays away has lost
         # its feed like any other (the clock starts now, when the server could first hear it).
         for listed in self.store.session_monitors(row["id"]):
@@ -181,6 +193,8 @@ class Pipeline:
                 feed = self._feed(state, monitor_id, now)
                 feed.listed = feed.listed and known  # taken off before the restart: unlisted
                 target = feed.alarms
+            elif alarm["rule"] in DELIVERY_RULES:
+                target = state.delivery  # type: ignore[assignment]
             target.restore({**alarm, "limit": alarm["limit_value"]}, alarm["state"],
                            alarm["acknowledged_by"])
             if alarm["param"] is None and alarm["rule"] in self.rules.rules:  # logged before params
@@ -460,6 +474,14 @@ class Pipeline:
             self.hub.publish(wire.AlarmMessage(room=session.room, session_id=session.id,
                                                event=change.event, log_id=log_id, by=change.by,
                                                alarm=to_feed(alarm)))
+            if self.on_alarm is not None:
+                self.on_alarm(session, change, alarm, log_id, now)
+
+    def delivery_signal(self, session_id: int, rule: str, on: bool, now: float) -> None:
+        """Set one of the delivery's supervision signals (D1-D3) of a session at ``now``."""
+        session = self.sessions.get(session_id)
+        if session is not None and session.delivery is not None:
+            self._alarms(session, session.delivery.signal(now, DELIVERY_SIGNALS[rule], on), now)
 
     def mark(self, session_id: int, what: str, text: str, by: str, now: float) -> dict[str, Any]:
         """A clinician marks an event (the dose, a treatment, a note) at the session's now. A
@@ -616,6 +638,8 @@ class Pipeline:
             self._alarms(session, changes, now, feed.monitor_id)
             if not feed.listed and not feed.alarms.active():  # taken off the session, now settled
                 del session.feeds[feed.monitor_id]
+        elif alarm["rule"] in DELIVERY_RULES and session.delivery is not None:
+            self._alarms(session, session.delivery.act(now, alarm["rule"], action, by), now)
         else:
             changes = session.alarms.act(session.device_clock(now), alarm["rule"], action, by)
             self._alarms(session, changes, now)
@@ -636,6 +660,8 @@ class Pipeline:
                     self._alarms(session, feed.alarms.signal(feed.last_heard, "feed_lost", True), now,
                                  feed.monitor_id)
                 self._alarms(session, feed.alarms.tick(now), now, feed.monitor_id)
+            if session.delivery is not None:
+                self._alarms(session, session.delivery.tick(now), now)
             # Technical delays, the NIBP schedule and escalations must progress while a device
             # is quiet: tick the ticks alerts.intake says are due by an estimate of the device's
             # clock (the same ticks offline evaluation gives). While its feed is lost, T4 speaks

@@ -3,7 +3,8 @@ origin checks, login rate limiting and security headers.
 
 Everything is refused unless a route says otherwise: each API route depends on
 ``require(permission)``, pages on ``page(permission)``, websockets check in their handler. The
-only public paths are in ``PUBLIC`` (the login page and the files it needs), and a test walks
+only public paths are in ``PUBLIC`` (the login page and the files it needs, and a notification's
+acknowledge link, whose signed single-use token is its own authority: app/ack.py), and a test walks
 every route of the app to prove that nothing else answers an anonymous or wrong-role request.
 """
 
@@ -29,8 +30,10 @@ CSRF_COOKIE = "vw_csrf"
 CSRF_HEADER = "x-csrf-token"
 # /sw.js is program code like /static/ (a service worker must be served from the scope it
 # controls); /api/push/receipts authenticates a phone's service worker by its device secret in
-# the handler, since a service worker has no login cookie (app/push.py).
-PUBLIC = ("/login", "/api/login", "/static/", "/favicon.ico", "/sw.js", "/api/push/receipts")
+# the handler, since a service worker has no login cookie (app/push.py); /ack/ and /api/ack/ are
+# a notification's acknowledge link, whose signed single-use token is the authority (app/ack.py).
+PUBLIC = ("/login", "/api/login", "/static/", "/favicon.ico", "/sw.js", "/api/push/receipts",
+          "/ack/", "/api/ack/")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 # Scripts only from this origin and never inline; plotly.js injects its own <style> elements,

@@ -17,9 +17,12 @@ from fastapi.staticfiles import StaticFiles
 
 from alerts import rules as rules_mod
 from alerts.delivery import config as channels_mod
-from app import admin, api, live, login, push, roster_api
+from app import ack, admin, api, live, login, push, roster_api
 from app.accounts import Accounts, Login
+from app.ack_link import AckLinks, load_key
 from app.audit import Audit
+from app.delivery import SENDER_FACTORIES, DeliveryService
+from app.delivery_channels import CHANNEL_FACTORIES
 from app.heap import Heap
 from app.hub import Hub
 from app.ingest import ingest
@@ -45,13 +48,16 @@ class Settings:
     idle_timeout_s: float = 7200.0
     tls: bool = False
     allowed_origins: tuple[str, ...] = ()
-    channels: Path | None = None
+    channels: Path | None = None  # the channels file (alerts/delivery/config.py)
+    public_url: str = "http://127.0.0.1:8000"  # where acknowledge links point
 
 
 def create_app(settings: Settings) -> FastAPI:
     # Load the rules before anything else: a bad rules file must stop the server at start-up,
     # never leave it running without some of its alarms.
     ruleset = rules_mod.load(settings.rules)
+    # So must a bad channels file: a server that cannot reach its alarm manager must not run
+    # believing it can.
     channels = channels_mod.load(settings.channels)
     store = Store(Path(settings.data_dir) / "vitalwatch.sqlite3", fsync=settings.fsync)
     hub = Hub()
@@ -61,15 +67,24 @@ def create_app(settings: Settings) -> FastAPI:
                         allowed_origins=settings.allowed_origins)
     push_settings = channels.push or channels_mod.load(None).push
     assert push_settings is not None  # without a channels file, the nurse view's push is on
+    roster = Roster(store.db)
+    links = AckLinks(store.db, load_key(Path(settings.data_dir)))
     devices = push.Devices(store.db, push.vapid_key(Path(settings.data_dir)), push_settings.subject,
                            ruleset.delivery)
-    roster = Roster(store.db)
+    # Each channel module's sender factory (``setdefault``: a factory registered before, e.g. a
+    # test's own channel, stays); the nurses' installed views are reached through ``devices``.
+    for channel, factory in CHANNEL_FACTORIES.items():
+        SENDER_FACTORIES.setdefault(channel, factory)
+    delivery = DeliveryService(pipeline, channels, Path(settings.data_dir), settings.public_url, links,
+                               devices=devices)
+    devices.sink = delivery
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store.start_checkpointer()
         tasks = [asyncio.create_task(_supervise(pipeline)),
                  asyncio.create_task(push.keep_alive(devices, lambda user, t: len(roster.rooms_of(user, t))))]
+        await delivery.start()
         try:
             yield
         finally:
@@ -78,6 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await delivery.close()
             store.close()
 
     # No public OpenAPI pages: every route needs a login, and the API is documented in docs/.
@@ -85,8 +101,9 @@ def create_app(settings: Settings) -> FastAPI:
                   openapi_url=None)
     app.state.pipeline = pipeline
     app.state.security = security
-    app.state.roster = Roster(store.db)
+    app.state.roster = roster
     app.state.push = devices
+    app.state.delivery = delivery
     app.state.settings = settings
     app.state.started = time.time()
 
@@ -100,6 +117,7 @@ def create_app(settings: Settings) -> FastAPI:
             await live.serve(ws, pipeline, security)
 
     app.include_router(api.router)
+    app.include_router(ack.router)
     app.include_router(login.router)
     app.include_router(admin.router)
     app.include_router(roster_api.router)

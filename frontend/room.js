@@ -41,6 +41,8 @@ const state = {
   session: null, // the session row from the API
   alarms: new Map(), // alarm id -> alarm (the feed's shape), all of the session
   log: new Map(), // alarm-log id -> entry
+  deliveries: new Map(), // alarm-log id -> its notices (/api/sessions/{id}/deliveries)
+  deliveriesShown: "", // what the alarm log last showed of them
   marks: [], // {t, what, text, by}, t on the device's clock
   rules: null, // the limits table (/api/sessions/{id}/rules)
   dose: null, // from the marks, for a session that has ended
@@ -409,6 +411,47 @@ function renderAlarms() {
   if (state.logShown !== state.log.size) renderLog();
 }
 
+/** Who was told of each alarm change, and how far each notice got (docs/delivery.md). */
+async function loadDeliveries() {
+  const rows = await getJSON(`/api/sessions/${SESSION_ID}/deliveries`);
+  const key = JSON.stringify(rows.map((r) => [r.id, r.state]));
+  if (key === state.deliveriesShown) return;
+  state.deliveriesShown = key;
+  state.deliveries = new Map();
+  for (const r of rows) {
+    if (!state.deliveries.has(r.log_id)) state.deliveries.set(r.log_id, []);
+    state.deliveries.get(r.log_id).push(r);
+  }
+  renderLog();
+}
+
+const DELIVERY_RANK = { failed: -1, queued: 0, sent: 1, delivered: 2, seen: 3, acknowledged: 4 };
+
+/** One line per recipient (a site destination is its own): the furthest its notices got, with
+ * the time of each state reached, and why a failed one failed. */
+function deliveryLines(rows) {
+  const byWho = new Map();
+  for (const r of rows) {
+    const who = r.recipient ? `${r.recipient} (${r.step})` : `site: ${r.destination}`;
+    if (!byWho.has(who)) byWho.set(who, []);
+    byWho.get(who).push(r);
+  }
+  const ul = el("ul", "deliveries");
+  for (const [who, notices] of byWho) {
+    const best = notices.reduce((a, b) => (DELIVERY_RANK[b.state] > DELIVERY_RANK[a.state] ? b : a));
+    const times = ["queued", "sent", "delivered", "seen", "acknowledged", "failed"]
+      .filter((s) => best[s] != null).map((s) => `${s} ${clock(best[s])}`).join(" · ");
+    const li = el("li");
+    li.dataset.delivery = best.state;
+    const via = [...new Set(notices.map((n) => n.channel))].join(", ");
+    const detail = best.state === "failed" && best.detail ? ` (${best.detail})` : "";
+    li.append(el("span", "who", who), el("span", "state", `${best.state}${detail}`),
+      el("span", "t", `${times} · ${via}`));
+    ul.append(li);
+  }
+  return ul;
+}
+
 /** The highest alarm in a sounding state; a lost connection sounds as a medium technical alarm. */
 function updateSound() {
   if (conn && !conn.live) sound.set("medium", "connection to server lost");
@@ -419,6 +462,8 @@ const EVENT_TEXT = {
   raised: "raised", escalated: "escalated", acknowledged: "acknowledged", audio_paused: "audio paused",
   audio_resumed: "audio resumed", reminder: "reminder", latched: "latched", cleared: "cleared", reset: "reset",
 };
+
+const DELIVERIES_EVERY_MS = 3000;
 
 function renderLog() {
   const list = $("alarm-history");
@@ -434,6 +479,8 @@ function renderLog() {
     text.append(el("span", "prio", priorityMarker(e.priority)), ` ${e.message}`);
     li.append(el("span", "t", clock(e.t)), text,
       el("span", "state", `${EVENT_TEXT[e.event] ?? e.event}${e.by ? ` by ${e.by}` : ""}`));
+    const told = state.deliveries.get(e.id);
+    if (told) li.append(deliveryLines(told));
     list.append(li);
   }
 }
@@ -659,4 +706,9 @@ if (!Number.isInteger(SESSION_ID)) {
   }).catch(showError);
   setInterval(() => chart.flush(), FLUSH_MS);
   setInterval(tick, 1000);
+  // Notices move on after the alarm change that made them (sent, delivered, acknowledged …).
+  loadDeliveries().catch(showError);
+  setInterval(() => {
+    if (!state.session?.ended) loadDeliveries().catch(() => {});
+  }, DELIVERIES_EVERY_MS);
 }

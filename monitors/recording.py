@@ -10,6 +10,7 @@ the recording-only records below. Lines are in time order.
   was present. Written when the interval is known, so it may follow the messages it covers.
 - ``{"type": "mark", "t": t, "what": "dose", "text": "..."}``: a clinical event marker.
 - ``{"type": "alarm", ...}``: an alarm transition as it happened live (exports only).
+- ``{"type": "delivery", ...}``: a notice of an alarm change to one recipient (exports only).
 """
 
 from __future__ import annotations

@@ -151,7 +151,7 @@ def evaluate_many(path: str | Path, rulesets: list[RuleSet],
                 observe(rec)
             continue
         if kind not in WIRE:  # the alarms of an export (history, not input), or a newer record type
-            if kind != "alarm":
+            if kind not in ("alarm", "delivery"):
                 ignored[str(kind)[:40]] += 1
             continue
         t = rec.get("t")

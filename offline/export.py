@@ -2,7 +2,8 @@
 
 Full disclosure: everything the server stored for the session — numerics, cuff measurements,
 waveforms, device statuses, marks (when the ``marks`` table exists) and the alarm log with every
-acknowledgement — comes out in time order, so the session can be reviewed, replayed through any
+acknowledgement, and every notice of those alarms with who it reached (``delivery`` records) —
+comes out in time order, so the session can be reviewed, replayed through any
 server or evaluated against other rules. Readings are written as the wire messages that brought
 them (less ``seq``), in canonical units; the alarm log as ``alarm`` records.
 
@@ -28,7 +29,7 @@ from monitors.protocol import UNITS
 
 # Records at the same time come in this order: what the clinician did or saw before the
 # readings, and the alarm changes after the readings that caused them.
-_MARK, _STATUS, _NIBP, _NUMERICS, _WAVE, _ALARM = range(6)
+_MARK, _STATUS, _NIBP, _NUMERICS, _WAVE, _ALARM, _DELIVERY = range(7)
 # A float32 sample keeps ~7 significant digits; more would print the float32 error as data.
 WAVE_DIGITS = 7
 
@@ -132,6 +133,19 @@ def _alarms(db: sqlite3.Connection, sid: int) -> Iterator[tuple[float, int, dict
         yield e["t"], _ALARM, {"type": "alarm", **e}
 
 
+DELIVERY_FIELDS = ("alarm_id", "log_id", "event", "step", "recipient", "channel", "destination",
+                   "state", "sent", "delivered", "seen", "acknowledged", "failed", "detail", "by",
+                   "attempts")
+
+
+def _deliveries(db: sqlite3.Connection, sid: int) -> Iterator[tuple[float, int, dict[str, Any]]]:
+    if not _has_table(db, "deliveries"):
+        return
+    for r in db.execute("SELECT * FROM deliveries WHERE session_id=? ORDER BY queued, id", (sid,)):
+        yield r["queued"], _DELIVERY, {"type": "delivery", "t": r["queued"], "delivery_id": r["id"],
+                                       **{k: r[k] for k in DELIVERY_FIELDS}}
+
+
 def header(db: sqlite3.Connection, session: sqlite3.Row) -> recording.Header:
     sid = session["id"]
     streams = [dict(r) for r in db.execute(
@@ -160,7 +174,7 @@ def header(db: sqlite3.Connection, session: sqlite3.Row) -> recording.Header:
 def records(db: sqlite3.Connection, sid: int) -> Iterator[dict[str, Any]]:
     """Every stored record of session ``sid`` in time order (see the order above)."""
     streams = [_marks(db, sid), _statuses(db, sid), _nibp(db, sid), _numerics(db, sid),
-               _waveforms(db, sid), _alarms(db, sid)]
+               _waveforms(db, sid), _alarms(db, sid), _deliveries(db, sid)]
     for _, _, rec in heapq.merge(*streams, key=lambda x: (x[0], x[1])):
         yield rec
 

@@ -55,6 +55,7 @@ class Server:
     data_dir: Path
     proc: subprocess.Popen | None = None
     args: tuple[str, ...] = ()
+    module: str = "app.cli"  # what ``python -m`` runs (a test's own launcher may wrap the CLI)
     _tokens: dict[str, str] = field(default_factory=dict)
     _logins: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -87,7 +88,7 @@ class Server:
                 accounts.add_user(f"user-{role}", role, password(role), time.time())
         accounts.db.close()
         self._logins.clear()
-        cmd = [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port),
+        cmd = [sys.executable, "-m", self.module, "serve", "--port", str(self.port),
                "--data-dir", str(self.data_dir), *self.args]
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:

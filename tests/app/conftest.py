@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.app.delivery_helpers import Receiver
 from tests.app.helpers import FEED_LOST_S, rules_with
 from tests.conftest import Server, free_port
 
@@ -22,3 +23,10 @@ def feed_loss_server(tmp_path: Path) -> Iterator[Server]:
         yield srv
     finally:
         srv.kill(signal.SIGTERM)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real HTTP receiver of the delivery tests' notices; shut down after the test."""
+    with Receiver() as r:
+        yield r
