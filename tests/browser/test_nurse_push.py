@@ -109,9 +109,10 @@ def test_push_shows_receipts_and_acknowledge_reaches_server(server: Server, phon
     Acknowledge and Open, and receipts it to the server with the device secret; a heartbeat push
     shows one quiet status notification; the Acknowledge action — a synthetic
     ``notificationclick`` dispatched in the service worker, since headless Chromium has no
-    notification UI to click — POSTs the notice's ack_url to the server. This branch has no
-    acknowledge endpoint yet, so the link (the shape app/delivery makes: /api/ack/<token>)
-    answers 404, and the service worker must say NOT acknowledged with the server's reason."""
+    notification UI to click — POSTs the notice's ack_url to the server. The link here is made
+    up (the shape app/ack_link.py makes, not signed by this server), so the server refuses it,
+    and the service worker must say NOT acknowledged with the server's reason (a genuine link
+    acknowledging: tests/browser/test_phone_delivery.py)."""
     login(phone, server, "nurse")
     phone.goto(f"{server.http}/nurse")
     expect(phone.locator("#push-state")).to_have_attribute("data-state", "unreachable", timeout=ms(20))
@@ -154,7 +155,7 @@ def test_push_shows_receipts_and_acknowledge_reaches_server(server: Server, phon
     refused = wait_for(lambda: [n for n in notifications(phone) if n["title"].startswith("NOT acknowledged")],
                        what="the answer to the acknowledge")
     assert refused[0]["title"] == "NOT acknowledged · Room 4" and refused[0]["tag"] == "vitalwatch-alarm-77"
-    assert re.match(r"^Not Found\. Open the nurse view", refused[0]["body"]), refused
+    assert re.match(r"^this acknowledge link is not genuine .*Open the nurse view", refused[0]["body"]), refused
     assert receipts() == 3, "the tap was receipted as seen"
 
     deliver(cdp, server, reg, payload(notice.model_copy(update={"event": "cleared", "delivery_id": 12})))
