@@ -130,7 +130,10 @@ async function acknowledge(notification) {
   const { ack_url: url, room, alarm_id: id } = notification.data;
   let why = "";
   try {
-    const r = await fetch(url, { method: "POST" });
+    // The link opens a page for people (/ack/<token>); acknowledging is its POST twin.
+    const post = new URL(url);
+    post.pathname = post.pathname.replace(/^\/ack\//, "/api/ack/");
+    const r = await fetch(post, { method: "POST" });
     if (!r.ok) {
       const body = await r.json().catch(() => ({}));
       why = typeof body.detail === "string" ? body.detail : `server answered ${r.status}`;
