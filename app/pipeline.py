@@ -142,7 +142,17 @@ class Pipeline:
         self._connections = itertools.count(1)
         for row in store.sessions(active_only=True):
             self._load_session(row, now)
-        store.server_started(now)
+
+    def started(self, now: float) -> None:
+        """The server serves from ``now`` on, its open sessions loaded (which may have taken
+        seconds): the monitors they expect back, and their device clocks, count from now."""
+        for state in self.sessions.values():
+            state.last_heard = now
+            if state.device_time is not None:
+                state.device_time_at = now
+            for feed in state.feeds.values():
+                feed.last_heard = now
+        self.store.server_started(now)
 
     # Sessions ----------------------------------------------------------------------------
 

@@ -57,6 +57,10 @@ from monitors.protocol import Mark, Measurement, Nibp, Numerics, Param, Status, 
 # The pleth replayed before the latest chunk: the engine reads it over ``pleth_window_s`` (8 s by
 # default) and remembers the pulse amplitude of its last pulsing stretch, so a minute gives both.
 PLETH_LOOKBACK_S = 60.0
+# A session open longer than this is replayed over its last REPLAY_WINDOW_S of device time only,
+# so that a start-up stays in seconds (a session left open for a day holds 86 400 numerics):
+# every timer the rules hold runs out well within it (see ``alerts.intake.CATCH_UP_S``).
+REPLAY_WINDOW_S = 2 * 3600.0
 # The live pipeline's feed silence (``app.pipeline.SILENCE_S``, kept equal by a test): after it
 # the device's ticks pass.
 SILENCE_S = 3.0
@@ -119,32 +123,46 @@ def replay(store: Store, log_rows: list[dict], session: dict[str, Any], rules: R
     started = time.perf_counter()
     system, clock = AlarmSystem(rules), intake.Clock()
     out = Resumed(system, clock)
-    rows = store.replay_rows(session["id"], -math.inf)
+    latest = store.latest_t(session["id"])
+    # A session open longer than the window is replayed over its last REPLAY_WINDOW_S; what came
+    # before is put in place at the window's start (see the module docstring).
+    since = -math.inf if latest is None or latest - session["started"] <= REPLAY_WINDOW_S \
+        else latest - REPLAY_WINDOW_S
+    rows = store.replay_rows(session["id"], since, PLETH_LOOKBACK_S)
     pleth = rows.pop("pleth")
-    if pleth:
-        since = max(r["t"] for r in pleth) - PLETH_LOOKBACK_S
-        pleth = [r for r in pleth if r["t"] >= since]
     events = [_Event(at, 0, "message", msg) for at, msg in _messages(rows)]
     events.sort()
+    first = events[0].at if events else math.inf  # when the window's first message arrived
     # Device-time events are placed among the messages by device time: before the first message
     # stamped at or after them (a monitor sends its mark before the numerics of that second).
     timed: list[tuple[float, int, str, Any]] = [
         (r["t"], i, "pleth", Waveform.model_construct(type="waveform", seq=0, t=r["t"], wave=Wave.PLETH,
                                                       rate=r["rate"], samples=r["samples"]))
         for i, r in enumerate(pleth)]
-    timed += [(m["t"], i, "mark", m) for i, m in enumerate(rows["marks"])]
-    if session.get("baseline") and session.get("baseline_t") is not None:
-        timed.append((session["baseline_t"], 0, "baseline", json.loads(session["baseline"])))
-    elif session.get("baseline") and session.get("dose") is None:
-        system.set_baseline(json.loads(session["baseline"]))  # kept without its time: from the start
+    for i, m in enumerate(rows["marks"]):
+        if m["t"] >= since:
+            timed.append((m["t"], i, "mark", m))
+        elif m["what"] == "dose" and system.engine.dose_t is None:
+            system.engine.dose_t = m["t"]  # before the window: the dose time alone counts
+    baseline_t = session.get("baseline_t")
+    if session.get("baseline") and baseline_t is not None and baseline_t >= since:
+        timed.append((baseline_t, 0, "baseline", json.loads(session["baseline"])))
+    elif session.get("baseline") and (baseline_t is not None or session.get("dose") is None
+                                      or since > -math.inf):
+        system.set_baseline(json.loads(session["baseline"]))  # from the start
     timed.sort(key=lambda e: (e[0], e[1]))
+    merged: dict[str, dict[str, Any]] = {}
+    for c in overrides:  # the rule changes made before the window: in force from its start
+        if since > -math.inf and c["t"] < first:
+            merged.setdefault(c["rule"], {}).update(c["change"])
+    if merged:
+        out.changes += system.replace_rules(rules.with_overrides(merged), since)
     # Server-time events among the messages by when the server took them.
     served = [_Event(r["decided"], 1, "action", r) for r in log_rows
-              if r["event"] in ACTIONS and r["by"] and not r["monitor_id"]]
-    served += [_Event(c["t"], 1, "rules", c) for c in overrides]
+              if r["event"] in ACTIONS and r["by"] and not r["monitor_id"] and r["t"] >= since]
+    served += [_Event(c["t"], 1, "rules", c) for c in overrides if since == -math.inf or c["t"] >= first]
     events = sorted(events + served)
     starts = store.server_starts()
-    merged: dict[str, dict[str, Any]] = {}
     heard: float | None = None  # when the latest message arrived
     anchor = 0.0  # the server time the device-clock estimate counts from
     ti = 0

@@ -447,22 +447,42 @@ class Store:
                             for x in np.frombuffer(r["samples"], np.float32)]
         return rows
 
-    def replay_rows(self, session_id: int, pleth_since: float) -> dict[str, list[dict]]:
+    def latest_t(self, session_id: int) -> float | None:
+        """The latest device time of a session's numerics, cuff readings and statuses."""
+        self.flush()
+        row = self.db.execute(
+            "SELECT MAX(t) AS t FROM (SELECT MAX(t) AS t FROM numerics WHERE session_id=?"
+            " UNION ALL SELECT MAX(t) FROM nibp WHERE session_id=?"
+            " UNION ALL SELECT MAX(t) FROM statuses WHERE session_id=?)",
+            (session_id, session_id, session_id)).fetchone()
+        return None if row["t"] is None else float(row["t"])
+
+    def replay_rows(self, session_id: int, since: float, pleth_lookback_s: float) -> dict[str, list[dict]]:
         """What a restart replays of a session (``app/resume.py``): its numerics, cuff
-        readings and statuses in the order they arrived (with ``received``), its marks, and its
-        PLETH chunks from ``pleth_since`` on (device time)."""
+        readings and statuses from device time ``since`` on, in the order they arrived (with
+        ``received``), its marks, and its PLETH chunks of the last ``pleth_lookback_s`` before
+        the latest one."""
         self.flush()
         db = self.db
+        args = (session_id, since)
+        latest = db.execute("SELECT MAX(t) AS t FROM waveforms WHERE session_id=? AND wave='PLETH'",
+                            (session_id,)).fetchone()["t"]
         return {
             "numerics": db.execute("SELECT t, received, param, value FROM numerics WHERE session_id=?"
-                                   " ORDER BY received, rowid", (session_id,)).fetchall(),
-            "nibp": db.execute("SELECT t, received, status, sys, dia, map FROM nibp"
-                               " WHERE session_id=? ORDER BY received, rowid", (session_id,)).fetchall(),
-            "statuses": db.execute("SELECT t, received, code, active, text FROM statuses"
-                                   " WHERE session_id=? ORDER BY received, rowid",
-                                   (session_id,)).fetchall(),
+                                   " AND t>=? ORDER BY received, rowid", args).fetchall(),
+            # With the window: the last valid cuff reading before it (the NIBP schedule counts
+            # from it) and each status code's last report before it (one may still be active).
+            "nibp": db.execute(
+                "SELECT t, received, status, sys, dia, map FROM nibp WHERE session_id=? AND (t>=?"
+                " OR rowid=(SELECT MAX(rowid) FROM nibp WHERE session_id=? AND t<? AND status='ok'))"
+                " ORDER BY received, rowid", args * 2).fetchall(),
+            "statuses": db.execute(
+                "SELECT t, received, code, active, text FROM statuses WHERE session_id=? AND (t>=?"
+                " OR rowid IN (SELECT MAX(rowid) FROM statuses WHERE session_id=? AND t<?"
+                " GROUP BY code)) ORDER BY received, rowid", args * 2).fetchall(),
             "marks": self.marks(session_id),
-            "pleth": self.waveforms(session_id, "PLETH", pleth_since, 1e18),
+            "pleth": [] if latest is None else
+            self.waveforms(session_id, "PLETH", max(since, latest - pleth_lookback_s), latest),
         }
 
     def statuses(self, session_id: int) -> list[dict]:
