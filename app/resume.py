@@ -21,10 +21,18 @@ session's stored inputs through ``alerts.intake`` again, in the order the server
   readings when it was not set before).
 
 Ticks follow the live supervisor: while a device is heard from, the ticks due between messages
-are ticked; once nothing has arrived for ``SILENCE_S`` (its feed lost) they pass untick'd, as
+are ticked; once nothing has arrived for ``SILENCE_S`` (its feed lost) they pass without a tick, as
 the live server lets them pass while rule T4 speaks, until the next message. The live server
 estimates the device clock as the latest device time plus the server time since it arrived (or
-since the server started: ``Store.server_starts``); so does the replay.
+since the server started: ``Store.server_starts``); so does the replay. Heartbeats are not
+stored, so a stretch of heartbeats alone longer than ``SILENCE_S`` is replayed as a silence: what
+the live server decided in it comes back from the alarm log (below).
+
+A session open longer than ``REPLAY_WINDOW_S`` is replayed over its last ``REPLAY_WINDOW_S`` of
+device time only. What came before is put in place at the window's start: the dose time, the
+baseline, the rule changes made before it, the last valid cuff reading before it (the NIBP
+schedule counts from it) and each device status's last report before it (one may still be on).
+Alarms signalled from before the window come back from the log, as below.
 
 ``reconcile`` then holds the result to the alarm log, which is what people saw: a change the
 replay gives that the log has (same rule, event and time) is not logged again; one it gives after

@@ -229,3 +229,54 @@ def test_change_decided_but_not_logged_is_logged_once(tmp_path: Path, restarted:
 def test_replay_silence_matches_the_pipeline() -> None:
     """The replay's feed silence is the live pipeline's."""
     assert resume.SILENCE_S == pipeline.SILENCE_S
+
+
+def test_long_session_replayed_over_its_window(tmp_path: Path) -> None:
+    """A session open longer than the replay window (2.5 h, cuffs on schedule; B3 raised on a
+    reading at +144 min, the first of the two readings that clear it at +145) restarted at +146
+    min: its alarm log to the end is the one offline evaluation of the whole session gives (B3
+    cleared by the reading at +147), the replay having read only its last 2 h."""
+    from app.hub import Hub
+    from app.store import Store
+    from monitors.protocol import Hello
+    from offline.evaluate import parse
+
+    t0, kill = 1.8e9, 146 * 60
+    recs: list[dict[str, Any]] = []
+    cuffs = {*range(60, 600, 120), *range(600, 3600, 300), *range(3600, 9000, 900)}
+    for s in range(150 * 60):
+        if s == 600:
+            recs.append({"type": "mark", "t": t0 + s, "what": "dose"})
+        recs.append(numerics(0, t0 + s, HR=80, PR=80, SpO2=98, RR=14, EtCO2=38))
+        if s in cuffs or s in (144 * 60, 145 * 60, 147 * 60):
+            sys_ = {144 * 60: 185.0, 145 * 60: 150.0}.get(s, 120.0)
+            recs.append({"type": "nibp", "t": t0 + s + 0.5, "status": "ok", "sys": sys_,
+                         "dia": 80.0, "map": 93.0})
+    rules = load()
+    path = tmp_path / "vitalwatch.sqlite3"
+
+    def run(p: pipeline.Pipeline, part: list[dict[str, Any]], seq: int) -> int:
+        hello = Hello(type="hello", seq=0, protocol=1, monitor_id="mon-long", stream="s",
+                      room="Long", mode="test")
+        p.hello(hello, part[0]["t"])
+        for rec in part:
+            seq += 1
+            assert p.accept("mon-long", parse({**rec, "seq": seq}), rec["t"] + 0.1)
+        return seq
+
+    first = pipeline.Pipeline(Store(path), Hub(), rules, t0)
+    first.started(t0)
+    seq = run(first, [r for r in recs if r["t"] < t0 + kill], 0)
+    first.store.db.close()
+    store = Store(path)
+    second = pipeline.Pipeline(store, Hub(), rules, t0 + kill)
+    second.started(t0 + kill)
+    (session,) = second.sessions.values()
+    assert session.resumed["messages"] <= 2 * 3600 + 20  # the window, not the whole session
+    run(second, [r for r in recs if r["t"] >= t0 + kill], seq)
+    system, clock = AlarmSystem(rules), Clock()
+    expected = [c for r in recs for c in feed(system, clock, r)]
+    logged = [e for e in second.alarm_log.log(session.id) if e["rule"] != "T4"]
+    assert key(logged, t0) == key(expected, t0)
+    assert ("B3", "cleared", "cleared", "medium", "", 147 * 60 + 0.5) in key(logged, t0)
+    store.close()
