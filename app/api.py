@@ -60,6 +60,9 @@ async def health(request: Request, pipeline: PipelineDep, who: SessionDep) -> di
         "dashboards_cut_off": pipeline.hub.cut_off,
         "dashboard_messages_refused": pipeline.hub.refused,
         "demo": request.app.state.settings.demo,
+        # Per session rebuilt at start-up: messages replayed, seconds, changes logged then, and
+        # how far the replay differed from the alarm log (docs/alarms.md, "After a restart").
+        "resumed": {str(s.id): s.resumed for s in pipeline.sessions.values() if s.resumed},
     }
 
 

@@ -157,7 +157,7 @@ class Pipeline:
     # Sessions ----------------------------------------------------------------------------
 
     def _load_session(self, row: dict[str, Any], now: float, restarted: bool = True) -> SessionState:
-        """A session as the server holds it: a new one, or (``resume``) one that was open when
+        """A session as the server holds it: a new one, or one that was open when
         the server stopped (``restarted``), its alarms rebuilt by replaying what it stored
         (``resume.py``)."""
         state = SessionState(row["id"], row["room"], row["mode"], row["started"],

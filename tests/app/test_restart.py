@@ -201,6 +201,8 @@ def test_acknowledged_alarm_stays_acknowledged_once_logged(restarted: dict[str, 
                  if a["session_id"] == room["session_id"] and a["rule"] == "B3")
     assert alarm["acknowledged_by"] == "user-clinician"
     assert len(room["log"]) == len({(e["rule"], e["event"], e["t"]) for e in room["log"]})
+    resumed = restarted["server"].get("/api/health")["resumed"][str(room["session_id"])]
+    assert resumed["diverged"] == 0 and resumed["refused_actions"] == 0 and resumed["logged_now"] == 0
 
 
 def test_change_decided_but_not_logged_is_logged_once(tmp_path: Path, restarted: dict[str, Any]) -> None:
