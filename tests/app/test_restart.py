@@ -5,11 +5,14 @@ messages gives, change for change and to the millisecond, with nothing logged tw
 One server takes four rooms at once, each a raw monitor sending a session whose device clock
 runs 2 h behind the server's (so it streams minutes of device time in seconds of real time):
 pre-dose readings, the dose mark, then each room's story, killed at device time +150 s and
-resumed from +151 s on the restarted server.
+resumed from +151 s on the restarted server. Beside them: a change decided but never logged, a
+session longer than the replay window, and simulated sessions through real uplinks that buffer
+and resend across the kill.
 """
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import sqlite3
 import time
@@ -24,9 +27,17 @@ from alerts.intake import Clock
 from alerts.rules import load
 from alerts.system import AlarmSystem, Change
 from app import pipeline, resume
-from offline.evaluate import feed
+from app.hub import Hub
+from app.store import Store
+from monitors.adapter import Identity, Paced
+from monitors.protocol import Hello
+from monitors.uplink import Uplink
+from offline.evaluate import feed, parse
 from tests.app.helpers import RawMonitor, numerics
-from tests.conftest import Server, free_port
+from tests.app.test_alarm_safety_live import Case, records
+from tests.app.test_alarm_safety_live import key as safety_key
+from tests.app.test_alarm_safety_live import offline as safety_offline
+from tests.conftest import Server, free_port, seconds
 
 KILL_AT = 150  # device seconds from the session's start: the last message before the kill
 DOSE_AT = 60
@@ -238,11 +249,6 @@ def test_long_session_replayed_over_its_window(tmp_path: Path) -> None:
     reading at +144 min, the first of the two readings that clear it at +145) restarted at +146
     min: its alarm log to the end is the one offline evaluation of the whole session gives (B3
     cleared by the reading at +147), the replay having read only its last 2 h."""
-    from app.hub import Hub
-    from app.store import Store
-    from monitors.protocol import Hello
-    from offline.evaluate import parse
-
     t0, kill = 1.8e9, 146 * 60
     recs: list[dict[str, Any]] = []
     cuffs = {*range(60, 600, 120), *range(600, 3600, 300), *range(3600, 9000, 900)}
@@ -282,3 +288,39 @@ def test_long_session_replayed_over_its_window(tmp_path: Path) -> None:
     assert key(logged, t0) == key(expected, t0)
     assert ("B3", "cleared", "cleared", "medium", "", 147 * 60 + 0.5) in key(logged, t0)
     store.close()
+
+
+def test_simulated_sessions_through_a_kill_alarm_as_offline(tmp_path: Path) -> None:
+    """Simulated sessions streamed by real uplinks (the pleth too), the server killed mid-way
+    and restarted while the uplinks buffer and resend: the alarm log of each is the one offline
+    evaluation gives, and the replay agreed with the log (derived history: the pulse guard, the
+    pleth, asystole; the NIBP schedule and cuff confirmations)."""
+    cases = [Case("desaturation-under-motion", 14, {}), Case("cardiac-arrest", 10, {}, pleth=True),
+             Case("recovery-crisis", 25, {})]
+    streams = {c.scenario: records(c) for c in cases}
+    srv = Server(free_port(), tmp_path / "data").start()
+
+    async def one(name: str, recs: list[dict]) -> None:
+        speed = 45 if any(r["type"] == "waveform" for r in recs) else 150
+        source = Paced(Identity(f"sim-{name}", name, "test"), recs, speed=speed)
+        await Uplink(srv.ws, source, token=srv.device_token(f"sim-{name}")).run()
+
+    async def run() -> None:
+        tasks = [asyncio.create_task(one(n, r)) for n, r in streams.items()]
+        await asyncio.sleep(4)  # into the sessions (paced on real time), not a timeout
+        srv.kill(signal.SIGKILL)
+        await asyncio.get_running_loop().run_in_executor(None, srv.start)
+        await asyncio.wait_for(asyncio.gather(*tasks), seconds(120))
+
+    try:
+        asyncio.run(run())
+        sessions = {s["room"]: s for s in srv.get("/api/sessions")}
+        resumed = srv.get("/api/health")["resumed"]
+        for case in cases:
+            recs, session = streams[case.scenario], sessions[case.scenario]
+            assert resumed[str(session["id"])]["diverged"] == 0, case.scenario
+            live = [e for e in srv.get(f"/api/sessions/{session['id']}/alarm-log") if e["rule"] != "T4"]
+            t0 = next(r["t"] for r in recs if r["type"] == "mark" and r["what"] == "dose")
+            assert safety_key(live, session["dose"]) == safety_key(safety_offline(recs), t0), case.scenario
+    finally:
+        srv.kill(signal.SIGTERM)
