@@ -324,3 +324,59 @@ def test_simulated_sessions_through_a_kill_alarm_as_offline(tmp_path: Path) -> N
             assert safety_key(live, session["dose"]) == safety_key(safety_offline(recs), t0), case.scenario
     finally:
         srv.kill(signal.SIGTERM)
+
+
+def _drive(path: Path, restart_at: float | None) -> list[tuple]:
+    """One session through a Pipeline on a real database — pre-dose readings, the baseline
+    captured and the dose marked by a clinician, O2's delay changed for the session, SpO2 85,
+    O3 acknowledged — restarted (a new Pipeline on the same file) at ``restart_at``; its log."""
+    t0, rules = 1.8e9, load()
+    p = pipeline.Pipeline(Store(path), Hub(), rules, t0)
+    p.started(t0)
+    hello = Hello(type="hello", seq=0, protocol=1, monitor_id="mon-twin", stream="s",
+                  room="Twin", mode="test")
+    p.hello(hello, t0)
+    for s in range(341):
+        t = t0 + s
+        if restart_at is not None and s == restart_at:
+            p.store.close()
+            p = pipeline.Pipeline(Store(path), Hub(), rules, t)
+            p.started(t)
+            p.hello(hello, t)
+        (session,) = p.sessions.values()
+        spo2 = 85 if s >= 140 else 98
+        recs = [numerics(0, t, HR=80, PR=80, SpO2=spo2, RR=14, EtCO2=38)]
+        if s in (30, 60, 200):
+            recs.append({"type": "nibp", "t": t + 0.5, "status": "ok", "sys": 121.0, "dia": 79.0,
+                         "map": 93.0})
+        for rec in recs:
+            seq = p.last_seq[("mon-twin", "s")] + 1
+            assert p.accept("mon-twin", parse({**rec, "seq": seq}), rec["t"] + 0.1)
+        now = t + 0.3
+        if s == 90:
+            p.capture_baseline(session.id, now)
+        elif s == 120:
+            p.mark(session.id, "dose", "", "user-clinician", now)
+        elif s == 130:
+            p.change_rule(session.id, "O2", {"delay_s": 30}, "user-clinician", now, "noisy probe")
+        elif s == 150:
+            alarm = next(a for a in p.alarm_log.alarms(session.id, active_only=True) if a["rule"] == "O3")
+            p.act(alarm["id"], "acknowledge", "user-nurse", now)
+    (session,) = p.sessions.values()
+    out = key([e for e in p.alarm_log.log(session.id) if e["rule"] != "T4"], t0)
+    p.store.close()
+    return out
+
+
+def test_clinician_actions_replayed_as_they_happened(tmp_path: Path) -> None:
+    """A session's baseline capture, clinician dose mark, rule change (O2's delay to 30 s) and
+    acknowledgement are replayed where they happened: restarted at +160 s (O2 pending its
+    changed delay, O3 acknowledged), its alarm log is the one the same session gives without a
+    restart."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    straight = _drive(tmp_path / "a" / "v.sqlite3", None)
+    restarted = _drive(tmp_path / "b" / "v.sqlite3", 160)
+    assert restarted == straight
+    assert ("O2", "raised", "active", "medium", "", 170.0) in restarted
+    assert [e[1] for e in restarted if e[0] == "O3"] == ["raised", "acknowledged", "reminder"]
