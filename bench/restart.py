@@ -3,7 +3,7 @@
     .venv/bin/python bench/restart.py [--sessions 16] [--minutes 90] [--no-pleth]
 
 Writes a database holding ``--sessions`` open sessions of ``--minutes`` each — numerics at 1 Hz
-(HR, PR, SpO2, RR, EtCO2, with some noise), a cuff reading every 5 min, the dose after 10 min and,
+(HR wandering, the pulse rate following it, SpO2, RR, EtCO2 with some noise), a cuff reading every 5 min, the dose after 10 min and,
 unless ``--no-pleth``, the PLETH at 125 Hz in 0.4-s chunks for the whole session — then times
 what a server does at start-up before it serves (``Pipeline(...)``: every session replayed
 through its alarms, ``app/resume.py``), on that database opened afresh. Prints the wall time and
@@ -43,11 +43,15 @@ def fill(path: Path, sessions: int, minutes: float, pleth: bool) -> None:
         seconds = int(minutes * 60)
         db.execute("BEGIN")
         numerics = []
+        hr = 78.0
         for s in range(seconds):
             t, received = t0 + s, t0 + s + 0.05
-            for param, mean, sd in (("HR", 78, 4), ("PR", 78, 4), ("SpO2", 97, 0.8),
-                                    ("RR", 14, 1.5), ("EtCO2", 37, 1.5)):
-                numerics.append((sid, t, received, param, round(rng.gauss(mean, sd), 1)))
+            # The pulse rate follows the ECG's heart rate (one heart), as on a real monitor.
+            hr = min(110.0, max(55.0, hr + rng.gauss(0, 0.7)))
+            for param, value in (("HR", hr), ("PR", hr + rng.gauss(0, 1)),
+                                 ("SpO2", rng.gauss(97, 0.6)), ("RR", rng.gauss(14, 1.2)),
+                                 ("EtCO2", rng.gauss(37, 1.2))):
+                numerics.append((sid, t, received, param, round(value, 1)))
         db.executemany("INSERT INTO numerics VALUES (?,?,?,?,?)", numerics)
         db.executemany("INSERT INTO nibp VALUES (?,?,?,?,?,?,?,?)", [
             (sid, t0 + s + 0.5, t0 + s + 0.55, "ok", 125 + rng.gauss(0, 6), 80 + rng.gauss(0, 4),
