@@ -46,6 +46,7 @@ earlier than its latest entry is counted as a divergence and logged by the serve
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import math
@@ -180,8 +181,9 @@ def replay(store: Store, log_rows: list[dict], session: dict[str, Any], rules: R
             while ti < len(timed) and timed[ti][0] <= msg.t:
                 _timed(out, timed[ti])
                 ti += 1
-            if heard is not None:
-                _silence(out, heard, anchor, ev.at, [s for s in starts if heard < s <= ev.at])
+            if heard is not None and ev.at - heard > SILENCE_S:
+                between = starts[bisect.bisect_right(starts, heard):bisect.bisect_right(starts, ev.at)]
+                _silence(out, heard, anchor, ev.at, between)
             out.changes += intake.feed(system, clock, msg)
             out.messages += 1
             heard = ev.at

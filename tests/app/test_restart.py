@@ -327,9 +327,10 @@ def test_simulated_sessions_through_a_kill_alarm_as_offline(tmp_path: Path) -> N
 
 
 def _drive(path: Path, restart_at: float | None) -> list[tuple]:
-    """One session through a Pipeline on a real database — pre-dose readings, the baseline
-    captured and the dose marked by a clinician, O2's delay changed for the session, SpO2 85,
-    O3 acknowledged — restarted (a new Pipeline on the same file) at ``restart_at``; its log."""
+    """One session through a Pipeline on a real database, supervised every second — pre-dose
+    readings, the baseline captured and the dose marked by a clinician, O2's delay changed for
+    the session, SpO2 85, O3 acknowledged, the monitor silent for 20 s from +220 (its feed lost) — restarted (a
+    new Pipeline on the same file) at ``restart_at``; its log."""
     t0, rules = 1.8e9, load()
     p = pipeline.Pipeline(Store(path), Hub(), rules, t0)
     p.started(t0)
@@ -343,7 +344,12 @@ def _drive(path: Path, restart_at: float | None) -> list[tuple]:
             p = pipeline.Pipeline(Store(path), Hub(), rules, t)
             p.started(t)
             p.hello(hello, t)
+            (session,) = p.sessions.values()
+            assert session.resumed["diverged"] == 0 and session.resumed["refused_actions"] == 0
         (session,) = p.sessions.values()
+        p.supervise(t)
+        if 220 <= s < 240:
+            continue
         spo2 = 85 if s >= 140 else 98
         recs = [numerics(0, t, HR=80, PR=80, SpO2=spo2, RR=14, EtCO2=38)]
         if s in (30, 60, 200):
@@ -369,14 +375,17 @@ def _drive(path: Path, restart_at: float | None) -> list[tuple]:
 
 
 def test_clinician_actions_replayed_as_they_happened(tmp_path: Path) -> None:
-    """A session's baseline capture, clinician dose mark, rule change (O2's delay to 30 s) and
-    acknowledgement are replayed where they happened: restarted at +160 s (O2 pending its
-    changed delay, O3 acknowledged), its alarm log is the one the same session gives without a
-    restart."""
+    """A session's baseline capture, clinician dose mark, rule change (O2's delay to 30 s),
+    acknowledgement and a feed silence (whose device ticks pass) are replayed as they happened:
+    restarted at +160 s (O2 pending its changed delay, O3 acknowledged) or at +300 s (after the
+    silence), its replay agrees with the log and its alarm log is the one the same session gives
+    without a restart."""
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
+    (tmp_path / "c").mkdir()
     straight = _drive(tmp_path / "a" / "v.sqlite3", None)
     restarted = _drive(tmp_path / "b" / "v.sqlite3", 160)
     assert restarted == straight
+    assert _drive(tmp_path / "c" / "v.sqlite3", 300) == straight
     assert ("O2", "raised", "active", "medium", "", 170.0) in restarted
     assert [e[1] for e in restarted if e[0] == "O3"] == ["raised", "acknowledged", "reminder"]
