@@ -41,7 +41,9 @@ the log has that the replay does not give (its message never committed: the moni
 is remembered so that it is not logged twice when it is decided again. Every alarm the log says
 is signalled keeps its logged state, and who acknowledged it; one the replay does not have is
 put back from its log row (``AlarmSystem.restore``). A replayed change the log contradicts
-earlier than its latest entry is counted as a divergence and logged by the server as a warning.
+earlier than its latest entry is counted as a divergence (the server logs a warning, and
+``/api/health`` shows the count); where that leaves an alarm signalled in the replay that the
+log does not have, it is logged from its latest raise on: a possible alarm is never dropped.
 """
 
 from __future__ import annotations
@@ -265,8 +267,12 @@ def reconcile(resumed: Resumed, log_rows: list[dict], signalled: list[dict]) -> 
     logged_now = {c.rule: c for c in to_log}  # what the log will say once these are logged
     for rule in list(system.signals):
         if rule not in rows and rule not in logged_now:
+            # The replay has it signalled and the log has not: an alarm that may be real is
+            # logged now, from its latest raise, never dropped.
             diverged += 1
-            del system.signals[rule]  # the log has it ended: people were told so
+            mine = [i for i, c in enumerate(resumed.changes) if c.rule == rule]
+            raised = max(i for i in mine if resumed.changes[i].event == "raised")
+            to_log += [resumed.changes[i] for i in mine if i >= raised]
     for rule, row in rows.items():
         if rule in logged_now:
             continue

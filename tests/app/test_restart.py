@@ -33,7 +33,7 @@ from monitors.adapter import Identity, Paced
 from monitors.protocol import Hello
 from monitors.uplink import Uplink
 from offline.evaluate import feed, parse
-from tests.app.helpers import RawMonitor, numerics
+from tests.app.helpers import RawMonitor, numerics, rules_with
 from tests.app.test_alarm_safety_live import Case, records
 from tests.app.test_alarm_safety_live import key as safety_key
 from tests.app.test_alarm_safety_live import offline as safety_offline
@@ -326,13 +326,15 @@ def test_simulated_sessions_through_a_kill_alarm_as_offline(tmp_path: Path) -> N
         srv.kill(signal.SIGTERM)
 
 
-def _drive(path: Path, restart_at: float | None) -> list[tuple]:
+def _drive(path: Path, restart_at: float | None, first_rules: Any = None,
+           diverged: int = 0) -> list[tuple]:
     """One session through a Pipeline on a real database, supervised every second — pre-dose
     readings, the baseline captured and the dose marked by a clinician, O2's delay changed for
     the session, SpO2 85, O3 acknowledged, the monitor silent for 20 s from +220 (its feed lost) — restarted (a
-    new Pipeline on the same file) at ``restart_at``; its log."""
+    new Pipeline on the same file) at ``restart_at``, on ``first_rules`` until then if given
+    (its replay then differs from its log by ``diverged`` changes); its log."""
     t0, rules = 1.8e9, load()
-    p = pipeline.Pipeline(Store(path), Hub(), rules, t0)
+    p = pipeline.Pipeline(Store(path), Hub(), first_rules or rules, t0)
     p.started(t0)
     hello = Hello(type="hello", seq=0, protocol=1, monitor_id="mon-twin", stream="s",
                   room="Twin", mode="test")
@@ -345,7 +347,7 @@ def _drive(path: Path, restart_at: float | None) -> list[tuple]:
             p.started(t)
             p.hello(hello, t)
             (session,) = p.sessions.values()
-            assert session.resumed["diverged"] == 0 and session.resumed["refused_actions"] == 0
+            assert session.resumed["diverged"] == diverged and session.resumed["refused_actions"] == 0
         (session,) = p.sessions.values()
         p.supervise(t)
         if 220 <= s < 240:
@@ -363,7 +365,7 @@ def _drive(path: Path, restart_at: float | None) -> list[tuple]:
             p.capture_baseline(session.id, now)
         elif s == 120:
             p.mark(session.id, "dose", "", "user-clinician", now)
-        elif s == 130:
+        elif s == 130 and first_rules is None:
             p.change_rule(session.id, "O2", {"delay_s": 30}, "user-clinician", now, "noisy probe")
         elif s == 150:
             alarm = next(a for a in p.alarm_log.alarms(session.id, active_only=True) if a["rule"] == "O3")
@@ -389,3 +391,15 @@ def test_clinician_actions_replayed_as_they_happened(tmp_path: Path) -> None:
     assert _drive(tmp_path / "c" / "v.sqlite3", 300) == straight
     assert ("O2", "raised", "active", "medium", "", 170.0) in restarted
     assert [e[1] for e in restarted if e[0] == "O3"] == ["raised", "acknowledged", "reminder"]
+
+
+def test_alarm_the_replay_finds_signalled_is_never_dropped(tmp_path: Path) -> None:
+    """A replay that differs from the log (the rules file changed between the two runs: O2's
+    delay 15 s instead of 500 s) and leaves an alarm signalled that the log does not have (O2,
+    raised at +155 by the new rules, before the log's latest entry, O3's acknowledgement at +150
+    being earlier and O1's raise at +170 later) logs it at start-up rather than drop it."""
+    slow = load(rules_with(tmp_path / "rules.yaml", O2=500))
+    # Two differences: the raise the log lacks, and the alarm it leaves signalled.
+    log = _drive(tmp_path / "v.sqlite3", 175, first_rules=slow, diverged=2)
+    assert ("O2", "raised", "active", "medium", "", 155.0) in log
+    assert [e[0] for e in log].count("O2") == len({e for e in log if e[0] == "O2"})
