@@ -27,7 +27,7 @@ from alerts.engine import rule_param
 from alerts.rules import RuleSet
 from alerts.signal import IllegalTransition
 from alerts.system import AlarmSystem, Change
-from app import clinical, refusals
+from app import clinical, refusals, resume
 from app import feed as wire  # the live feed's models (here a "feed" is one monitor's link)
 from app.alarm_log import AlarmLog, to_feed
 from app.hub import Hub
@@ -144,6 +144,10 @@ class SessionState:
     # Whether alarms reach people (D1-D3, app/delivery.py), on the server's clock; made with the
     # session (``Pipeline._load_session``).
     delivery: AlarmSystem | None = None
+    # After a restart: alarm changes the log has that the replay did not decide (their message
+    # was never committed, so the monitor resends it): not logged again when decided again.
+    already_logged: Counter[tuple[str, str, float]] = field(default_factory=Counter)
+    resumed: dict[str, Any] = field(default_factory=dict)  # what the replay at start-up did
 
     def device_clock(self, now: float) -> float:
         """Now on the device's clock, for actions (an acknowledgement) that come from people."""
@@ -169,58 +173,103 @@ class Pipeline:
         for row in store.sessions(active_only=True):
             self._load_session(row, now)
 
+    def started(self, now: float) -> None:
+        """The server serves from ``now`` on, its open sessions loaded (which may have taken
+        seconds): the monitors they expect back, and their device clocks, count from now."""
+        for state in self.sessions.values():
+            state.last_heard = now
+            if state.device_time is not None:
+                state.device_time_at = now
+            for feed in state.feeds.values():
+                feed.last_heard = now
+        self.store.server_started(now)
+
     # Sessions ----------------------------------------------------------------------------
 
-    def _load_session(self, row: dict[str, Any], now: float) -> SessionState:
-        alarms = AlarmSystem(self.rules)
-        state = SessionState(row["id"], row["room"], row["mode"], row["started"], alarms,
-                             label=row.get("label") or "",
+    def _load_session(self, row: dict[str, Any], now: float, restarted: bool = True) -> SessionState:
+        """A session as the server holds it: a new one, or one that was open when
+        the server stopped (``restarted``), its alarms rebuilt by replaying what it stored
+        (``resume.py``)."""
+        state = SessionState(row["id"], row["room"], row["mode"], row["started"],
+                             AlarmSystem(self.rules), label=row.get("label") or "",
                              delivery=AlarmSystem(self.rules, only=DELIVERY_RULES))
         # A session loaded at start-up expects its monitors back: one that stays away has lost
         # its feed like any other (the clock starts now, when the server could first hear it).
         for listed in self.store.session_monitors(row["id"]):
             feed = self._feed(state, listed["monitor_id"], now)
             feed.finished = listed["finished"] is not None
-        # After a restart the alarms still signalled come back with their state, onset and
-        # priority, so that they end by their own rules rather than vanish or double.
-        for alarm in self.alarm_log.alarms(row["id"], active_only=True):
-            target = alarms
-            if alarm["rule"] in FEED_RULES:
-                monitor_id = alarm["monitor_id"] or next(iter(state.feeds), "")
-                if not alarm["monitor_id"] and monitor_id:
-                    self.alarm_log.assign_monitor(alarm["id"], monitor_id)
-                known = monitor_id in state.feeds
-                feed = self._feed(state, monitor_id, now)
-                feed.listed = feed.listed and known  # taken off before the restart: unlisted
-                target = feed.alarms
-            elif alarm["rule"] in DELIVERY_RULES:
-                target = state.delivery  # type: ignore[assignment]
-            target.restore({**alarm, "limit": alarm["limit_value"]}, alarm["state"],
-                           alarm["acknowledged_by"])
-            if alarm["param"] is None and alarm["rule"] in self.rules.rules:  # logged before params
-                self.alarm_log.assign_param(alarm["id"], rule_param(self.rules.rules[alarm["rule"]]))
-        # The session's own limits, its dose and its baseline, as they were.
-        overrides: dict[str, dict[str, Any]] = {}
-        for change in self.store.rule_changes(row["id"]):
-            overrides.setdefault(change["rule"], {}).update(change["change"])
-        if overrides:
-            alarms.replace_rules(self.rules.with_overrides(overrides), now)
-        if row.get("baseline"):
-            alarms.set_baseline(json.loads(row["baseline"]))
-        if row.get("dose") is not None:
-            alarms.engine.dose_t = row["dose"]
-        state.overrides = overrides
-        state.infusion_end = next(
-            (m["t"] for m in self.store.marks(row["id"]) if m["what"] == INFUSION_END), None)
+        changes = self.store.rule_changes(row["id"])
+        for change in changes:
+            state.overrides.setdefault(change["rule"], {}).update(change["change"])
         state.last_heard = now
-        for feed in state.feeds.values():
-            feed.silent = any(s.rule in FEED_RULES for s in feed.alarms.active())
+        # The session record as it stands, and the valid cuff readings its baseline protocol and
+        # discharge readiness are judged on.
         state.doc = clinical.documented(self.record.current(row["id"]))
         state.cuffs = [CuffReading(r["t"], r["sys"], r["dia"], r["map"])
                        for r in self.store.nibp(row["id"]) if r["status"] == "ok"]
         state.protocol_done = bool(row.get("baseline"))
         self.sessions[row["id"]] = state
+        if not restarted:
+            return state
+        signalled = self.alarm_log.alarms(row["id"], active_only=True)
+        for alarm in signalled:
+            if alarm["param"] is None and alarm["rule"] in self.rules.rules:  # logged before params
+                self.alarm_log.assign_param(alarm["id"], rule_param(self.rules.rules[alarm["rule"]]))
+                alarm["param"] = rule_param(self.rules.rules[alarm["rule"]])
+        self._restore_feeds(state, [a for a in signalled if a["rule"] in FEED_RULES], now)
+        # Whether alarms reach people (D1-D3) is judged on the server's clock, like a lost feed:
+        # restored from the log, not replayed.
+        for alarm in signalled:
+            if alarm["rule"] in DELIVERY_RULES and state.delivery is not None:
+                state.delivery.restore({**alarm, "limit": alarm["limit_value"]}, alarm["state"],
+                                       alarm["acknowledged_by"])
+        # The session's own alarms: replayed, then held to the alarm log.
+        own = [r for r in self.alarm_log.log(row["id"])
+               if not r["monitor_id"] and r["rule"] not in DELIVERY_RULES]
+        resumed = resume.replay(self.store, own, row, self.rules, changes)
+        state.alarms, state.ticks = resumed.alarms, resumed.ticks
+        if row.get("dose") is not None and state.alarms.engine.dose_t is None:
+            state.alarms.engine.dose_t = row["dose"]  # stored, its mark not: kept as it was
+        if row.get("baseline") and state.alarms.engine.baseline is None:
+            state.alarms.set_baseline(json.loads(row["baseline"]))
+        if resumed.device_time is not None:
+            # The device clock runs on from its latest time, counted from now: actions taken
+            # before the monitor is back are timed on it, and its ticks go on (then pass once its
+            # feed is lost, as for any silence).
+            state.device_time, state.device_time_at = resumed.device_time, now
+        state.statuses = {code: wire.DeviceStatus(code=s.code, active=s.active, text=s.text,
+                                                  t_device=s.t)
+                          for code, s in resumed.statuses.items()}
+        reconciled = resume.reconcile(resumed, own, [a for a in signalled
+                                                     if a["rule"] not in FEED_RULES | DELIVERY_RULES])
+        state.already_logged = reconciled.already_logged
+        state.resumed = {"messages": resumed.messages, "seconds": round(resumed.seconds, 3),
+                         "logged_now": len(reconciled.to_log), "diverged": reconciled.diverged,
+                         "refused_actions": resumed.refused_actions}
+        if reconciled.diverged or resumed.refused_actions:
+            log.warning("session %s: its replay differs from the alarm log (%d changes, %d actions);"
+                        " the log's alarm states are kept", row["id"], reconciled.diverged,
+                        resumed.refused_actions)
+        self._alarms(state, reconciled.to_log, now)
+        state.infusion_end = next(
+            (m["t"] for m in self.store.marks(row["id"]) if m["what"] == INFUSION_END), None)
         return state
+
+    def _restore_feeds(self, state: SessionState, alarms: list[dict[str, Any]], now: float) -> None:
+        """Lost-feed alarms (T4, on the server's clock) come back from the alarm log with their
+        state, onset and priority, so that they end by their own rule rather than vanish or
+        double."""
+        for alarm in alarms:
+            monitor_id = alarm["monitor_id"] or next(iter(state.feeds), "")
+            if not alarm["monitor_id"] and monitor_id:
+                self.alarm_log.assign_monitor(alarm["id"], monitor_id)
+            known = monitor_id in state.feeds
+            feed = self._feed(state, monitor_id, now)
+            feed.listed = feed.listed and known  # taken off before the restart: unlisted
+            feed.alarms.restore({**alarm, "limit": alarm["limit_value"]}, alarm["state"],
+                                alarm["acknowledged_by"])
+        for feed in state.feeds.values():
+            feed.silent = any(s.rule in FEED_RULES for s in feed.alarms.active())
 
     def _feed(self, session: SessionState, monitor_id: str, now: float) -> Feed:
         if monitor_id not in session.feeds:
@@ -235,7 +284,7 @@ class Pipeline:
         if existing is not None:
             return existing
         row = self.store.start_session(room, mode, now, label)
-        state = self._load_session(row, now)
+        state = self._load_session(row, now, restarted=False)
         self.hub.publish(wire.SessionStarted(room=self.room_view(state)))
         return state
 
@@ -467,6 +516,10 @@ class Pipeline:
         """Log and broadcast alarm changes; ``monitor_id`` for a monitor's own alarms (a lost
         feed), which then name it in their message and in the alarm log."""
         for change in changes:
+            k = resume.key(change.rule, change.event, change.t)
+            if not monitor_id and session.already_logged[k]:
+                session.already_logged[k] -= 1
+                continue
             if monitor_id and not change.message.endswith(f": {monitor_id}"):
                 change = replace(change, message=f"{change.message}: {monitor_id}")
             alarm, log_id = self.alarm_log.record(session.id, change, decided=now,
@@ -563,7 +616,7 @@ class Pipeline:
         last = step.readings[-1].t
         baseline = {**session.alarms.engine.capture_baseline(last), **step.mean()}
         session.alarms.set_baseline(baseline)
-        self.store.set_baseline(session.id, baseline)
+        self.store.set_baseline(session.id, baseline, last)
         session.protocol_done = True
         self._settings_changed(session)
 
@@ -606,7 +659,7 @@ class Pipeline:
         session = self.sessions[session_id]
         baseline = session.alarms.engine.capture_baseline(session.device_clock(now))
         session.alarms.set_baseline(baseline)
-        self.store.set_baseline(session_id, baseline)
+        self.store.set_baseline(session_id, baseline, session.device_clock(now))
         self._settings_changed(session)
         return baseline
 

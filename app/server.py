@@ -62,6 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
     store = Store(Path(settings.data_dir) / "vitalwatch.sqlite3", fsync=settings.fsync)
     hub = Hub()
     pipeline = Pipeline(store, hub, ruleset, time.time())
+    pipeline.started(time.time())
     security = Security(Accounts(store.db), Audit(store.db), demo=settings.demo,
                         idle_timeout_s=settings.idle_timeout_s, tls=settings.tls,
                         allowed_origins=settings.allowed_origins)

@@ -80,6 +80,7 @@ CREATE TABLE IF NOT EXISTS unstored (
     monitor_id TEXT NOT NULL, stream TEXT NOT NULL, first_seq INTEGER NOT NULL,
     last_seq INTEGER NOT NULL, field TEXT NOT NULL, reason TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS unstored_seq ON unstored(monitor_id, stream, first_seq);
+CREATE TABLE IF NOT EXISTS server_starts (t REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS rejects (
     id INTEGER PRIMARY KEY, monitor_id TEXT NOT NULL, received REAL NOT NULL, seq INTEGER,
     field TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL);
@@ -120,6 +121,10 @@ class Store:
         had_sessions = self.db.execute(
             "SELECT 1 FROM sqlite_master WHERE type='table' AND name='streams'").fetchone()
         self.db.executescript(SCHEMA)
+        if "baseline_t" not in {r["name"] for r in self.db.execute("PRAGMA table_info(sessions)")}:
+            # Databases from before a baseline's capture time was kept (a restart then replays
+            # the session with its baseline from the start: ``app/resume.py``).
+            self.db.execute("ALTER TABLE sessions ADD COLUMN baseline_t REAL")
         if had_sessions and not listed:
             # A database from before sessions listed their monitors: each open session lists the
             # monitor that last streamed into it, which was then the session's one monitor.
@@ -236,8 +241,18 @@ class Store:
     def set_label(self, session_id: int, label: str) -> None:
         self.db.execute("UPDATE sessions SET label=? WHERE id=?", (label, session_id))
 
-    def set_baseline(self, session_id: int, baseline: dict) -> None:
-        self.db.execute("UPDATE sessions SET baseline=? WHERE id=?", (json.dumps(baseline), session_id))
+    def set_baseline(self, session_id: int, baseline: dict, t: float | None = None) -> None:
+        """The session's baseline, captured at device time ``t`` (kept for a restart's replay)."""
+        self.db.execute("UPDATE sessions SET baseline=?, baseline_t=? WHERE id=?",
+                        (json.dumps(baseline), t, session_id))
+
+    def server_started(self, t: float) -> None:
+        """A server has started on this database at ``t`` (server time): a restart's replay
+        needs to know when the device's ticks started again."""
+        self.db.execute("INSERT INTO server_starts VALUES (?)", (t,))
+
+    def server_starts(self) -> list[float]:
+        return [r["t"] for r in self.db.execute("SELECT t FROM server_starts ORDER BY t")]
 
     def add_rule_change(self, session_id: int, rule: str, change: dict, by: str, t: float,
                         reason: str = "") -> None:
@@ -434,6 +449,44 @@ class Store:
             r["samples"] = [None if np.isnan(x) else float(x)
                             for x in np.frombuffer(r["samples"], np.float32)]
         return rows
+
+    def latest_t(self, session_id: int) -> float | None:
+        """The latest device time of a session's numerics, cuff readings and statuses."""
+        self.flush()
+        row = self.db.execute(
+            "SELECT MAX(t) AS t FROM (SELECT MAX(t) AS t FROM numerics WHERE session_id=?"
+            " UNION ALL SELECT MAX(t) FROM nibp WHERE session_id=?"
+            " UNION ALL SELECT MAX(t) FROM statuses WHERE session_id=?)",
+            (session_id, session_id, session_id)).fetchone()
+        return None if row["t"] is None else float(row["t"])
+
+    def replay_rows(self, session_id: int, since: float, pleth_lookback_s: float) -> dict[str, list[dict]]:
+        """What a restart replays of a session (``app/resume.py``): its numerics, cuff
+        readings and statuses from device time ``since`` on, in the order they arrived (with
+        ``received``), its marks, and its PLETH chunks of the last ``pleth_lookback_s`` before
+        the latest one."""
+        self.flush()
+        db = self.db
+        args = (session_id, since)
+        latest = db.execute("SELECT MAX(t) AS t FROM waveforms WHERE session_id=? AND wave='PLETH'",
+                            (session_id,)).fetchone()["t"]
+        return {
+            "numerics": db.execute("SELECT t, received, param, value FROM numerics WHERE session_id=?"
+                                   " AND t>=? ORDER BY received, rowid", args).fetchall(),
+            # With the window: the last valid cuff reading before it (the NIBP schedule counts
+            # from it) and each status code's last report before it (one may still be active).
+            "nibp": db.execute(
+                "SELECT t, received, status, sys, dia, map FROM nibp WHERE session_id=? AND (t>=?"
+                " OR rowid=(SELECT MAX(rowid) FROM nibp WHERE session_id=? AND t<? AND status='ok'))"
+                " ORDER BY received, rowid", args * 2).fetchall(),
+            "statuses": db.execute(
+                "SELECT t, received, code, active, text FROM statuses WHERE session_id=? AND (t>=?"
+                " OR rowid IN (SELECT MAX(rowid) FROM statuses WHERE session_id=? AND t<?"
+                " GROUP BY code)) ORDER BY received, rowid", args * 2).fetchall(),
+            "marks": self.marks(session_id),
+            "pleth": [] if latest is None else
+            self.waveforms(session_id, "PLETH", max(since, latest - pleth_lookback_s), latest),
+        }
 
     def statuses(self, session_id: int) -> list[dict]:
         self.flush()
