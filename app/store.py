@@ -12,15 +12,18 @@ transaction that advances ``last_seq`` past it, so a resend of it is refused aga
 acknowledged: every seq up to ``last_seq`` is either stored or in ``unstored``.
 
 Grouped commits: on the server (inside a running event loop) ``store_message`` does not commit
-on its own. It queues the message, and the queue is written and committed in one transaction as
-soon as the event loop has run the callbacks already due (the messages that arrived together,
-from any number of monitors), so a lone message waits for no timer: only for the callbacks ahead
-of it. ``committed()`` is what the ack waits for: it resolves once everything queued before it
-is committed, or raises if that commit failed (then nothing of the group is stored, and its
-messages are not acknowledged). Everything else that writes or reads messages through the Store
-commits the queue first, so they see the messages in seq order, and a seq is never recorded as
-``unstored`` or given up while an earlier one is still queued. Outside an event loop (tools,
-imports, tests driving a Pipeline directly) every message is committed at once, as before.
+on its own. It queues the message, and as soon as the event loop has run the callbacks already
+due (the messages that arrived together, from any number of monitors) the queue is handed to the
+store's writer thread (``app.writer``), which writes and commits it in one transaction with its
+own connection, off the event loop; so a lone message waits for no timer, and a commit holds up
+no other connection. ``committed()`` is what the ack waits for: it resolves once everything queued
+before it is committed (the writer resolves it through ``loop.call_soon_threadsafe``), or raises
+if that commit failed (then nothing of the group is stored, and its messages are not
+acknowledged). Everything else that writes or reads messages through the Store first commits the
+queue and waits for the writer to have committed everything handed to it (``flush``), so they see
+the messages in seq order, and a seq is never recorded as ``unstored`` or given up while an
+earlier one is still queued or being committed. Outside an event loop (tools, imports, tests
+driving a Pipeline directly) every message is committed at once, as before.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from app.writer import Writer
 
 log = logging.getLogger("vitalwatch.store")
 
@@ -85,12 +90,25 @@ CREATE TABLE IF NOT EXISTS rejects (
     field TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL);
 """
 
+_ADVANCE = "UPDATE streams SET last_seq=? WHERE monitor_id=? AND stream=?"
+
 # A refused message is kept for diagnosis up to this size; the rest is cut (and says so).
 MAX_REJECT_RAW = 4096
 
 
 def _row(cur: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
     return {d[0]: v for d, v in zip(cur.description, row)}
+
+
+def _settle(waiter: asyncio.Future[None], error: BaseException | None) -> None:
+    """On the event loop: a group's commit is done (or failed with ``error``)."""
+    if waiter.done():
+        return
+    if error is None:
+        waiter.set_result(None)
+    else:
+        waiter.set_exception(error)
+        waiter.exception()  # marked as seen: the ingest connections waiting on it get it
 
 
 class Store:
@@ -101,15 +119,18 @@ class Store:
     MAX_GROUP = 1000
 
     def __init__(self, path: str | Path, fsync: bool = False) -> None:
-        self._queue: list[tuple[str, str, int, Any, float]] = []
+        self._queue: list[list[tuple[str, tuple]]] = []  # each queued message's statements
         self._flush_handle: asyncio.Handle | None = None
         self._waiter: asyncio.Future[None] | None = None  # the queued group's commit
         self._last: asyncio.Future[None] | None = None  # the commit of the latest message's group
-        self.commits = self.grouped = 0  # transactions of queued messages, and messages in them
+        self._writer: Writer | None = None  # started by the first message queued
+        self._fsync, self._autocheckpoint = fsync, True
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # One connection, used only from the event loop's thread: the server's writes are short
-        # and ordered, and a single writer is what SQLite is best at.
+        # This connection is the event loop's: sessions, accounts, alarms, reads, and messages
+        # stored outside an event loop. Queued messages are written by the writer thread's own
+        # connection; the two never write at once for long (SQLite has one writer at a time),
+        # and the busy timeout makes the other wait its turn rather than fail.
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.row_factory = _row
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -137,6 +158,7 @@ class Store:
         dashboard, for up to tens of milliseconds. A passive checkpoint never blocks the writer.
         """
         self.db.execute("PRAGMA wal_autocheckpoint=0")
+        self._autocheckpoint = False  # nor the writer's connection, once it starts
         self._stop = threading.Event()
 
         def run() -> None:
@@ -150,8 +172,21 @@ class Store:
         self._checkpointer = threading.Thread(target=run, name="wal-checkpoint", daemon=True)
         self._checkpointer.start()
 
+    @property
+    def commits(self) -> int:
+        """Transactions of queued messages committed so far."""
+        return self._writer.commits if self._writer is not None else 0
+
+    @property
+    def grouped(self) -> int:
+        """Messages in those transactions."""
+        return self._writer.messages if self._writer is not None else 0
+
     def close(self) -> None:
         self.flush()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         if getattr(self, "_checkpointer", None) is not None:
             self._stop.set()
             self._checkpointer.join(timeout=5)
@@ -282,18 +317,20 @@ class Store:
         if self.group_commits:
             with contextlib.suppress(RuntimeError):  # no running loop: a tool, an import
                 loop = asyncio.get_running_loop()
+        statements = self._statements(monitor_id, stream, session_id, msg, received)
         if loop is None:
             with self.transaction() as db:
-                self._write(db, monitor_id, stream, session_id, msg, received)
+                for sql, params in statements:
+                    db.execute(sql, params)
             self._last = None
             return
         if not self._queue:
             self._waiter = loop.create_future()
-            self._flush_handle = loop.call_soon(self.flush)
-        self._queue.append((monitor_id, stream, session_id, msg, received))
+            self._flush_handle = loop.call_soon(self._hand_off)
+        self._queue.append(statements)
         self._last = self._waiter
         if len(self._queue) >= self.MAX_GROUP:
-            self.flush()
+            self._hand_off()
 
     def committed(self) -> asyncio.Future[None]:
         """The commit of the group that the latest message stored went into: resolves once it is
@@ -305,8 +342,17 @@ class Store:
         return self._last
 
     def flush(self) -> None:
-        """Write and commit the queued messages in one transaction, then resolve their
-        ``committed()``. A failed commit stores none of them and is that future's error."""
+        """Commit the queued messages and wait until the writer has committed (or failed)
+        everything handed to it: afterwards this connection sees every message stored so far.
+        Blocks the calling thread for at most the commits under way."""
+        self._hand_off()
+        if self._writer is not None:
+            self._writer.wait()
+
+    def _hand_off(self) -> None:
+        """Give the queued group to the writer thread, which commits it in one transaction and
+        then resolves its ``committed()`` on the event loop; a failed commit stores none of it
+        and is that future's error."""
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
@@ -314,55 +360,57 @@ class Store:
         waiter, self._waiter = self._waiter, None
         if not queue or waiter is None:
             return
-        try:
-            self.db.execute("BEGIN")
-            try:
-                for item in queue:
-                    self._write(self.db, *item)
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            self.db.execute("COMMIT")
-        except Exception as e:  # noqa: BLE001 - whatever it is, the waiting connections must hear it
-            log.error("could not store %d messages (none is acknowledged): %s", len(queue), e)
-            waiter.set_exception(e)
-            waiter.exception()  # marked as seen: the ingest connections waiting on it get it
-            return
-        self.commits += 1
-        self.grouped += len(queue)
-        waiter.set_result(None)
+        loop = waiter.get_loop()
+        # One executemany per statement, in the order the messages came: the writer thread then
+        # runs a handful of calls into SQLite, not a Python loop over the messages (the two
+        # threads share the interpreter's lock). A stream's last seq is set once, to its last.
+        by_sql: dict[str, list[tuple]] = {}
+        last_seq: dict[tuple, tuple] = {}
+        for message in queue:
+            for sql, params in message:
+                if sql == _ADVANCE:
+                    last_seq[params[1:]] = params
+                else:
+                    by_sql.setdefault(sql, []).append(params)
+        by_sql[_ADVANCE] = list(last_seq.values())
 
-    def _write(self, db: sqlite3.Connection, monitor_id: str, stream: str, session_id: int, msg: Any,
-               received: float) -> None:
+        def write(db: sqlite3.Connection) -> None:  # in the writer thread
+            for sql, rows in by_sql.items():
+                db.executemany(sql, rows)
+
+        def done(error: BaseException | None) -> None:  # in the writer thread
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+                loop.call_soon_threadsafe(_settle, waiter, error)
+
+        if self._writer is None:
+            self._writer = Writer(self.path, self._fsync, self._autocheckpoint)
+        self._writer.submit(write, len(queue), done)
+
+    @staticmethod
+    def _statements(monitor_id: str, stream: str, session_id: int, msg: Any,
+                    received: float) -> list[tuple[str, tuple]]:
+        """The statements that store one message and advance its stream (the last one)."""
         kind = msg.type
+        rows: list[tuple[str, tuple]] = []
         if kind == "numerics":
-            db.executemany(
-                "INSERT INTO numerics VALUES (?,?,?,?,?)",
-                [(session_id, msg.t, received, p.value, m.value) for p, m in msg.values.items()],
-            )
+            rows = [("INSERT INTO numerics VALUES (?,?,?,?,?)",
+                     (session_id, msg.t, received, p.value, m.value)) for p, m in msg.values.items()]
         elif kind == "nibp":
-            db.execute(
-                "INSERT INTO nibp VALUES (?,?,?,?,?,?,?,?)",
-                (session_id, msg.t, received, msg.status, msg.sys, msg.dia, msg.map, msg.reason),
-            )
+            rows.append(("INSERT INTO nibp VALUES (?,?,?,?,?,?,?,?)",
+                         (session_id, msg.t, received, msg.status, msg.sys, msg.dia, msg.map,
+                          msg.reason)))
         elif kind == "waveform":
             samples = np.array(msg.samples, np.float32)  # a None ("no value") becomes NaN
-            db.execute(
-                "INSERT INTO waveforms VALUES (?,?,?,?,?)",
-                (session_id, msg.t, msg.wave.value, msg.rate, samples.tobytes()),
-            )
+            rows.append(("INSERT INTO waveforms VALUES (?,?,?,?,?)",
+                         (session_id, msg.t, msg.wave.value, msg.rate, samples.tobytes())))
         elif kind == "mark":
-            db.execute("INSERT INTO marks(session_id, t, what, text, by) VALUES (?,?,?,?,?)",
-                       (session_id, msg.t, msg.what, msg.text, f"monitor:{monitor_id}"))
+            rows.append(("INSERT INTO marks(session_id, t, what, text, by) VALUES (?,?,?,?,?)",
+                         (session_id, msg.t, msg.what, msg.text, f"monitor:{monitor_id}")))
         elif kind == "status":
-            db.execute(
-                "INSERT INTO statuses VALUES (?,?,?,?,?,?)",
-                (session_id, msg.t, received, msg.code, int(msg.active), msg.text),
-            )
-        db.execute(
-            "UPDATE streams SET last_seq=? WHERE monitor_id=? AND stream=?",
-            (msg.seq, monitor_id, stream),
-        )
+            rows.append(("INSERT INTO statuses VALUES (?,?,?,?,?,?)",
+                         (session_id, msg.t, received, msg.code, int(msg.active), msg.text)))
+        rows.append((_ADVANCE, (msg.seq, monitor_id, stream)))
+        return rows
 
     def skip(self, monitor_id: str, stream: str, first: int, last: int, field: str,
              reason: str) -> None:

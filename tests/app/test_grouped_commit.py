@@ -69,16 +69,64 @@ def test_messages_that_arrive_together_share_one_commit_and_resolve_after_it(tmp
 
 
 def test_a_lone_message_waits_for_no_timer(tmp_path: Path) -> None:
-    """A message stored alone is committed in the event loop's next turn: once the storing task
-    has yielded once, its commit is done and the message is in the database."""
+    """A message stored alone is handed to the writer thread in the event loop's next turn (no
+    timer): once the storing task has yielded once, nothing is left queued, and its commit
+    resolves with the message in the database."""
     store, sid = _store(tmp_path, 1)
 
     async def run() -> None:
         store.store_message("mon-0", "s0", sid, _message(1, T0), T0)
         done = store.committed()
         await asyncio.sleep(0)
-        assert done.done() and done.result() is None
+        assert store._queue == []
+        await asyncio.wait_for(done, seconds(5))
+        assert done.result() is None
         assert _stored(store.path) == ([T0], {"mon-0": 1})
+
+    try:
+        asyncio.run(run())
+    finally:
+        store.close()
+
+
+def test_a_commit_held_up_by_the_disk_holds_up_no_other_work(tmp_path: Path) -> None:
+    """While another connection holds SQLite's write lock (as a slow disk holds a commit), the
+    group's commit waits in the writer thread: the event loop goes on running other work, the
+    ack's future stays pending, and it resolves with the message stored once the lock is gone."""
+    store, sid = _store(tmp_path, 1)
+    blocker = sqlite3.connect(store.path, isolation_level=None)
+
+    async def run() -> None:
+        blocker.execute("BEGIN IMMEDIATE")
+        store.store_message("mon-0", "s0", sid, _message(1, T0), T0)
+        done = store.committed()
+        ticks = 0
+        for _ in range(20):  # 20 turns of the loop, each sleeping 10 ms, while the commit waits
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert ticks == 20 and not done.done()
+        blocker.execute("ROLLBACK")
+        await asyncio.wait_for(done, seconds(5))
+        assert _stored(store.path) == ([T0], {"mon-0": 1})
+
+    try:
+        asyncio.run(run())
+    finally:
+        blocker.close()
+        store.close()
+
+
+def test_a_read_sees_every_message_stored_before_it(tmp_path: Path) -> None:
+    """A read through the store (REST, snapshots) right after messages were stored, before their
+    commit has been awaited, waits for the writer and sees all of them."""
+    store, sid = _store(tmp_path, 3)
+
+    async def run() -> None:
+        for k in range(3):
+            store.store_message(f"mon-{k}", f"s{k}", sid, _message(1, T0 + k), T0)
+        assert [r["t"] for r in store.numerics(sid)] == [T0, T0 + 1, T0 + 2]
+        assert store.last_seq("mon-2", "s2") == 1
+        await asyncio.wait_for(store.committed(), seconds(5))
 
     try:
         asyncio.run(run())
