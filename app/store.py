@@ -13,17 +13,20 @@ acknowledged: every seq up to ``last_seq`` is either stored or in ``unstored``.
 
 Grouped commits: on the server (inside a running event loop) ``store_message`` does not commit
 on its own. It queues the message, and as soon as the event loop has run the callbacks already
-due (the messages that arrived together, from any number of monitors) the queue is handed to the
-store's writer thread (``app.writer``), which writes and commits it in one transaction with its
-own connection, off the event loop; so a lone message waits for no timer, and a commit holds up
-no other connection. ``committed()`` is what the ack waits for: it resolves once everything queued
-before it is committed (the writer resolves it through ``loop.call_soon_threadsafe``), or raises
-if that commit failed (then nothing of the group is stored, and its messages are not
-acknowledged). Everything else that writes or reads messages through the Store first commits the
-queue and waits for the writer to have committed everything handed to it (``flush``), so they see
-the messages in seq order, and a seq is never recorded as ``unstored`` or given up while an
-earlier one is still queued or being committed. Outside an event loop (tools, imports, tests
-driving a Pipeline directly) every message is committed at once, as before.
+due (the messages that arrived together, from any number of monitors) the queue is written in one
+transaction on the writer's own connection (``app.writer``) and committed: a lone message waits
+for no timer. A commit that may wait for the disk (with ``--fsync``, a large group, or while the
+disk has been slow) is made by the writer's thread, off the event loop, so that it holds up no
+other connection; a small one is made at once, which costs less than a trip to the thread.
+Messages that come while the thread commits wait for it and go together in the next group.
+``committed()`` is what the ack waits for: it resolves once everything queued before it is
+committed (the writer thread resolves it through ``loop.call_soon_threadsafe``), or raises if
+that write or commit failed (then nothing of the group is stored, and its messages are not
+acknowledged). Everything else that writes or reads messages through the Store first waits for
+the commit under way and commits the queue (``flush``), so they see the messages in seq order,
+and a seq is never recorded as ``unstored`` or given up while an earlier one is still queued or
+being committed. Outside an event loop (tools, imports, tests driving a Pipeline directly) every
+message is committed at once, as before.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import sqlite3
 import threading
 import time
@@ -117,6 +121,11 @@ class Store:
     group_commits = True
     # A group this large is committed at once, without waiting for the end of the loop's turn.
     MAX_GROUP = 1000
+    # Which commits the writer thread makes (``_commit_in_thread``): groups of this many messages
+    # or more; and all of them for SLOW_DISK_HOLD_S after a commit on the loop took SLOW_COMMIT_S.
+    THREAD_GROUP = 16
+    SLOW_COMMIT_S = 0.002
+    SLOW_DISK_HOLD_S = 10.0
 
     def __init__(self, path: str | Path, fsync: bool = False) -> None:
         self._queue: list[list[tuple[str, tuple]]] = []  # each queued message's statements
@@ -125,6 +134,7 @@ class Store:
         self._last: asyncio.Future[None] | None = None  # the commit of the latest message's group
         self._writer: Writer | None = None  # started by the first message queued
         self._fsync, self._autocheckpoint = fsync, True
+        self._slow_disk_at = -math.inf  # when a commit on the event loop last took too long
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # This connection is the event loop's: sessions, accounts, alarms, reads, and messages
@@ -342,28 +352,37 @@ class Store:
         return self._last
 
     def flush(self) -> None:
-        """Commit the queued messages and wait until the writer has committed (or failed)
-        everything handed to it: afterwards this connection sees every message stored so far.
-        Blocks the calling thread for at most the commits under way."""
-        self._hand_off()
+        """Commit the queued messages (here, on the calling thread), after waiting for the commit
+        under way if there is one: afterwards this connection sees every message stored so far."""
         if self._writer is not None:
             self._writer.wait()
+        self._hand_off(here=True)
 
-    def _hand_off(self) -> None:
-        """Give the queued group to the writer thread, which commits it in one transaction and
-        then resolves its ``committed()`` on the event loop; a failed commit stores none of it
-        and is that future's error."""
+    @property
+    def writer(self) -> Writer:
+        """The connection grouped messages are written on, and the thread that commits them."""
+        if self._writer is None:
+            self._writer = Writer(self.path, self._fsync, self._autocheckpoint)
+        return self._writer
+
+    def _hand_off(self, here: bool = False) -> None:
+        """Write the queued group on the writer's connection and have the writer thread commit
+        it, which then resolves its ``committed()`` on the event loop; a failed write or commit
+        stores none of it and is that future's error. While a commit is under way the queue
+        waits for it: it goes as soon as that one is done, as one group, however many messages
+        came meanwhile (so a slow disk makes fewer, larger commits, not a backlog of them)."""
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
+        if not here and self._writer is not None and self._writer.busy:
+            return  # _committed hands the queue off once the commit under way is done
         queue, self._queue = self._queue, []
         waiter, self._waiter = self._waiter, None
         if not queue or waiter is None:
             return
-        loop = waiter.get_loop()
-        # One executemany per statement, in the order the messages came: the writer thread then
-        # runs a handful of calls into SQLite, not a Python loop over the messages (the two
-        # threads share the interpreter's lock). A stream's last seq is set once, to its last.
+        # The rows go in here, on the event loop: CPU work on pages in memory, one executemany
+        # per statement in the order the messages came, each stream's last seq set once (to its
+        # last). Only the commit, the part that waits for the disk, goes to the thread.
         by_sql: dict[str, list[tuple]] = {}
         last_seq: dict[tuple, tuple] = {}
         for message in queue:
@@ -373,18 +392,48 @@ class Store:
                 else:
                     by_sql.setdefault(sql, []).append(params)
         by_sql[_ADVANCE] = list(last_seq.values())
-
-        def write(db: sqlite3.Connection) -> None:  # in the writer thread
-            for sql, rows in by_sql.items():
-                db.executemany(sql, rows)
+        writer = self.writer
+        try:
+            writer.db.execute("BEGIN")
+            try:
+                for sql, rows in by_sql.items():
+                    writer.db.executemany(sql, rows)
+            except BaseException:
+                writer.db.execute("ROLLBACK")
+                raise
+        except Exception as e:  # noqa: BLE001 - whatever it is, the waiting connections must hear it
+            log.error("could not store %d messages (none is acknowledged): %s", len(queue), e)
+            _settle(waiter, e)
+            return
+        if here or not self._commit_in_thread(len(queue)):
+            started = time.perf_counter()
+            _settle(waiter, writer.commit_here(len(queue)))
+            if time.perf_counter() - started > self.SLOW_COMMIT_S:
+                self._slow_disk_at = time.monotonic()
+            return
+        loop = waiter.get_loop()
 
         def done(error: BaseException | None) -> None:  # in the writer thread
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
-                loop.call_soon_threadsafe(_settle, waiter, error)
+                loop.call_soon_threadsafe(self._committed, waiter, error)
 
-        if self._writer is None:
-            self._writer = Writer(self.path, self._fsync, self._autocheckpoint)
-        self._writer.submit(write, len(queue), done)
+        writer.commit(len(queue), done)
+
+    def _commit_in_thread(self, messages: int) -> bool:
+        """Whether a group's commit goes to the writer thread rather than being made at once on
+        the event loop. Handing a commit to a thread and back costs more CPU (the two threads
+        trade the interpreter's lock) than a small commit that does not wait for the disk, so
+        the thread takes the commits that may wait: every one with ``--fsync``, a large group,
+        and every one for a while after a commit on the loop was slow (the disk is busy)."""
+        return (self._fsync or messages >= self.THREAD_GROUP
+                or time.monotonic() - self._slow_disk_at < self.SLOW_DISK_HOLD_S)
+
+    def _committed(self, waiter: asyncio.Future[None], error: BaseException | None) -> None:
+        """On the event loop: a group's commit is done (or failed with ``error``); the messages
+        queued meanwhile go next."""
+        _settle(waiter, error)
+        if self._queue:
+            self._hand_off()
 
     @staticmethod
     def _statements(monitor_id: str, stream: str, session_id: int, msg: Any,

@@ -1,15 +1,15 @@
-"""The store's writer thread: commits groups of queued messages with its own SQLite connection,
-so that a commit (its inserts, its write to the log, an fsync with ``--fsync``) never holds up the
-event loop, where every connection, ingest and dashboards alike, waits for its turn.
+"""The store's writer: one SQLite connection for the grouped messages, whose commits run in a
+thread of their own, so that a commit (the write of the log, an fsync with ``--fsync``: the part
+that waits for the disk) never holds up the event loop, where every connection, ingest and
+dashboards alike, waits for its turn.
 
-Contract: groups are committed in the order they were submitted, each group entirely or not at
-all; ``done(error)`` is called from the writer thread once its group is committed (``None``) or
-has failed (the exception; nothing of that group is stored). Groups that are waiting when the
-thread comes round share one transaction (the disk's work is per commit, not per message); if
-that shared transaction fails, each group is tried again on its own, so that one bad message
-fails only its own group, as it would have alone. ``wait()`` returns once every group submitted
-before it is settled: what the event loop calls before reading or writing anything that must
-see them (see ``app.store``).
+Contract. The connection (``db``) belongs to one group at a time: the event loop opens a
+transaction on it and writes the group's rows (work for the CPU alone: pages in memory), then
+calls ``commit(done)``; the thread commits, or rolls back if the commit fails, and then calls
+``done(error)`` from the thread (``None``: committed; else nothing of the group is stored). While
+a commit is under way (``busy``) nobody else touches the connection; ``wait()`` blocks until it
+is over. Only one call into SQLite per group crosses to the thread: each crossing hands the
+interpreter's lock between the two threads, which costs more than writing a row.
 """
 
 from __future__ import annotations
@@ -18,111 +18,88 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger("vitalwatch.store")
 
-Write = Callable[[sqlite3.Connection], None]
 Done = Callable[[BaseException | None], None]
-
-
-@dataclass
-class _Group:
-    write: Write  # executes the group's statements on the writer's connection
-    messages: int
-    done: Done
 
 
 class Writer:
     def __init__(self, path: Path, fsync: bool = False, autocheckpoint: bool = True) -> None:
-        self.path, self._fsync, self._autocheckpoint = path, fsync, autocheckpoint
+        self.path = path
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        if not autocheckpoint:  # a checkpointer thread does it (Store.start_checkpointer)
+            self.db.execute("PRAGMA wal_autocheckpoint=0")
         self._cond = threading.Condition()
-        self._pending: list[_Group] = []
-        self._submitted = self._settled = 0
+        self._job: tuple[int, Done] | None = None  # (messages, done) of the commit asked for
         self._stopping = False
         self.commits = self.messages = 0  # transactions committed, and the messages in them
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, write: Write, messages: int, done: Done) -> None:
-        """Queue one group (``write`` runs its statements; ``messages``: how many it stores) for
-        the writer; never blocks."""
+    @property
+    def busy(self) -> bool:
+        """Whether a commit is asked for or under way (then the connection is the thread's)."""
         with self._cond:
-            if self._stopping:
-                raise RuntimeError("the store's writer is closed")
-            self._pending.append(_Group(write, messages, done))
-            self._submitted += 1
+            return self._job is not None
+
+    def commit(self, messages: int, done: Done) -> None:
+        """Commit the transaction open on ``db`` (``messages`` in it) in the thread; never blocks."""
+        with self._cond:
+            if self._stopping or self._job is not None:
+                raise RuntimeError("the store's writer is closed or still committing")
+            self._job = (messages, done)
             self._cond.notify_all()
 
     def wait(self) -> None:
-        """Block until every group submitted so far is committed or has failed."""
+        """Block until no commit is under way."""
         with self._cond:
-            target = self._submitted
-            self._cond.wait_for(lambda: self._settled >= target)
+            self._cond.wait_for(lambda: self._job is None)
 
     def close(self) -> None:
-        """Commit what is submitted, then end the thread and its connection."""
+        """Finish the commit under way, then end the thread and close the connection."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
         self._thread.join()
+        self.db.close()
 
-    def _run(self) -> None:
-        db: sqlite3.Connection | None = None
-        broken: Exception | None = None
-        try:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            db.execute(f"PRAGMA synchronous={'FULL' if self._fsync else 'NORMAL'}")
-            db.execute("PRAGMA foreign_keys=ON")
-            if not self._autocheckpoint:  # a checkpointer thread does it (Store.start_checkpointer)
-                db.execute("PRAGMA wal_autocheckpoint=0")
-        except Exception as e:  # noqa: BLE001 - no connection: every group fails, none waits forever
-            log.error("the store's writer cannot open %s: %s", self.path, e)
-            broken = e
-        try:
-            while groups := self._take():
-                if db is None or broken is not None:
-                    errors: list[Exception | None] = [broken] * len(groups)
-                else:
-                    error = self._commit(db, groups)
-                    errors = ([self._commit(db, [g]) for g in groups]
-                              if error is not None and len(groups) > 1 else [error] * len(groups))
-                for group, err in zip(groups, errors):
-                    try:
-                        group.done(err)
-                    except Exception:  # one waiter's trouble must not stop the writer
-                        log.exception("could not report a commit")
-                with self._cond:
-                    self._settled += len(groups)
-                    self._cond.notify_all()
-        finally:
-            if db is not None:
-                db.close()
-
-    def _take(self) -> list[_Group]:
-        """The groups waiting, once there are any; [] once closed with none left."""
+    def commit_here(self, messages: int) -> Exception | None:
+        """Commit the open transaction on the calling thread, when nothing else is to run before
+        (``Store.flush``); the error if it failed (then nothing of it is stored)."""
         with self._cond:
-            self._cond.wait_for(lambda: bool(self._pending) or self._stopping)
-            groups, self._pending = self._pending, []
-        return groups
+            if self._job is not None:
+                raise RuntimeError("the store's writer is still committing")
+        return self._commit(messages)
 
-    def _commit(self, db: sqlite3.Connection, groups: list[_Group]) -> Exception | None:
-        """Write ``groups`` in one transaction; the error if it failed (then none is stored)."""
-        n = sum(g.messages for g in groups)
+    def _commit(self, messages: int) -> Exception | None:
         try:
-            db.execute("BEGIN")
-            try:
-                for group in groups:
-                    group.write(db)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+            self.db.execute("COMMIT")
         except Exception as e:  # noqa: BLE001 - whatever it is, the waiting connections must hear it
-            if len(groups) == 1:
-                log.error("could not store %d messages (none is acknowledged): %s", n, e)
+            log.error("could not store %d messages (none is acknowledged): %s", messages, e)
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             return e
         self.commits += 1
-        self.messages += n
+        self.messages += messages
         return None
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._job is not None or self._stopping)
+                job = self._job
+            if job is None:
+                return  # stopping, nothing asked for
+            messages, done = job
+            error = self._commit(messages)
+            with self._cond:
+                self._job = None
+                self._cond.notify_all()
+            try:
+                done(error)
+            except Exception:  # one waiter's trouble must not stop the writer
+                log.exception("could not report a commit")

@@ -1,9 +1,10 @@
 """``vitalwatch serve`` with timers around storage and on the event loop, for ``latency.py --instrument``.
 
 It runs the unchanged server (``app.cli.main``) after wrapping, at run time, the calls on the live
-path that touch the disk: ``Writer._commit`` (``app/writer.py``), which writes and commits groups
-of messages in one SQLite transaction, in the store's writer thread, before their acks (in a
-checkout from before the writer thread: ``Store.flush``, the same on the event loop), and
+path that touch the disk: ``Writer._commit`` (``app/writer.py``), the COMMIT of a group of
+messages written in one SQLite transaction before their acks, on the event loop or in the
+store's writer thread (in a checkout from before the writer: ``Store.flush``, which writes and
+commits a group on the event loop), and
 ``Store.store_message`` when commits are not grouped (one transaction per message, on the loop). For every commit it notes the wall time and how it was spent, from the thread's
 ``/proc`` scheduler statistics: on the CPU, waiting for a CPU (the machine is busy: other work, not
 vitalwatch), or neither, i.e. blocked in the kernel (disk I/O: the WAL writes and the fsyncs of a
@@ -15,7 +16,8 @@ When the server exits it writes a JSON summary to the file named by ``VITALWATCH
 To show that the benchmark fails when the server is made worse (``latency.py --no-group-commits``,
 ``--slow-commit MS``): ``VITALWATCH_BENCH_GROUP_COMMITS=0`` turns grouped commits off, and
 ``VITALWATCH_BENCH_SLOW_COMMIT_MS`` makes every commit that much longer, as a slow disk would (it
-holds whichever thread commits: the writer thread, or the event loop without grouped commits).
+holds whichever thread commits: the event loop, or the writer thread, which the store then
+prefers for its commits).
 
     cd CHECKOUT && VITALWATCH_INSTRUMENT_OUT=/tmp/x.json python PATH/TO/bench/instrumented_server.py \
         serve --port 8000 --data-dir /tmp/d
@@ -129,12 +131,12 @@ def _timed_flush(fn: Any) -> Any:
 
 def _timed_writer_commit(fn: Any) -> Any:
     @functools.wraps(fn)
-    def wrapper(self: Any, db: Any, groups: list[Any]) -> Any:
-        t0, (run0, wait0) = time.perf_counter(), _sched()  # the writer thread's own figures
+    def wrapper(self: Any, messages: int) -> Any:
+        t0, (run0, wait0) = time.perf_counter(), _sched()  # the committing thread's own figures
         try:
-            return fn(self, db, groups)
+            return fn(self, messages)
         finally:
-            _commit(t0, run0, wait0, sum(g.messages for g in groups))
+            _commit(t0, run0, wait0, messages)
     return wrapper
 
 

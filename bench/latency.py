@@ -40,7 +40,7 @@ profiles with ``bench/profile_summary.py``); ``--instrument`` runs vitalwatch th
     .venv/bin/python bench/latency.py                      # N = 64, 256; 2 + 8 dashboards; 2 × 20 s each
     .venv/bin/python bench/latency.py --monitors 64 --seconds 60 --rounds 4
     .venv/bin/python bench/latency.py --monitors 256 --rounds 1 --py-spy .venv/bin/py-spy
-    .venv/bin/python bench/latency.py --monitors 256 --rounds 1 --slow-commit 5   # exits 1
+    .venv/bin/python bench/latency.py --monitors 256 --rounds 1 --no-group-commits --slow-commit 5  # exits 1
 """
 
 from __future__ import annotations
@@ -934,7 +934,9 @@ def main(argv: list[str] | None = None) -> int:
     worse.add_argument("--no-group-commits", action="store_true",
                        help="one SQLite transaction per message, as before grouped commits")
     worse.add_argument("--slow-commit", type=float, metavar="MS",
-                       help="hold the event loop this long in every commit, as a slow disk would")
+                       help="make every commit this much longer, as a slow disk would (on the event loop: "
+                            "after one such commit the store commits in its writer thread; with "
+                            "--no-group-commits every commit holds the event loop)")
     args = p.parse_args(argv)
     args.source = args.source.resolve()
     counts = [int(x) for x in args.monitors.split(",") if x.strip()]

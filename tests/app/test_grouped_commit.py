@@ -9,6 +9,8 @@ import asyncio
 import json
 import signal
 import sqlite3
+import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -89,31 +91,64 @@ def test_a_lone_message_waits_for_no_timer(tmp_path: Path) -> None:
         store.close()
 
 
-def test_a_commit_held_up_by_the_disk_holds_up_no_other_work(tmp_path: Path) -> None:
-    """While another connection holds SQLite's write lock (as a slow disk holds a commit), the
-    group's commit waits in the writer thread: the event loop goes on running other work, the
-    ack's future stays pending, and it resolves with the message stored once the lock is gone."""
-    store, sid = _store(tmp_path, 1)
-    blocker = sqlite3.connect(store.path, isolation_level=None)
+def _commits_on(store: Store, delay: float = 0.0) -> list[str]:
+    """The threads the store's COMMITs run on, as they come; each held ``delay`` s (a slow disk)."""
+    threads: list[str] = []
+
+    def trace(sql: str) -> None:  # SQLite calls it on the thread about to run the statement
+        if sql == "COMMIT":
+            threads.append(threading.current_thread().name)
+            time.sleep(delay)
+
+    store.writer.db.set_trace_callback(trace)
+    return threads
+
+
+def test_a_large_group_is_committed_off_the_event_loop(tmp_path: Path) -> None:
+    """A group of THREAD_GROUP messages is committed by the writer thread: with the COMMIT made to
+    take 200 ms (as a slow disk would), the event loop goes on running other work meanwhile, the
+    acks' future stays pending, and it resolves with every message stored once the commit is done."""
+    n = Store.THREAD_GROUP
+    store, sid = _store(tmp_path, n)
+    commits = _commits_on(store, delay=0.2)
 
     async def run() -> None:
-        blocker.execute("BEGIN IMMEDIATE")
-        store.store_message("mon-0", "s0", sid, _message(1, T0), T0)
+        for k in range(n):
+            store.store_message(f"mon-{k}", f"s{k}", sid, _message(1, T0 + k), T0)
         done = store.committed()
+        started = time.monotonic()
         ticks = 0
-        for _ in range(20):  # 20 turns of the loop, each sleeping 10 ms, while the commit waits
+        while time.monotonic() - started < 0.1:  # 100 ms of other work while the commit waits
             await asyncio.sleep(0.01)
             ticks += 1
-        assert ticks == 20 and not done.done()
-        blocker.execute("ROLLBACK")
+        assert ticks >= 5 and not done.done()
         await asyncio.wait_for(done, seconds(5))
-        assert _stored(store.path) == ([T0], {"mon-0": 1})
+        assert _stored(store.path) == ([T0 + k for k in range(n)], {f"mon-{k}": 1 for k in range(n)})
 
     try:
         asyncio.run(run())
     finally:
-        blocker.close()
         store.close()
+    assert commits == ["store-writer"]
+
+
+def test_small_groups_go_to_the_thread_while_the_disk_is_slow(tmp_path: Path) -> None:
+    """A lone message's commit is made at once on the event loop; once one such commit has taken
+    longer than SLOW_COMMIT_S, the next small groups are committed by the writer thread too."""
+    store, sid = _store(tmp_path, 1)
+    commits = _commits_on(store, delay=Store.SLOW_COMMIT_S * 2)
+
+    async def run() -> None:
+        for seq in (1, 2):
+            store.store_message("mon-0", "s0", sid, _message(seq, T0 + seq), T0)
+            await asyncio.wait_for(store.committed(), seconds(5))
+
+    try:
+        asyncio.run(run())
+    finally:
+        store.close()
+    assert commits == ["MainThread", "store-writer"]
+    assert _stored(store.path) == ([T0 + 1, T0 + 2], {"mon-0": 2})
 
 
 def test_a_read_sees_every_message_stored_before_it(tmp_path: Path) -> None:
