@@ -15,8 +15,8 @@ Grouped commits: on the server (inside a running event loop) ``store_message`` d
 on its own. It queues the message, and as soon as the event loop has run the callbacks already
 due (the messages that arrived together, from any number of monitors) the queue is written in one
 transaction on the writer's own connection (``app.writer``) and committed: a lone message waits
-for no timer. A commit that may wait for the disk (with ``--fsync``, a large group, or while the
-disk has been slow) is made by the writer's thread, off the event loop, so that it holds up no
+for no timer. A commit that may wait for the disk (with ``--fsync``, or of a large group, which is
+what messages piling up behind slow commits make) is made by the writer's thread, off the event loop, so that it holds up no
 other connection; a small one is made at once, which costs less than a trip to the thread.
 Messages that come while the thread commits wait for it and go together in the next group.
 ``committed()`` is what the ack waits for: it resolves once everything queued before it is
@@ -35,7 +35,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import sqlite3
 import threading
 import time
@@ -121,11 +120,8 @@ class Store:
     group_commits = True
     # A group this large is committed at once, without waiting for the end of the loop's turn.
     MAX_GROUP = 1000
-    # Which commits the writer thread makes (``_commit_in_thread``): groups of this many messages
-    # or more; and all of them for SLOW_DISK_HOLD_S after a commit on the loop took SLOW_COMMIT_S.
+    # Groups of this many messages or more are committed by the writer thread (``_commit_in_thread``).
     THREAD_GROUP = 16
-    SLOW_COMMIT_S = 0.002
-    SLOW_DISK_HOLD_S = 10.0
 
     def __init__(self, path: str | Path, fsync: bool = False) -> None:
         self._queue: list[list[tuple[str, tuple]]] = []  # each queued message's statements
@@ -134,7 +130,6 @@ class Store:
         self._last: asyncio.Future[None] | None = None  # the commit of the latest message's group
         self._writer: Writer | None = None  # started by the first message queued
         self._fsync, self._autocheckpoint = fsync, True
-        self._slow_disk_at = -math.inf  # when a commit on the event loop last took too long
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # This connection is the event loop's: sessions, accounts, alarms, reads, and messages
@@ -406,10 +401,7 @@ class Store:
             _settle(waiter, e)
             return
         if here or not self._commit_in_thread(len(queue)):
-            started = time.perf_counter()
             _settle(waiter, writer.commit_here(len(queue)))
-            if time.perf_counter() - started > self.SLOW_COMMIT_S:
-                self._slow_disk_at = time.monotonic()
             return
         loop = waiter.get_loop()
 
@@ -423,10 +415,10 @@ class Store:
         """Whether a group's commit goes to the writer thread rather than being made at once on
         the event loop. Handing a commit to a thread and back costs more CPU (the two threads
         trade the interpreter's lock) than a small commit that does not wait for the disk, so
-        the thread takes the commits that may wait: every one with ``--fsync``, a large group,
-        and every one for a while after a commit on the loop was slow (the disk is busy)."""
-        return (self._fsync or messages >= self.THREAD_GROUP
-                or time.monotonic() - self._slow_disk_at < self.SLOW_DISK_HOLD_S)
+        the thread takes the commits that may wait: every one with ``--fsync``, and a large
+        group. Groups grow by themselves when commits are slow (messages pile up meanwhile), so a
+        slow disk soon has its commits made in the thread."""
+        return self._fsync or messages >= self.THREAD_GROUP
 
     def _committed(self, waiter: asyncio.Future[None], error: BaseException | None) -> None:
         """On the event loop: a group's commit is done (or failed with ``error``); the messages

@@ -16,8 +16,8 @@ When the server exits it writes a JSON summary to the file named by ``VITALWATCH
 To show that the benchmark fails when the server is made worse (``latency.py --no-group-commits``,
 ``--slow-commit MS``): ``VITALWATCH_BENCH_GROUP_COMMITS=0`` turns grouped commits off, and
 ``VITALWATCH_BENCH_SLOW_COMMIT_MS`` makes every commit that much longer, as a slow disk would (it
-holds whichever thread commits: the event loop, or the writer thread, which the store then
-prefers for its commits).
+holds whichever thread commits: the event loop for small groups, the writer thread for large
+ones).
 
     cd CHECKOUT && VITALWATCH_INSTRUMENT_OUT=/tmp/x.json python PATH/TO/bench/instrumented_server.py \
         serve --port 8000 --data-dir /tmp/d

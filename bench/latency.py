@@ -934,9 +934,9 @@ def main(argv: list[str] | None = None) -> int:
     worse.add_argument("--no-group-commits", action="store_true",
                        help="one SQLite transaction per message, as before grouped commits")
     worse.add_argument("--slow-commit", type=float, metavar="MS",
-                       help="make every commit this much longer, as a slow disk would (on the event loop: "
-                            "after one such commit the store commits in its writer thread; with "
-                            "--no-group-commits every commit holds the event loop)")
+                       help="make every commit this much longer, as a slow disk would (the event loop's "
+                            "for small groups, the writer thread's for groups of Store.THREAD_GROUP "
+                            "or more; with --no-group-commits every commit holds the event loop)")
     args = p.parse_args(argv)
     args.source = args.source.resolve()
     counts = [int(x) for x in args.monitors.split(",") if x.strip()]
