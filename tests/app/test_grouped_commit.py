@@ -153,6 +153,27 @@ def test_a_small_group_is_committed_at_once_on_the_event_loop(tmp_path: Path) ->
     assert _stored(store.path) == ([T0, T0 + 1], {"mon-0": 1, "mon-1": 1})
 
 
+def test_with_fsync_every_commit_is_the_writer_threads(tmp_path: Path) -> None:
+    """With --fsync (each commit waits for the disk) even a lone message is committed by the
+    writer thread, never on the event loop."""
+    store = Store(tmp_path / "vitalwatch.sqlite3", fsync=True)
+    sid = store.start_session("Room 1", "test", T0)["id"]
+    store.open_stream(Hello(type="hello", seq=0, protocol=1, monitor_id="mon-0", stream="s0",
+                            room="Room 1", mode="test"), sid)
+    commits = _commits_on(store)
+
+    async def run() -> None:
+        store.store_message("mon-0", "s0", sid, _message(1, T0), T0)
+        await asyncio.wait_for(store.committed(), seconds(5))
+
+    try:
+        asyncio.run(run())
+    finally:
+        store.close()
+    assert commits == ["store-writer"]
+    assert _stored(store.path) == ([T0], {"mon-0": 1})
+
+
 def test_a_read_sees_every_message_stored_before_it(tmp_path: Path) -> None:
     """A read through the store (REST, snapshots) right after messages were stored, before their
     commit has been awaited, waits for the writer and sees all of them."""
