@@ -361,9 +361,9 @@ class Store:
         return self._writer
 
     def _hand_off(self, here: bool = False) -> None:
-        """Write the queued group on the writer's connection and have the writer thread commit
-        it, which then resolves its ``committed()`` on the event loop; a failed write or commit
-        stores none of it and is that future's error. While a commit is under way the queue
+        """Write the queued group on the writer's connection and commit it: at once, or (see
+        ``_commit_in_thread``) in the writer thread, which then resolves its ``committed()`` on
+        the event loop; a failed write or commit stores none of it and is that future's error. While a commit is under way the queue
         waits for it: it goes as soon as that one is done, as one group, however many messages
         came meanwhile (so a slow disk makes fewer, larger commits, not a backlog of them)."""
         if self._flush_handle is not None:
@@ -377,7 +377,7 @@ class Store:
             return
         # The rows go in here, on the event loop: CPU work on pages in memory, one executemany
         # per statement in the order the messages came, each stream's last seq set once (to its
-        # last). Only the commit, the part that waits for the disk, goes to the thread.
+        # last). Only the commit, the part that may wait for the disk, may go to the thread.
         by_sql: dict[str, list[tuple]] = {}
         last_seq: dict[tuple, tuple] = {}
         for message in queue:
