@@ -190,6 +190,7 @@ class AlarmEngine:
         self.schedule = rules.schedule
         self._state = {r.id: _State() for r in self.rules}
         self._by_signal = self._signal_rules()
+        self._index()
         self.dose_t: float | None = None
         self.baseline: dict[str, float | None] | None = None
         self._last_cuff_ok: float | None = None
@@ -216,8 +217,17 @@ class AlarmEngine:
         self.rules = [r for r in rules.active() if self._only is None or r.id in self._only]
         self._state = {r.id: self._state.get(r.id, _State()) for r in self.rules}
         self._by_signal = self._signal_rules()
+        self._index()
         self.schedule = rules.schedule
         self.derived.policy = rules.derived
+
+    def _index(self) -> None:
+        """Each rule beside its state, and the rules that time alone can move, worked out once per
+        set of rules: ``_progress`` runs on every input (a pleth chunk five times a second), and
+        looking each rule's state up by id there was a good part of the engine's time."""
+        self._pairs = [(r, self._state[r.id]) for r in self.rules]
+        self._delayed = [(r, st) for r, st in self._pairs if r.signal is not None]
+        self._escalating = [(r, st, r.escalate) for r, st in self._pairs if r.escalate is not None]
 
     def _signal_rules(self) -> dict[str, list[Rule]]:
         out: dict[str, list[Rule]] = {}
@@ -381,9 +391,8 @@ class AlarmEngine:
 
     def _progress(self, t: float, out: list[Transition]) -> None:
         """What time alone moves on: technical delays, the NIBP schedule, escalations."""
-        for rule in self.rules:
-            st = self._state[rule.id]
-            if rule.signal is not None and st.phase == Phase.PENDING and t - st.onset >= rule.delay_s:
+        for rule, st in self._delayed:
+            if st.phase == Phase.PENDING and t - st.onset >= rule.delay_s:
                 self._raise(rule, st, t, out)
         self._schedule(t, out)
         self._escalate(t, out)
@@ -415,8 +424,7 @@ class AlarmEngine:
         """A repeat reading a cuff rule asked for that has not come by its deadline: the pending
         condition is raised on the unconfirmed reading, and T3 says the repeat is missing."""
         missed = False
-        for rule in self.rules:
-            st = self._state[rule.id]
+        for rule, st in self._pairs:
             if st.repeat_due is None or t < st.repeat_due:
                 continue
             st.repeat_due = None
@@ -703,11 +711,9 @@ class AlarmEngine:
         st.readings, st.clear_since, st.clear_count = [], None, 0
 
     def _escalate(self, t: float, out: list[Transition]) -> None:
-        for rule in self.rules:
-            st = self._state[rule.id]
-            esc = rule.escalate
+        for rule, st, esc in self._escalating:
             if (
-                esc is not None and st.phase == Phase.ACTIVE
+                st.phase == Phase.ACTIVE
                 and PRIORITY_RANK[st.priority] < PRIORITY_RANK[esc.to]
                 and self._escalation_due(esc, st, t)
             ):

@@ -9,7 +9,7 @@ Theory of operation. On connect the server sends a ``snapshot``: every room the 
 subscribes to, each as a ``RoomView`` holding the same models the live messages carry (the latest
 ``Reading`` of each parameter, the last ``Cuff`` reading, the active ``Alarm`` list, the session's
 ``Settings``). Every later message changes one part of one room, and the browser applies it to its
-snapshot in place; a dashboard that misses anything reconnects and gets a new snapshot, never a
+snapshot in place (a ``batch`` carries several such messages in one frame, applied in order); a dashboard that misses anything reconnects and gets a new snapshot, never a
 replay. A dashboard may send ``subscribe`` at any time; the server answers with a snapshot of the
 new selection, and from then on sends only messages of the rooms and kinds it asked for.
 
@@ -419,10 +419,32 @@ class Refused(_Model):
     reason: str
 
 
+# The most messages one batch holds: a frame stays small enough to be applied between two
+# animation frames of the page, and a slow reader's queue is emptied a bounded bite at a time.
+MAX_BATCH: Final = 64
+
+# What a batch may hold: every message but a snapshot (always a frame of its own, so that a page
+# replaces its state at a frame's start) and a batch.
+BatchedMessage = Annotated[
+    Heartbeat | SessionStarted | SessionEnded | RoomChanged | NumericsMessage | NibpMessage
+    | WaveformMessage | StatusMessage | AlarmMessage | MarkMessage | SettingsMessage | Refused,
+    Field(discriminator="type"),
+]
+
+
+class Batch(_Model):
+    """Several messages in one frame, to be applied in order exactly as if each had come in a
+    frame of its own. The server sends one when a dashboard's queue already holds several
+    messages (it never waits to fill one); at most ``MAX_BATCH`` messages."""
+
+    type: Literal["batch"] = "batch"
+    messages: list[BatchedMessage] = Field(min_length=1, max_length=MAX_BATCH)
+
+
 ServerMessage = Annotated[
     Snapshot | Heartbeat | SessionStarted | SessionEnded | RoomChanged | NumericsMessage
     | NibpMessage | WaveformMessage | StatusMessage | AlarmMessage | MarkMessage | SettingsMessage
-    | Refused,
+    | Refused | Batch,
     Field(discriminator="type"),
 ]
 server_message = TypeAdapter(ServerMessage)

@@ -25,10 +25,12 @@ QUEUE_SIZE = 4000
 @dataclass(frozen=True)
 class Outgoing:
     """One serialised message on its way to a dashboard; ``log_id`` names an alarm change (its
-    first delivery is logged, to disclose the signal-generation delay)."""
+    first delivery is logged, to disclose the signal-generation delay). ``batchable`` False (a
+    snapshot): always sent in a frame of its own, never inside a ``feed.Batch``."""
 
     text: str
     log_id: int | None = None
+    batchable: bool = True
 
 
 @dataclass(eq=False)

@@ -9,7 +9,8 @@ so that even the first snapshot and the messages after it hold nothing else (a n
 no waveform, ever); without one it gets everything. It may send a ``subscribe`` (``feed.Subscribe``)
 at any time: it replaces the
 connection's filter and is answered, through the same queue, by a snapshot of the new selection,
-so nothing published after the change falls before it. Anything else it sends, or a frame over
+so nothing published after the change falls before it. When several messages are already queued
+for a dashboard they go out in one frame, a ``batch`` (``feed.Batch``), applied in order. Anything else it sends, or a frame over
 ``MAX_FRAME``, is answered by a ``refused`` naming the field and why; the connection stays open.
 """
 
@@ -86,13 +87,41 @@ async def serve(ws: WebSocket, pipeline: Pipeline, security: Security) -> None:
 
 
 async def _send(ws: WebSocket, queue: asyncio.Queue[Outgoing], pipeline: Pipeline) -> None:
+    """Send what is queued, in order. Several messages already waiting go in one frame, a
+    ``feed.Batch`` of at most ``feed.MAX_BATCH``: one websocket write and one compression for
+    all of them instead of one each. Nothing waits for a batch to fill: a message that finds
+    the queue empty goes out at once, alone."""
+    held: Outgoing | None = None  # taken from the queue, to go after the batch before it
     while True:
-        out = await queue.get()
-        await ws.send_text(out.text)
+        out = held if held is not None else await queue.get()
+        held = None
+        if not out.batchable or queue.empty():
+            await ws.send_text(out.text)
+            _delivered(pipeline, [out])
+            continue
+        batch = [out]
+        while len(batch) < feed.MAX_BATCH and not queue.empty():
+            nxt = queue.get_nowait()
+            if not nxt.batchable:
+                held = nxt
+                break
+            batch.append(nxt)
+        if len(batch) == 1:
+            await ws.send_text(out.text)
+        else:
+            # = feed.Batch(messages=[...]).model_dump_json(), from the texts already serialised
+            await ws.send_text('{"type":"batch","messages":[' + ",".join(o.text for o in batch) + "]}")
+        _delivered(pipeline, batch)
+
+
+def _delivered(pipeline: Pipeline, sent: list[Outgoing]) -> None:
+    now = None
+    for out in sent:
         if out.log_id is not None:
             # The first delivery of an alarm change to any dashboard ends its signal-generation
             # delay (device time -> server decision -> on a screen), which is logged to disclose it.
-            pipeline.alarm_log.delivered(out.log_id, time.time())
+            now = now or time.time()
+            pipeline.alarm_log.delivered(out.log_id, now)
 
 
 async def _login_ends(ws: WebSocket, security: Security) -> None:
@@ -124,7 +153,7 @@ async def _receive(ws: WebSocket, client: Client, pipeline: Pipeline) -> None:
             client.subscription = wanted
             # Through the queue, after what is already in it: from here on only the new selection.
             snapshot = pipeline.snapshot(time.time(), wanted)
-            if not client.offer(Outgoing(snapshot.model_dump_json()), droppable=False):
+            if not client.offer(Outgoing(snapshot.model_dump_json(), batchable=False), droppable=False):
                 pipeline.hub.cut_off += 1
 
 

@@ -40,7 +40,7 @@ profiles with ``bench/profile_summary.py``); ``--instrument`` runs vitalwatch th
     .venv/bin/python bench/latency.py                      # N = 64, 256; 2 + 8 dashboards; 2 × 20 s each
     .venv/bin/python bench/latency.py --monitors 64 --seconds 60 --rounds 4
     .venv/bin/python bench/latency.py --monitors 256 --rounds 1 --py-spy .venv/bin/py-spy
-    .venv/bin/python bench/latency.py --monitors 256 --rounds 1 --slow-commit 5   # exits 1
+    .venv/bin/python bench/latency.py --monitors 256 --rounds 1 --no-group-commits --slow-commit 5  # exits 1
 """
 
 from __future__ import annotations
@@ -275,7 +275,7 @@ async def _dashboards_main(url: str, views: list[dict[str, Any]], headers: list[
     from websockets.asyncio.client import connect
 
     res: dict[str, Any] = {"views": [], "other": {}, "disconnects": [], "reconnects": 0, "connected": 0,
-                           "slow": [], "slow_count": 0,
+                           "slow": [], "slow_count": 0, "batches": 0, "batched": 0,
                            "latency": {v["class"]: {t: [] for t in DATA_TYPES} for v in views}}
     timing: dict[str, float] = {}
     ready = [asyncio.Event() for _ in views]
@@ -307,27 +307,35 @@ async def _dashboards_main(url: str, views: list[dict[str, Any]], headers: list[
                         now = time.time()
                         if timing and timing["w0"] <= now < timing["w1"]:
                             mine["bytes_window"] += len(frame)
-                        msg = json.loads(frame)
-                        kind = msg.get("type")
-                        if kind in DATA_TYPES:
-                            t = _sent_t(msg)
-                            if t is None or not (timing and timing["w0"] <= t < timing["w1"]):
-                                continue
-                            where = msg.get("room")  # the relay forwards frames as sent: no room
-                            if kind not in wanted_types or (rooms is not None and where is not None
-                                                            and where not in rooms):
-                                mine["unwanted"] += 1
-                                continue
-                            received[kind] += 1
-                            ms = (now - t) * 1000
-                            latency[kind].append(ms)
-                            if ms > SLOW_MS:
-                                res["slow_count"] += 1
-                                if len(res["slow"]) < 5000:
-                                    res["slow"].append((round(t - timing["w0"], 3), round(ms, 1), kind,
-                                                        view["class"]))
-                        else:
-                            res["other"][kind] = res["other"].get(kind, 0) + 1
+                        data = json.loads(frame)
+                        # A batch is several messages in one frame: each is timed on its own,
+                        # received when the frame is.
+                        inner = [data]
+                        if data.get("type") == "batch":
+                            inner = data["messages"]
+                            res["batches"] += 1
+                            res["batched"] += len(inner)
+                        for msg in inner:
+                            kind = msg.get("type")
+                            if kind in DATA_TYPES:
+                                t = _sent_t(msg)
+                                if t is None or not (timing and timing["w0"] <= t < timing["w1"]):
+                                    continue
+                                where = msg.get("room")  # the relay forwards frames as sent: no room
+                                if kind not in wanted_types or (rooms is not None and where is not None
+                                                                and where not in rooms):
+                                    mine["unwanted"] += 1
+                                    continue
+                                received[kind] += 1
+                                ms = (now - t) * 1000
+                                latency[kind].append(ms)
+                                if ms > SLOW_MS:
+                                    res["slow_count"] += 1
+                                    if len(res["slow"]) < 5000:
+                                        res["slow"].append((round(t - timing["w0"], 3), round(ms, 1), kind,
+                                                            view["class"]))
+                            else:
+                                res["other"][kind] = res["other"].get(kind, 0) + 1
                     if not stopping:
                         res["disconnects"].append(f"dashboard {k}: closed by the server: {ws.close_code} "
                                                   f"{ws.close_reason}")
@@ -679,9 +687,15 @@ def run_one(system: str, monitors: int, views: list[dict[str, Any]], args: argpa
                                + [d for r in mons for d in r["connect_failures"]],
         "dashboard_disconnects": dash["disconnects"],
         "dashboard_other_messages": dash["other"],
+        # Frames that held several messages (feed.Batch), and the messages in them.
+        "dashboard_batches": {"frames": dash["batches"], "messages": dash["batched"]},
         "slow_messages": sorted(dash["slow"]),
         "slow_count": dash["slow_count"],
         "server_cpu_pct": server_cpu,
+        # The server's CPU over the window per message acknowledged in it: what the machine's
+        # other work changes least (unlike latency), so the figure to compare between versions.
+        "server_cpu_ms_per_msg": ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) * 1000
+                                 / max(1, sum(r["acked_window"] for r in mons)),
         "server_rss_mib": max(rss) / 2**20,
         "loadgen_cpu_pct": gen_cpu,
         "machine_cpu_pct": machine_cpu,
@@ -740,6 +754,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "monitor_disconnects": sum(len(r["monitor_disconnects"]) for r in runs),
         "dashboard_disconnects": sum(len(r["dashboard_disconnects"]) for r in runs),
         "server_cpu_pct": mean("server_cpu_pct"),
+        "server_cpu_ms_per_msg": mean("server_cpu_ms_per_msg"),
         "server_rss_mib": max(r["server_rss_mib"] for r in runs),
         "loadgen_cpu_pct": mean("loadgen_cpu_pct"),
         "other_cpu_pct": mean("other_cpu_pct"),
@@ -846,8 +861,8 @@ def markdown(summaries: list[dict[str, Any]]) -> str:
 def markdown_health(summaries: list[dict[str, Any]]) -> str:
     cols = ["Monitors", "Server", "ingested msg/s", "delivered msg/s", "ack round trip p50 / p99",
             "send lag p99", f"messages > {SLOW_MS:g} ms", "p99 by round (central numerics; waveform)", "lost",
-            "errors / refused", "disconnects (monitors / dashboards)", "load generators CPU",
-            "other CPU on the machine"]
+            "errors / refused", "disconnects (monitors / dashboards)", "server CPU per message",
+            "load generators CPU", "other CPU on the machine"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join(["---"] * len(cols)) + "|"]
     for s in summaries:
         lat = s["classes"].get("central", next(iter(s["classes"].values())))["latency_ms"]
@@ -860,6 +875,7 @@ def markdown_health(summaries: list[dict[str, Any]]) -> str:
             f"| {s['slow_messages'] / max(1, n_msgs) * 100:.2f} % | {by_round} ms "
             f"| {s['lost']} | {s['errors']} / {s['refused']} "
             f"| {s['monitor_disconnects']} / {s['dashboard_disconnects']} "
+            f"| {s['server_cpu_ms_per_msg']:.3f} ms "
             f"| {s['loadgen_cpu_pct']:.0f} % | {s['other_cpu_pct']:.0f} % |")
     return "\n".join(lines)
 
@@ -918,7 +934,9 @@ def main(argv: list[str] | None = None) -> int:
     worse.add_argument("--no-group-commits", action="store_true",
                        help="one SQLite transaction per message, as before grouped commits")
     worse.add_argument("--slow-commit", type=float, metavar="MS",
-                       help="hold the event loop this long in every commit, as a slow disk would")
+                       help="make every commit this much longer, as a slow disk would (the event loop's "
+                            "for small groups, the writer thread's for groups of Store.THREAD_GROUP "
+                            "or more; with --no-group-commits every commit holds the event loop)")
     args = p.parse_args(argv)
     args.source = args.source.resolve()
     counts = [int(x) for x in args.monitors.split(",") if x.strip()]
@@ -959,7 +977,10 @@ def main(argv: list[str] | None = None) -> int:
                     print("    " + ", ".join(f"{c} {t} p50/p99 {_ms(a)}/{_ms(b)} ms"
                                              for (c, t), (a, b) in lat.items())
                           + ", "
-                          f"server CPU {r['server_cpu_pct']:.0f} %, other CPU {r['other_cpu_pct']:.0f} %, "
+                          f"server CPU {r['server_cpu_pct']:.0f} % ({r['server_cpu_ms_per_msg']:.3f} ms a "
+                          f"message), other CPU {r['other_cpu_pct']:.0f} %, "
+                          f"batches {r['dashboard_batches']['frames']} holding "
+                          f"{r['dashboard_batches']['messages']} messages, "
                           f"errors {len(r['errors'])}, refused {r['server_counters'].get('refused')}"
                           + (f", machine busy before {r['machine_cpu_before_pct']:.0f} %"
                              if r["machine_cpu_before_pct"] is not None else ""),

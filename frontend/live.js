@@ -27,7 +27,7 @@ const CONNECT_TIMEOUT_MS = 5000;
  * Connect to the live stream and keep connected.
  *
  * Handlers: onSnapshot(msg) on every snapshot (the page must replace its whole state with it),
- * onMessage(msg) for every other message, onLiveChange(live, sinceSeconds) when the view turns
+ * onMessage(msg) for every other message (a `batch` too: its messages are applied in order), onLiveChange(live, sinceSeconds) when the view turns
  * live or not live (`sinceSeconds`: when the last message was heard, in seconds on the server's
  * clock; the third argument is true if no message was ever heard).
  * `subscription`: the feed's `subscribe` message (without `type`), or a function returning it,
@@ -95,8 +95,11 @@ export function connectLive({
         return; // a frame we cannot read says nothing about the patient; the watchdog stays armed
       }
       state.lastMessageMs = Date.now();
-      if ((msg.type === "heartbeat" || msg.type === "snapshot") && typeof msg.t_server === "number") {
-        state.offsetS = msg.t_server - Date.now() / 1000;
+      // A batch (several messages in one frame, never a snapshot) carries heartbeats like any frame.
+      for (const m of msg.type === "batch" ? msg.messages || [] : [msg]) {
+        if ((m.type === "heartbeat" || m.type === "snapshot") && typeof m.t_server === "number") {
+          state.offsetS = m.t_server - Date.now() / 1000;
+        }
       }
       if (msg.type === "snapshot") {
         // After a resubscribe, snapshots of the previous selection may still be on their way:

@@ -100,9 +100,13 @@ export class FeedStore {
     this.notify(null, "all", msg);
   }
 
-  /** Apply one message of the feed (anything but a snapshot). */
+  /** Apply one message of the feed (anything but a snapshot). A batch is its messages, applied
+   * in order, each exactly as if it had come alone. */
   apply(msg) {
     switch (msg.type) {
+      case "batch":
+        for (const inner of msg.messages || []) this.apply(inner);
+        return;
       case "heartbeat":
         this.tServer = msg.t_server;
         this.notify(null, "heartbeat", msg);

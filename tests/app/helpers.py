@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import deque
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -102,14 +103,22 @@ class Dashboard:
                           additional_headers={"Cookie": server.headers(role)["Cookie"]}).__enter__()
         self.validate = validate
         self.seen: list[dict[str, Any]] = []
+        self.batches: list[dict[str, Any]] = []  # the batch frames received, as they came
+        self._unpacked: deque[dict[str, Any]] = deque()  # the rest of the last batch
         self.snapshot = self._recv(seconds(10))
         assert self.snapshot["type"] == "snapshot"
 
     def _recv(self, timeout: float) -> dict[str, Any]:
-        msg = json.loads(self.ws.recv(timeout=timeout))
-        if self.validate:
-            check_feed_message(msg)
-        return msg  # type: ignore[no-any-return]
+        """The next message: a batch's messages one by one, in order, as a page applies them."""
+        if not self._unpacked:
+            msg = json.loads(self.ws.recv(timeout=timeout))
+            if self.validate:
+                check_feed_message(msg)
+            if msg["type"] != "batch":
+                return msg  # type: ignore[no-any-return]
+            self.batches.append(msg)
+            self._unpacked.extend(msg["messages"])
+        return self._unpacked.popleft()
 
     def send(self, message: dict[str, Any] | str) -> None:
         self.ws.send(message if isinstance(message, str) else json.dumps(message))

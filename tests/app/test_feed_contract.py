@@ -18,7 +18,7 @@ T0 = 1_800_000_000.0
 
 # Every message kind the server sends, with the alarm events a dashboard must be able to apply.
 KINDS = {"snapshot", "heartbeat", "session_started", "session_ended", "room", "numerics", "nibp",
-         "waveform", "status", "alarm", "mark", "settings", "refused"}
+         "waveform", "status", "alarm", "mark", "settings", "refused", "batch"}
 
 
 def wave(seq: int, t: float, name: str, n: int = 25) -> dict:
@@ -35,8 +35,9 @@ def raise_h1(mon: RawMonitor, seq: int, t: float, hr: float = 134) -> int:
 
 def test_every_message_kind_is_valid_against_the_exported_schema(server: Server) -> None:
     """Snapshot, heartbeat, session started/ended, room, numerics, nibp, waveform, status, alarm
-    raised/acknowledged/cleared, mark, settings and refused all arrive, and every one of them
-    validates against docs/feed.schema.json; alarms carry their parameter and a plain message."""
+    raised/acknowledged/cleared, mark, settings and refused all arrive, some of them inside batch
+    frames (messages published together), and every frame and message validates against
+    docs/feed.schema.json; alarms carry their parameter and a plain message."""
     dash = Dashboard(server, validate=True)
     mon = RawMonitor(server, room="A")
     started = dash.wait(lambda m: m["type"] == "session_started")
@@ -84,9 +85,9 @@ def test_every_message_kind_is_valid_against_the_exported_schema(server: Server)
     assert server.post(f"/api/sessions/{sid}/end").status_code == 200
     ended = dash.wait(lambda m: m["type"] == "session_ended")
     assert ended == {"type": "session_ended", "room": "A", "session_id": sid}
-    kinds = {m["type"] for m in [dash.snapshot, *dash.seen]}
+    kinds = {m["type"] for m in [dash.snapshot, *dash.seen, *dash.batches]}
     assert kinds == KINDS, KINDS - kinds
-    for msg in [dash.snapshot, *dash.seen]:  # checked on arrival too; this says it was
+    for msg in [dash.snapshot, *dash.seen, *dash.batches]:  # checked on arrival too; this says it was
         check_feed_message(msg)
     mon.close()
     dash.close()

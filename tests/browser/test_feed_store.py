@@ -56,6 +56,11 @@ def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         srv.kill(signal.SIGTERM)
 
 
+def messages_of(frame: dict) -> list[dict]:
+    """The messages of one feed frame: a batch's, in order, or the frame itself."""
+    return frame["messages"] if frame["type"] == "batch" else [frame]
+
+
 def room_alarm(server: Server, room: str, rule: str, timeout: float = 15) -> dict:
     """Wait for an active alarm of ``rule`` in ``room``'s session (the module's server keeps the
     other tests' rooms and their alarms) and return its row."""
@@ -122,7 +127,7 @@ def test_nurse_view_gets_alarms_but_no_waveform(clinic: Server, browser: Browser
 
     def watch(ws) -> None:
         sockets.append(ws.url)
-        ws.on("framereceived", lambda payload: received.append(json.loads(payload)))
+        ws.on("framereceived", lambda payload: received.extend(messages_of(json.loads(payload))))
 
     with watched_page(browser, viewport={"width": 360, "height": 740}) as phone:
         phone.on("websocket", watch)
@@ -163,3 +168,29 @@ def test_nurse_view_gets_alarms_but_no_waveform(clinic: Server, browser: Browser
                  or (m["type"] == "snapshot" and any(a["id"] == alarm["id"] for r in m["rooms"] for a in r["alarms"]))]
         assert heard, (len(sockets), [t for t in after if t not in ("numerics", "heartbeat")])
         assert "numerics" in after
+
+
+def test_the_page_store_applies_a_batch_in_order(clinic: Server, page: Page) -> None:
+    """The central station's feed store applies a batch frame's messages one by one, in order,
+    as if each had come alone: two numerics of one room leave the second's HR, and the heartbeat
+    inside moves the store's server clock."""
+    feed = Feeder(clinic, "Room 4", HR=70, SpO2=97, RR=14).start()
+    try:
+        sid = session_of(clinic, "Room 4")
+        open_central(page, clinic)
+        page.wait_for_function(f"() => window.__vwStore.room({sid}) !== undefined", timeout=ms(10))
+        t = time.time() + 3600  # applied synchronously: no message of the feeder can come between
+        applied = page.evaluate("""([sid, t]) => {
+          const store = window.__vwStore;
+          const reading = (hr) => ({type: "numerics", room: "Room 4", session_id: sid, t_server: t,
+                                     readings: {HR: {value: hr, t_device: t}}});
+          const seen = [];
+          const stop = store.subscribe((change) => seen.push(change.part));
+          store.apply({type: "batch", messages: [reading(101), {type: "heartbeat", t_server: t},
+                                                 reading(102)]});
+          stop();
+          return {hr: store.room(sid).latest.HR.value, tServer: store.tServer, seen};
+        }""", [sid, t])
+        assert applied == {"hr": 102, "tServer": t, "seen": ["numerics", "heartbeat", "numerics"]}
+    finally:
+        feed.stop()

@@ -27,9 +27,12 @@ window.WebSocket = class extends NativeWebSocket {
     super(...args);
     this.addEventListener("message", (e) => {
       if (typeof e.data !== "string" || !e.data.includes('"type":"alarm"')) return;
-      const m = JSON.parse(e.data);
-      if (m.type !== "alarm") return;
-      window.__vwArrivals.push({ at: Date.now(), event: m.event, id: m.alarm.id, rule: m.alarm.rule });
+      const frame = JSON.parse(e.data);
+      // An alarm often shares its frame (a batch) with the reading that raised it.
+      for (const m of frame.type === "batch" ? frame.messages : [frame]) {
+        if (m.type !== "alarm") continue;
+        window.__vwArrivals.push({ at: Date.now(), event: m.event, id: m.alarm.id, rule: m.alarm.rule });
+      }
     });
   }
 };
