@@ -465,6 +465,7 @@ class DeliveryPolicy(BaseModel):
     retry_backoff_s: float = Field(gt=0)  # the first retry's wait, doubling after each
     device_heartbeat_s: float = Field(gt=0)  # an installed nurse view silent this long has lapsed
     ack_link_ttl_s: float = Field(gt=0)  # how long a notification's acknowledge link stays valid
+    probe_s: float = Field(gt=0)  # how often a site channel that can be probed (an alarm manager) is
     # How long a push service may hold a Web Push message for a phone it cannot reach, per
     # priority (RFC 8030 TTL): past it the message is dropped rather than shown late.
     push_ttl_s: dict[Priority, int]

@@ -33,7 +33,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -177,6 +177,7 @@ class DeliveryService:
         self._inbox: deque[tuple[SessionState, Change, dict[str, Any], int, float]] = deque()
         self._wake: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._next_probe = 0.0
         self._worker: asyncio.Task[None] | None = None
         self._on: dict[tuple[int, str], bool] = {}  # the supervision signals as last set
         self._owner: dict[int, tuple[Tracked, Step]] = {}  # delivery id -> its alarm and step
@@ -306,6 +307,7 @@ class DeliveryService:
                 while self._inbox:
                     self._handle(*self._inbox.popleft())
                 self._advance(now)
+                self._probe(now)
                 self._supervise(now)
             except Exception:  # one bad alarm must not stop every other delivery
                 log.exception("alarm delivery failed")
@@ -314,6 +316,29 @@ class DeliveryService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
             self._wake.clear()
+
+    def _probe(self, now: float) -> None:
+        """Every ``probe_s``, check the site channels that can be checked between alarms (an
+        alarm manager's link): a failed check counts as the destination failing (D2), a passed
+        one clears it, as a send would."""
+        if now < self._next_probe:
+            return
+        self._next_probe = now + self.policy.probe_s
+        for sender in self.site:
+            if (probe := getattr(sender, "probe", None)) is not None:
+                task = asyncio.create_task(self._probed(sender.destination, probe))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _probed(self, destination: str, probe: Callable[[], Awaitable[Outcome]]) -> None:
+        outcome = await probe()
+        if outcome.state is State.failed:
+            if not self.failures.get(destination):
+                log.warning("a site channel is unreachable: %s", outcome.detail)
+            self.failures[destination] = self.failures.get(destination, 0) + 1
+        elif outcome.state is State.delivered:
+            self.failures[destination] = 0
+        self._wake_up()
 
     def _handle(self, session: SessionState, change: Change, alarm: dict[str, Any], log_id: int,
                 now: float) -> None:

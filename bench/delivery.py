@@ -264,7 +264,7 @@ async def monitors_main(url: str, tokens: list[str], seconds: float, cycle_s: fl
                 await asyncio.sleep(2)
                 reader.cancel()
         except Exception as e:  # noqa: BLE001 - reported: the run says what failed
-            res["errors"].append(f"monitor {i}: {type(e).__name__}: {e}")
+            res["errors"].append(f"monitor {i} at {time.time():.1f}: {type(e).__name__}: {e}")
 
     await asyncio.gather(*(one(i) for i in range(len(tokens))))
     return res
@@ -415,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-retries", action="store_true",
                    help="run the server with no delivery retries: a killed receiver then costs deliveries")
     p.add_argument("--json", type=Path, help="write the results here")
+    p.add_argument("--keep", type=Path, metavar="DIR",
+                   help="work in DIR and keep it: the server's log, the receivers' logs, the data dir")
     p.add_argument("--receiver", choices=RECEIVERS, help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -424,8 +426,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.kill == "none":
         args.kill = None
-    with tempfile.TemporaryDirectory(prefix="vw-delivery-") as tmp:
-        result = run(args, Path(tmp))
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=False)
+        result = run(args, args.keep)
+    else:
+        with tempfile.TemporaryDirectory(prefix="vw-delivery-") as tmp:
+            result = run(args, Path(tmp))
     rows, problems = summarise(result, args)
     print(markdown(rows, args))
     if result["load"]["errors"]:

@@ -451,6 +451,24 @@ class Pcd04Sender:
                         self.destination, result.detail)
         return result
 
+    async def probe(self) -> Outcome:
+        """Whether the manager can be reached now, between alarms: the connection is opened if
+        it is not open (a manager that went away closed it), so that a lost manager is a
+        technical alarm within the rules' ``probe_s``, not at the next alarm. ``delivered``:
+        reachable; ``failed``: not; ``sent``: no news (a send under way answers for the link)."""
+        if self._lock.locked():
+            return Outcome(state=State.sent, detail="a send is under way")
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                async with self._lock:
+                    await self._connect()
+        except (OSError, TimeoutError) as e:
+            self._drop()
+            self.counts["probe_failed"] += 1
+            return Outcome(state=State.failed, retry=True,
+                           detail=f"{self.destination}: unreachable: {e or type(e).__name__}")
+        return Outcome(state=State.delivered, detail="reachable")
+
     async def _connect(self) -> bool:
         """Open the connection unless it is open; True when it was opened now."""
         if (self._writer is not None and not self._writer.is_closing()

@@ -551,3 +551,26 @@ def test_parse_status_never_raises(data: bytes) -> None:
     assert sum(counts[v] for v in ("AA", "AE", "AR")) == 1
     assert pcd04.parse_status(GOOD, T0) == StatusReport(
         delivery_id=41, state=State.acknowledged, t_server=T0, by="ann")
+
+
+def test_probe_finds_a_lost_manager_between_alarms() -> None:
+    """Between alarms the probe answers whether the manager can be reached: delivered while it
+    listens (no message is sent: the manager gets nothing), failed once it has gone away (its
+    closing of the connection is noticed, and nothing listens), delivered again once it is back."""
+    async def body() -> None:
+        manager = Manager()
+        await manager.start()
+        sender = sender_for(manager.port, timeout_s=2)
+        assert (await sender.probe()).state is State.delivered
+        await manager.stop()
+        await asyncio.sleep(seconds(0.05))
+        lost = await sender.probe()
+        assert lost.state is State.failed and lost.retry and "unreachable" in lost.detail
+        again = Manager()
+        await again.start(manager.port)
+        back = await sender.probe()
+        await sender.close()
+        await again.stop()
+        assert back.state is State.delivered, back.detail
+        assert manager.received == [] and again.received == []
+    run(body)
