@@ -200,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The channels' libraries log every notice they send at INFO, with its address (a webhook's
+    # URL, a nurse's e-mail): the delivery log keeps what was sent where; the server's log keeps
+    # only their warnings.
+    for library in ("httpx", "apprise"):
+        logging.getLogger(library).setLevel(max(logging.WARNING, logging.getLogger().level))
     if args.command == "serve":
         return _serve(args)
     if args.command in ("user", "device"):

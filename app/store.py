@@ -12,21 +12,15 @@ transaction that advances ``last_seq`` past it, so a resend of it is refused aga
 acknowledged: every seq up to ``last_seq`` is either stored or in ``unstored``.
 
 Grouped commits: on the server (inside a running event loop) ``store_message`` does not commit
-on its own. It queues the message, and as soon as the event loop has run the callbacks already
-due (the messages that arrived together, from any number of monitors) the queue is written in one
-transaction on the writer's own connection (``app.writer``) and committed: a lone message waits
-for no timer. A commit that may wait for the disk (with ``--fsync``, or of a large group, which is
-what messages piling up behind slow commits make) is made by the writer's thread, off the event loop, so that it holds up no
-other connection; a small one is made at once, which costs less than a trip to the thread.
-Messages that come while the thread commits wait for it and go together in the next group.
-``committed()`` is what the ack waits for: it resolves once everything queued before it is
-committed (the writer thread resolves it through ``loop.call_soon_threadsafe``), or raises if
-that write or commit failed (then nothing of the group is stored, and its messages are not
-acknowledged). Everything else that writes or reads messages through the Store first waits for
-the commit under way and commits the queue (``flush``), so they see the messages in seq order,
-and a seq is never recorded as ``unstored`` or given up while an earlier one is still queued or
-being committed. Outside an event loop (tools, imports, tests driving a Pipeline directly) every
-message is committed at once, as before.
+on its own. It queues the message, and the queue is written and committed in one transaction as
+soon as the event loop has run the callbacks already due (the messages that arrived together,
+from any number of monitors), so a lone message waits for no timer: only for the callbacks ahead
+of it. ``committed()`` is what the ack waits for: it resolves once everything queued before it
+is committed, or raises if that commit failed (then nothing of the group is stored, and its
+messages are not acknowledged). Everything else that writes or reads messages through the Store
+commits the queue first, so they see the messages in seq order, and a seq is never recorded as
+``unstored`` or given up while an earlier one is still queued. Outside an event loop (tools,
+imports, tests driving a Pipeline directly) every message is committed at once, as before.
 """
 
 from __future__ import annotations
@@ -44,8 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from app.writer import Writer
 
 log = logging.getLogger("vitalwatch.store")
 
@@ -94,8 +86,6 @@ CREATE TABLE IF NOT EXISTS rejects (
     field TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL);
 """
 
-_ADVANCE = "UPDATE streams SET last_seq=? WHERE monitor_id=? AND stream=?"
-
 # A refused message is kept for diagnosis up to this size; the rest is cut (and says so).
 MAX_REJECT_RAW = 4096
 
@@ -104,39 +94,23 @@ def _row(cur: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
     return {d[0]: v for d, v in zip(cur.description, row)}
 
 
-def _settle(waiter: asyncio.Future[None], error: BaseException | None) -> None:
-    """On the event loop: a group's commit is done (or failed with ``error``)."""
-    if waiter.done():
-        return
-    if error is None:
-        waiter.set_result(None)
-    else:
-        waiter.set_exception(error)
-        waiter.exception()  # marked as seen: the ingest connections waiting on it get it
-
-
 class Store:
     # Whether messages stored from inside an event loop are grouped (see the module docstring);
     # off, every message is its own transaction (bench/latency.py --worse measures that).
     group_commits = True
     # A group this large is committed at once, without waiting for the end of the loop's turn.
     MAX_GROUP = 1000
-    # Groups of this many messages or more are committed by the writer thread (``_commit_in_thread``).
-    THREAD_GROUP = 16
 
     def __init__(self, path: str | Path, fsync: bool = False) -> None:
-        self._queue: list[list[tuple[str, tuple]]] = []  # each queued message's statements
+        self._queue: list[tuple[str, str, int, Any, float]] = []
         self._flush_handle: asyncio.Handle | None = None
         self._waiter: asyncio.Future[None] | None = None  # the queued group's commit
         self._last: asyncio.Future[None] | None = None  # the commit of the latest message's group
-        self._writer: Writer | None = None  # started by the first message queued
-        self._fsync, self._autocheckpoint = fsync, True
+        self.commits = self.grouped = 0  # transactions of queued messages, and messages in them
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # This connection is the event loop's: sessions, accounts, alarms, reads, and messages
-        # stored outside an event loop. Queued messages are written by the writer thread's own
-        # connection; the two never write at once for long (SQLite has one writer at a time),
-        # and the busy timeout makes the other wait its turn rather than fail.
+        # One connection, used only from the event loop's thread: the server's writes are short
+        # and ordered, and a single writer is what SQLite is best at.
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.row_factory = _row
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -168,7 +142,6 @@ class Store:
         dashboard, for up to tens of milliseconds. A passive checkpoint never blocks the writer.
         """
         self.db.execute("PRAGMA wal_autocheckpoint=0")
-        self._autocheckpoint = False  # nor the writer's connection, once it starts
         self._stop = threading.Event()
 
         def run() -> None:
@@ -182,21 +155,8 @@ class Store:
         self._checkpointer = threading.Thread(target=run, name="wal-checkpoint", daemon=True)
         self._checkpointer.start()
 
-    @property
-    def commits(self) -> int:
-        """Transactions of queued messages committed so far."""
-        return self._writer.commits if self._writer is not None else 0
-
-    @property
-    def grouped(self) -> int:
-        """Messages in those transactions."""
-        return self._writer.messages if self._writer is not None else 0
-
     def close(self) -> None:
         self.flush()
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
         if getattr(self, "_checkpointer", None) is not None:
             self._stop.set()
             self._checkpointer.join(timeout=5)
@@ -340,20 +300,18 @@ class Store:
         if self.group_commits:
             with contextlib.suppress(RuntimeError):  # no running loop: a tool, an import
                 loop = asyncio.get_running_loop()
-        statements = self._statements(monitor_id, stream, session_id, msg, received)
         if loop is None:
             with self.transaction() as db:
-                for sql, params in statements:
-                    db.execute(sql, params)
+                self._write(db, monitor_id, stream, session_id, msg, received)
             self._last = None
             return
         if not self._queue:
             self._waiter = loop.create_future()
-            self._flush_handle = loop.call_soon(self._hand_off)
-        self._queue.append(statements)
+            self._flush_handle = loop.call_soon(self.flush)
+        self._queue.append((monitor_id, stream, session_id, msg, received))
         self._last = self._waiter
         if len(self._queue) >= self.MAX_GROUP:
-            self._hand_off()
+            self.flush()
 
     def committed(self) -> asyncio.Future[None]:
         """The commit of the group that the latest message stored went into: resolves once it is
@@ -365,111 +323,64 @@ class Store:
         return self._last
 
     def flush(self) -> None:
-        """Commit the queued messages (here, on the calling thread), after waiting for the commit
-        under way if there is one: afterwards this connection sees every message stored so far."""
-        if self._writer is not None:
-            self._writer.wait()
-        self._hand_off(here=True)
-
-    @property
-    def writer(self) -> Writer:
-        """The connection grouped messages are written on, and the thread that commits them."""
-        if self._writer is None:
-            self._writer = Writer(self.path, self._fsync, self._autocheckpoint)
-        return self._writer
-
-    def _hand_off(self, here: bool = False) -> None:
-        """Write the queued group on the writer's connection and commit it: at once, or (see
-        ``_commit_in_thread``) in the writer thread, which then resolves its ``committed()`` on
-        the event loop; a failed write or commit stores none of it and is that future's error. While a commit is under way the queue
-        waits for it: it goes as soon as that one is done, as one group, however many messages
-        came meanwhile (so a slow disk makes fewer, larger commits, not a backlog of them)."""
+        """Write and commit the queued messages in one transaction, then resolve their
+        ``committed()``. A failed commit stores none of them and is that future's error."""
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
-        if not here and self._writer is not None and self._writer.busy:
-            return  # _committed hands the queue off once the commit under way is done
         queue, self._queue = self._queue, []
         waiter, self._waiter = self._waiter, None
         if not queue or waiter is None:
             return
-        # The rows go in here, on the event loop: CPU work on pages in memory, one executemany
-        # per statement in the order the messages came, each stream's last seq set once (to its
-        # last). Only the commit, the part that may wait for the disk, may go to the thread.
-        by_sql: dict[str, list[tuple]] = {}
-        last_seq: dict[tuple, tuple] = {}
-        for message in queue:
-            for sql, params in message:
-                if sql == _ADVANCE:
-                    last_seq[params[1:]] = params
-                else:
-                    by_sql.setdefault(sql, []).append(params)
-        by_sql[_ADVANCE] = list(last_seq.values())
-        writer = self.writer
         try:
-            writer.db.execute("BEGIN")
+            self.db.execute("BEGIN")
             try:
-                for sql, rows in by_sql.items():
-                    writer.db.executemany(sql, rows)
+                for item in queue:
+                    self._write(self.db, *item)
             except BaseException:
-                writer.db.execute("ROLLBACK")
+                self.db.execute("ROLLBACK")
                 raise
+            self.db.execute("COMMIT")
         except Exception as e:  # noqa: BLE001 - whatever it is, the waiting connections must hear it
             log.error("could not store %d messages (none is acknowledged): %s", len(queue), e)
-            _settle(waiter, e)
+            waiter.set_exception(e)
+            waiter.exception()  # marked as seen: the ingest connections waiting on it get it
             return
-        if here or not self._commit_in_thread(len(queue)):
-            _settle(waiter, writer.commit_here(len(queue)))
-            return
-        loop = waiter.get_loop()
+        self.commits += 1
+        self.grouped += len(queue)
+        waiter.set_result(None)
 
-        def done(error: BaseException | None) -> None:  # in the writer thread
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
-                loop.call_soon_threadsafe(self._committed, waiter, error)
-
-        writer.commit(len(queue), done)
-
-    def _commit_in_thread(self, messages: int) -> bool:
-        """Whether a group's commit goes to the writer thread rather than being made at once on
-        the event loop. Handing a commit to a thread and back costs more CPU (the two threads
-        trade the interpreter's lock) than a small commit that does not wait for the disk, so
-        the thread takes the commits that may wait: every one with ``--fsync``, and a large
-        group. Groups grow by themselves when commits are slow (messages pile up meanwhile), so a
-        slow disk soon has its commits made in the thread."""
-        return self._fsync or messages >= self.THREAD_GROUP
-
-    def _committed(self, waiter: asyncio.Future[None], error: BaseException | None) -> None:
-        """On the event loop: a group's commit is done (or failed with ``error``); the messages
-        queued meanwhile go next."""
-        _settle(waiter, error)
-        if self._queue:
-            self._hand_off()
-
-    @staticmethod
-    def _statements(monitor_id: str, stream: str, session_id: int, msg: Any,
-                    received: float) -> list[tuple[str, tuple]]:
-        """The statements that store one message and advance its stream (the last one)."""
+    def _write(self, db: sqlite3.Connection, monitor_id: str, stream: str, session_id: int, msg: Any,
+               received: float) -> None:
         kind = msg.type
-        rows: list[tuple[str, tuple]] = []
         if kind == "numerics":
-            rows = [("INSERT INTO numerics VALUES (?,?,?,?,?)",
-                     (session_id, msg.t, received, p.value, m.value)) for p, m in msg.values.items()]
+            db.executemany(
+                "INSERT INTO numerics VALUES (?,?,?,?,?)",
+                [(session_id, msg.t, received, p.value, m.value) for p, m in msg.values.items()],
+            )
         elif kind == "nibp":
-            rows.append(("INSERT INTO nibp VALUES (?,?,?,?,?,?,?,?)",
-                         (session_id, msg.t, received, msg.status, msg.sys, msg.dia, msg.map,
-                          msg.reason)))
+            db.execute(
+                "INSERT INTO nibp VALUES (?,?,?,?,?,?,?,?)",
+                (session_id, msg.t, received, msg.status, msg.sys, msg.dia, msg.map, msg.reason),
+            )
         elif kind == "waveform":
             samples = np.array(msg.samples, np.float32)  # a None ("no value") becomes NaN
-            rows.append(("INSERT INTO waveforms VALUES (?,?,?,?,?)",
-                         (session_id, msg.t, msg.wave.value, msg.rate, samples.tobytes())))
+            db.execute(
+                "INSERT INTO waveforms VALUES (?,?,?,?,?)",
+                (session_id, msg.t, msg.wave.value, msg.rate, samples.tobytes()),
+            )
         elif kind == "mark":
-            rows.append(("INSERT INTO marks(session_id, t, what, text, by) VALUES (?,?,?,?,?)",
-                         (session_id, msg.t, msg.what, msg.text, f"monitor:{monitor_id}")))
+            db.execute("INSERT INTO marks(session_id, t, what, text, by) VALUES (?,?,?,?,?)",
+                       (session_id, msg.t, msg.what, msg.text, f"monitor:{monitor_id}"))
         elif kind == "status":
-            rows.append(("INSERT INTO statuses VALUES (?,?,?,?,?,?)",
-                         (session_id, msg.t, received, msg.code, int(msg.active), msg.text)))
-        rows.append((_ADVANCE, (msg.seq, monitor_id, stream)))
-        return rows
+            db.execute(
+                "INSERT INTO statuses VALUES (?,?,?,?,?,?)",
+                (session_id, msg.t, received, msg.code, int(msg.active), msg.text),
+            )
+        db.execute(
+            "UPDATE streams SET last_seq=? WHERE monitor_id=? AND stream=?",
+            (msg.seq, monitor_id, stream),
+        )
 
     def skip(self, monitor_id: str, stream: str, first: int, last: int, field: str,
              reason: str) -> None:

@@ -1,11 +1,9 @@
 """``vitalwatch serve`` with timers around storage and on the event loop, for ``latency.py --instrument``.
 
 It runs the unchanged server (``app.cli.main``) after wrapping, at run time, the calls on the live
-path that touch the disk: ``Writer._commit`` (``app/writer.py``), the COMMIT of a group of
-messages written in one SQLite transaction before their acks, on the event loop or in the
-store's writer thread (in a checkout from before the writer: ``Store.flush``, which writes and
-commits a group on the event loop), and
-``Store.store_message`` when commits are not grouped (one transaction per message, on the loop). For every commit it notes the wall time and how it was spent, from the thread's
+path that touch the disk: ``Store.flush``, which writes and commits a group of messages in one
+SQLite transaction before their acks, and ``Store.store_message`` when commits are not grouped (one
+transaction per message). For every commit it notes the wall time and how it was spent, from the thread's
 ``/proc`` scheduler statistics: on the CPU, waiting for a CPU (the machine is busy: other work, not
 vitalwatch), or neither, i.e. blocked in the kernel (disk I/O: the WAL writes and the fsyncs of a
 checkpoint). A second task measures how late the event loop wakes up, which is how long every
@@ -15,9 +13,8 @@ When the server exits it writes a JSON summary to the file named by ``VITALWATCH
 
 To show that the benchmark fails when the server is made worse (``latency.py --no-group-commits``,
 ``--slow-commit MS``): ``VITALWATCH_BENCH_GROUP_COMMITS=0`` turns grouped commits off, and
-``VITALWATCH_BENCH_SLOW_COMMIT_MS`` makes every commit that much longer, as a slow disk would (it
-holds whichever thread commits: the event loop for small groups, the writer thread for large
-ones).
+``VITALWATCH_BENCH_SLOW_COMMIT_MS`` holds the event loop that long in every commit, as a slow disk
+would.
 
     cd CHECKOUT && VITALWATCH_INSTRUMENT_OUT=/tmp/x.json python PATH/TO/bench/instrumented_server.py \
         serve --port 8000 --data-dir /tmp/d
@@ -129,17 +126,6 @@ def _timed_flush(fn: Any) -> Any:
     return wrapper
 
 
-def _timed_writer_commit(fn: Any) -> Any:
-    @functools.wraps(fn)
-    def wrapper(self: Any, messages: int) -> Any:
-        t0, (run0, wait0) = time.perf_counter(), _sched()  # the committing thread's own figures
-        try:
-            return fn(self, messages)
-        finally:
-            _commit(t0, run0, wait0, messages)
-    return wrapper
-
-
 def _timed_store(fn: Any) -> Any:
     @functools.wraps(fn)
     def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
@@ -181,13 +167,7 @@ def _dump() -> None:
 def main() -> int:
     if os.environ.get("VITALWATCH_BENCH_GROUP_COMMITS") == "0":
         Store.group_commits = False
-    try:
-        from app.writer import Writer
-    except ImportError:  # a checkout from before the writer thread commits on the event loop
-        Writer = None  # type: ignore[assignment, misc]
-    if Writer is not None:
-        Writer._commit = _timed_writer_commit(Writer._commit)  # type: ignore[method-assign]
-    elif hasattr(Store, "flush"):  # a checkout from before grouped commits has none
+    if hasattr(Store, "flush"):  # a checkout from before grouped commits has none
         Store.flush = _timed_flush(Store.flush)  # type: ignore[method-assign]
     else:
         Store.group_commits = False

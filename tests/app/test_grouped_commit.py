@@ -9,8 +9,6 @@ import asyncio
 import json
 import signal
 import sqlite3
-import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -71,120 +69,16 @@ def test_messages_that_arrive_together_share_one_commit_and_resolve_after_it(tmp
 
 
 def test_a_lone_message_waits_for_no_timer(tmp_path: Path) -> None:
-    """A message stored alone is handed to the writer thread in the event loop's next turn (no
-    timer): once the storing task has yielded once, nothing is left queued, and its commit
-    resolves with the message in the database."""
+    """A message stored alone is committed in the event loop's next turn: once the storing task
+    has yielded once, its commit is done and the message is in the database."""
     store, sid = _store(tmp_path, 1)
 
     async def run() -> None:
         store.store_message("mon-0", "s0", sid, _message(1, T0), T0)
         done = store.committed()
         await asyncio.sleep(0)
-        assert store._queue == []
-        await asyncio.wait_for(done, seconds(5))
-        assert done.result() is None
-        assert _stored(store.path) == ([T0], {"mon-0": 1})
-
-    try:
-        asyncio.run(run())
-    finally:
-        store.close()
-
-
-def _commits_on(store: Store, delay: float = 0.0) -> list[str]:
-    """The threads the store's COMMITs run on, as they come; each held ``delay`` s (a slow disk)."""
-    threads: list[str] = []
-
-    def trace(sql: str) -> None:  # SQLite calls it on the thread about to run the statement
-        if sql == "COMMIT":
-            threads.append(threading.current_thread().name)
-            time.sleep(delay)
-
-    store.writer.db.set_trace_callback(trace)
-    return threads
-
-
-def test_a_large_group_is_committed_off_the_event_loop(tmp_path: Path) -> None:
-    """A group of THREAD_GROUP messages is committed by the writer thread: with the COMMIT made to
-    take 200 ms (as a slow disk would), the event loop goes on running other work meanwhile, the
-    acks' future stays pending, and it resolves with every message stored once the commit is done."""
-    n = Store.THREAD_GROUP
-    store, sid = _store(tmp_path, n)
-    commits = _commits_on(store, delay=0.2)
-
-    async def run() -> None:
-        for k in range(n):
-            store.store_message(f"mon-{k}", f"s{k}", sid, _message(1, T0 + k), T0)
-        done = store.committed()
-        started = time.monotonic()
-        ticks = 0
-        while time.monotonic() - started < 0.1:  # 100 ms of other work while the commit waits
-            await asyncio.sleep(0.01)
-            ticks += 1
-        assert ticks >= 5 and not done.done()
-        await asyncio.wait_for(done, seconds(5))
-        assert _stored(store.path) == ([T0 + k for k in range(n)], {f"mon-{k}": 1 for k in range(n)})
-
-    try:
-        asyncio.run(run())
-    finally:
-        store.close()
-    assert commits == ["store-writer"]
-
-
-def test_a_small_group_is_committed_at_once_on_the_event_loop(tmp_path: Path) -> None:
-    """A group smaller than THREAD_GROUP is committed on the event loop itself, in the turn after
-    it was stored (no trip to the writer thread, which would cost more than the commit)."""
-    store, sid = _store(tmp_path, 2)
-    commits = _commits_on(store)
-
-    async def run() -> None:
-        store.store_message("mon-0", "s0", sid, _message(1, T0), T0)
-        store.store_message("mon-1", "s1", sid, _message(1, T0 + 1), T0)
-        done = store.committed()
-        await asyncio.sleep(0)
         assert done.done() and done.result() is None
-
-    try:
-        asyncio.run(run())
-    finally:
-        store.close()
-    assert commits == ["MainThread"]
-    assert _stored(store.path) == ([T0, T0 + 1], {"mon-0": 1, "mon-1": 1})
-
-
-def test_with_fsync_every_commit_is_the_writer_threads(tmp_path: Path) -> None:
-    """With --fsync (each commit waits for the disk) even a lone message is committed by the
-    writer thread, never on the event loop."""
-    store = Store(tmp_path / "vitalwatch.sqlite3", fsync=True)
-    sid = store.start_session("Room 1", "test", T0)["id"]
-    store.open_stream(Hello(type="hello", seq=0, protocol=1, monitor_id="mon-0", stream="s0",
-                            room="Room 1", mode="test"), sid)
-    commits = _commits_on(store)
-
-    async def run() -> None:
-        store.store_message("mon-0", "s0", sid, _message(1, T0), T0)
-        await asyncio.wait_for(store.committed(), seconds(5))
-
-    try:
-        asyncio.run(run())
-    finally:
-        store.close()
-    assert commits == ["store-writer"]
-    assert _stored(store.path) == ([T0], {"mon-0": 1})
-
-
-def test_a_read_sees_every_message_stored_before_it(tmp_path: Path) -> None:
-    """A read through the store (REST, snapshots) right after messages were stored, before their
-    commit has been awaited, waits for the writer and sees all of them."""
-    store, sid = _store(tmp_path, 3)
-
-    async def run() -> None:
-        for k in range(3):
-            store.store_message(f"mon-{k}", f"s{k}", sid, _message(1, T0 + k), T0)
-        assert [r["t"] for r in store.numerics(sid)] == [T0, T0 + 1, T0 + 2]
-        assert store.last_seq("mon-2", "s2") == 1
-        await asyncio.wait_for(store.committed(), seconds(5))
+        assert _stored(store.path) == ([T0], {"mon-0": 1})
 
     try:
         asyncio.run(run())
