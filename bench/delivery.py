@@ -410,8 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kill", choices=(*RECEIVERS, "none"), default="webhook",
                    help="the receiver SIGKILLed at a third of the run and restarted (default webhook)")
     p.add_argument("--down", type=float, default=5, help="seconds the killed receiver stays down (default 5)")
-    p.add_argument("--p99-ms", type=float, default=1000,
-                   help="fail if a receiver that was not killed has a p99 above this (default 1000)")
+    p.add_argument("--p99-ms", type=float, default=2000,
+                   help="fail if a receiver that was not killed has a p99 above this (default 2000)")
     p.add_argument("--no-retries", action="store_true",
                    help="run the server with no delivery retries: a killed receiver then costs deliveries")
     p.add_argument("--json", type=Path, help="write the results here")
