@@ -9,6 +9,7 @@ ready only when every criterion is met, and never while a medium or high alarm i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -137,7 +138,8 @@ def _time(timeline: Timeline, x: Inputs, now: float) -> Criterion:
              else f"{timeline.discharge_after_dose_min:g} min after the dose")
     if now >= opens:
         return Criterion("time", label, "met", after)
-    return Criterion("time", label, "unmet", f"{after}: {(opens - now) / 60:.0f} min to go")
+    # Rounded up: the last minute is "1 min to go", never "0 min to go" while still unmet.
+    return Criterion("time", label, "unmet", f"{after}: {math.ceil((opens - now) / 60)} min to go")
 
 
 def readiness(policy: DischargePolicy, timeline: Timeline, x: Inputs, now: float) -> Readiness:
