@@ -4,6 +4,7 @@ webhook receiver, a ntfy server) and an SMTP server, each recording what it got.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    t: float = field(default_factory=time.time)  # when it came, on the receiver's clock
 
 
 # What the receiver answers a request: (status, body), or None to never answer.

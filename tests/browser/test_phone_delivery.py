@@ -11,10 +11,8 @@ import base64
 import json
 import secrets
 import signal
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from playwright.sync_api import Browser, expect
 
 from app.roster import Roster
 from app.store import Store
+from tests.alerts.receivers import HttpReceiver, http_receiver
 from tests.alerts.test_delivery_push import Browser as PushKeys
 from tests.alerts.test_delivery_push import PushService
 from tests.app.delivery_helpers import ROOM, delivery_rules, raise_h1
@@ -39,46 +38,21 @@ SW_NOTIFICATIONS = """() => self.registration.getNotifications().then((ns) =>
   ns.map((n) => ({ title: n.title, body: n.body, tag: n.tag, actions: n.actions.map((a) => a.action) })))"""
 
 
-class Inbox:
-    """A notification service's receiving end (apprise ``json://`` POSTs a JSON title and message
-    to one path per person): every message with the time it came."""
-
-    def __init__(self) -> None:
-        self.got: list[tuple[float, str, dict[str, Any]]] = []
-        inbox = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                inbox.got.append((time.time(), self.path.strip("/"), body))
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.http.server_address[1]
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-
-    def of(self, who: str) -> list[tuple[float, dict[str, Any]]]:
-        return [(t, body) for t, path, body in self.got if path == who]
-
-    def close(self) -> None:
-        self.http.shutdown()
-        self.http.server_close()
-
-
 @pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    box = Inbox()
-    yield box
-    box.close()
+def inbox() -> Iterator[HttpReceiver]:
+    """A notification service's receiving end (apprise ``json://`` POSTs a JSON title and message
+    to one path per person), answering 200."""
+    with http_receiver(lambda request: (200, b"")) as receiver:
+        yield receiver
+
+
+def told(inbox: HttpReceiver, who: str) -> list[tuple[float, dict[str, Any]]]:
+    """What ``who`` was sent, with when it came."""
+    return [(r.t, json.loads(r.body)) for r in inbox.requests if r.path.strip("/") == who]
 
 
 def test_locked_phone_alarm_escalates_to_backup_then_clinician_and_a_down_receiver_alarms(
-        tmp_path: Path, browser: Browser, inbox: Inbox) -> None:
+        tmp_path: Path, browser: Browser, inbox: HttpReceiver) -> None:
     """A nurse installs the nurse view on a phone-sized browser (manifest, service worker, alarms
     on) and locks it; an alarm in the room the roster gives her reaches the push service
     encrypted for that phone and, handed over, shows a notification with Acknowledge. Nobody
@@ -96,7 +70,7 @@ def test_locked_phone_alarm_escalates_to_backup_then_clinician_and_a_down_receiv
     channels = tmp_path / "channels.yaml"
     channels.write_text(yaml.safe_dump({
         "push": {"subject": "mailto:it@clinic.example"},
-        "notify": [{"url": f"json://127.0.0.1:{inbox.port}/{who}", "to": who} for who in ("bob", "clara")],
+        "notify": [{"url": f"json{inbox.url.removeprefix('http')}/{who}", "to": who} for who in ("bob", "clara")],
         "webhooks": [{"url": f"http://127.0.0.1:{free_port()}/alarms", "secret_file": str(secret)}],
     }), encoding="utf-8")
     service = PushService().start()
@@ -140,10 +114,10 @@ def test_locked_phone_alarm_escalates_to_backup_then_clinician_and_a_down_receiv
             assert ROOM in shown[0]["title"] and "acknowledge" in shown[0]["actions"]
 
             # Unacknowledged: the backup, then the clinician, each on the rules' schedule.
-            bob = wait_for(lambda: inbox.of("bob"), timeout=backup_s + seconds(10), what="the backup")
+            bob = wait_for(lambda: told(inbox, "bob"), timeout=backup_s + seconds(10), what="the backup")
             assert bob[0][0] - t_raised >= backup_s - 1 and ROOM in bob[0][1]["title"]
-            assert inbox.of("clara") == [], "the clinician is told only after her own delay"
-            clara = wait_for(lambda: inbox.of("clara"), timeout=clinician_s + seconds(10), what="the clinician")
+            assert told(inbox, "clara") == [], "the clinician is told only after her own delay"
+            clara = wait_for(lambda: told(inbox, "clara"), timeout=clinician_s + seconds(10), what="the clinician")
             assert clara[0][0] - t_raised >= clinician_s - 1
             assert "Acknowledge: " in clara[0][1]["message"], "a link to acknowledge from her phone"
 
