@@ -66,7 +66,7 @@ MAX_DEVICES_PER_USER = 8
 
 
 class PushError(ValueError):
-    pass
+    """A phone's registration is refused; the message says why."""
 
 
 def page_beat_s(policy: DeliveryPolicy) -> float:

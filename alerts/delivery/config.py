@@ -70,7 +70,7 @@ class Channels(_Model):
 
 
 class ChannelsError(ValueError):
-    pass
+    """The channels file is wrong: the message names the field and why."""
 
 
 def load(path: Path | None) -> Channels:

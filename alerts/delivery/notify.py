@@ -59,7 +59,7 @@ THREADS: Final = 4
 
 
 class NotifyError(ValueError):
-    pass
+    """apprise cannot use an entry's URL: the message names the entry, never the URL."""
 
 
 class NotifySender:

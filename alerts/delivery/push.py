@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
@@ -95,7 +95,10 @@ class PushSender:
 
     def __init__(self, subscription: Mapping[str, Any], vapid_private_key: str, subject: str,
                  timeout_s: float, label: str, ttl_s: Mapping[Priority, int],
-                 device: int | None = None) -> None:
+                 device: int | None = None, clock: Callable[[], float] = time.time) -> None:
+        """``clock``: when the VAPID token is signed and expires (the push service checks it
+        against its own clock)."""
+        self.clock = clock
         self.subscription = {"endpoint": subscription["endpoint"],
                              "keys": dict(subscription["keys"])}
         self.vapid = Vapid.from_pem(vapid_private_key.encode()) if "-----BEGIN" in vapid_private_key \
@@ -126,7 +129,7 @@ class PushSender:
         """Encrypt ``data`` (as JSON) to the browser and hand it to its push service, within
         ``timeout_s``. Never raises for the push service's failure: answers an Outcome."""
         body = json.dumps(data, separators=(",", ":"))
-        headers = {**self._vapid_headers(time.time()), "Urgency": urgency, "Topic": topic}
+        headers = {**self._vapid_headers(self.clock()), "Urgency": urgency, "Topic": topic}
 
         def post() -> requests.Response:
             pusher = WebPusher(self.subscription, requests_session=self._session)

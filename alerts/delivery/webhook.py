@@ -28,7 +28,7 @@ import hashlib
 import hmac
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
@@ -48,7 +48,7 @@ DETAIL_CHARS: Final = 200
 
 
 class SecretError(ValueError):
-    pass
+    """A webhook's signing key is missing or unusable: the message names the webhook."""
 
 
 class Refused(ValueError):
@@ -114,7 +114,10 @@ class WebhookSender:
 
     channel: Channel = Channel.webhook
 
-    def __init__(self, target: WebhookTarget, secret: bytes, timeout_s: float) -> None:
+    def __init__(self, target: WebhookTarget, secret: bytes, timeout_s: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        """``clock``: the signing time's source (the wall clock: a receiver compares it with its
+        own)."""
         if not (math.isfinite(timeout_s) and timeout_s > 0):
             raise ValueError(f"timeout_s: {timeout_s} is not a positive number of seconds")
         self.url = target.url
@@ -125,16 +128,17 @@ class WebhookSender:
         self.destination = f"webhook {shown}"
         self._secret = secret
         self._timeout_s = timeout_s
+        self.clock = clock
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_s, connect=timeout_s / 2), follow_redirects=False,
             headers={"user-agent": "vitalwatch-webhook/1"})
 
     async def send(self, notice: Notice, now: float | None = None) -> Outcome:
-        """One signed POST of ``notice``; never raises for the receiver's failure. ``now`` (the
-        signing time) defaults to the wall clock: a receiver compares it with its own."""
+        """One signed POST of ``notice``; never raises for the receiver's failure. ``now``: the
+        signing time, when not the clock's."""
         body = notice.model_dump_json().encode()
         msg_id = str(notice.delivery_id)
-        timestamp = int(time.time() if now is None else now)
+        timestamp = int(self.clock() if now is None else now)
         headers = {"content-type": "application/json", "webhook-id": msg_id,
                    "webhook-timestamp": str(timestamp),
                    "webhook-signature": sign(self._secret, msg_id, timestamp, body)}
