@@ -178,6 +178,7 @@ class DeliveryService:
         self._wake: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_probe = 0.0
+        self._lapsed_at, self._lapsed = float("-inf"), set[str]()  # _lapsed_rooms' last look
         self._worker: asyncio.Task[None] | None = None
         self._on: dict[tuple[int, str], bool] = {}  # the supervision signals as last set
         self._owner: dict[int, tuple[Tracked, Step]] = {}  # delivery id -> its alarm and step
@@ -407,10 +408,7 @@ class DeliveryService:
     def _supervise(self, now: float) -> None:
         sessions = list(self.pipeline.sessions.values())
         down = any(self.failures.values())
-        lapsed_rooms: set[str] = set()
-        if self.devices is not None:
-            for user, _label in self.devices.lapsed(now):
-                lapsed_rooms.update(self.roster.rooms_of(user, now))
+        lapsed_rooms = self._lapsed_rooms(now)
         for s in sessions:
             # D1's own notices do not hold it: it would never clear while they failed.
             undelivered = any(t.undelivered and t.session_id == s.id and t.change.rule != "D1"
@@ -420,6 +418,16 @@ class DeliveryService:
             self._set(s.id, "D3", s.room in lapsed_rooms, now)
         live = {s.id for s in sessions}
         self._on = {k: v for k, v in self._on.items() if k[0] in live}
+
+    def _lapsed_rooms(self, now: float) -> set[str]:
+        """The rooms of nurses whose phones have lapsed (D3). The worker wakes at every alarm
+        change and send, but a phone lapses on a heartbeat of tens of seconds: the devices and
+        the roster are read at most once a second."""
+        if now >= self._lapsed_at + 1.0:
+            self._lapsed_at, self._lapsed = now, set()
+            for user, _label in self.devices.lapsed(now) if self.devices is not None else []:
+                self._lapsed.update(self.roster.rooms_of(user, now))
+        return self._lapsed
 
     def _set(self, session_id: int, rule: str, on: bool, now: float) -> None:
         if self._on.get((session_id, rule), False) != on:
