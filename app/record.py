@@ -19,12 +19,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from monitors.protocol import T_MAX, T_MIN
+
 Route = Literal["iv", "im", "sublingual", "intranasal", "oral"]
 
 
 class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    t_device: float = Field(description="when it happened, on the session's (device) clock")
+    t_device: float = Field(ge=T_MIN, le=T_MAX,
+                            description="when it happened, on the session's (device) clock")
     replaces: int | None = Field(default=None, ge=1, description="the entry this one corrects")
 
 

@@ -151,3 +151,19 @@ def test_end_refused_with_unmet_criteria_unless_signed_off(server: Server) -> No
     assert entry(server, sid, kind="sign_off", t_device=T0 + 5, what="discharge_unmet",
                  reason="patient declined further monitoring").status_code == 201
     assert server.post(f"/api/sessions/{sid}/end").status_code == 200
+
+
+def test_an_entry_timed_where_no_clock_can_be_is_refused(server: Server) -> None:
+    """A dose dated outside any device clock's range (1e300; milliseconds sent as seconds) would
+    hold every post-dose rule back for ever: a 422 naming t_device, as the monitor protocol
+    refuses such a time, and the dose clock does not start."""
+    mon = RawMonitor(server, monitor_id="mon-time", room="Room T")
+    sid = mon.welcome["session_id"]
+    mon.send(numerics(1, T0, HR=72, SpO2=98))
+    assert entry(server, sid, kind="check_in", t_device=T0, label="P-T", weight_kg=70,
+                 drug="ketamine", route="iv").status_code == 201
+    for t in (1e300, T0 * 1000, 0):
+        r = entry(server, sid, kind="dose", t_device=t, drug="ketamine", route="iv", dose_mg=35)
+        assert r.status_code == 422 and "t_device" in str(r.json()["detail"]), (t, r.text)
+    assert server.get(f"/api/sessions/{sid}/rules")["dose"] is None
+    mon.close()
