@@ -24,14 +24,16 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-# Debian's chromium, driven by Playwright through executable_path: no browser is ever downloaded.
+# Debian's chromium, driven by Playwright through executable_path (the browser tests) and by kaleido
+# (the session report's chart, for `make run` too): no browser is ever downloaded.
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian's chromium for the browser tests"; \
+	  echo "installing Debian's chromium (browser tests, report charts)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-run: install
+# The session report's trend chart is drawn by plotly in Debian's chromium too (kaleido).
+run: install chromium
 	@echo "vitalwatch demo: open http://$(HOST):$(PORT)"
 	$(BIN)/vitalwatch demo --host $(HOST) --port $(PORT) --data-dir data/demo
 

@@ -64,6 +64,9 @@ async def health(request: Request, pipeline: PipelineDep, who: SessionDep) -> di
         "demo": request.app.state.settings.demo,
         "push": request.app.state.push.counts(time.time()),  # app/push.py: phones, lapsed, receipts
         "delivery": request.app.state.delivery.status(),
+        # The report's trend chart export (app/report/exporter.py): its browser, exports done
+        # and failed, and the last failure's reason.
+        "report_charts": request.app.state.charts.status(),
         # Per session rebuilt at start-up: messages replayed, seconds, changes logged then, and
         # how far the replay differed from the alarm log (docs/alarms.md, "After a restart").
         "resumed": {str(s.id): s.resumed for s in pipeline.sessions.values() if s.resumed},

@@ -28,6 +28,7 @@ from app.hub import Hub
 from app.ingest import ingest
 from app.pipeline import Pipeline
 from app.report import api as report_api
+from app.report.exporter import Exporter
 from app.roster import Roster
 from app.security import Security, SecurityHeaders, page
 from app.store import Store
@@ -79,6 +80,9 @@ def create_app(settings: Settings) -> FastAPI:
     delivery = DeliveryService(pipeline, channels, Path(settings.data_dir), settings.public_url, links,
                                devices=devices)
     devices.sink = delivery
+    # The report's chart export: its browser starts on the first report, not here (most servers
+    # never print one, and a start costs seconds of CPU).
+    charts = Exporter()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -95,6 +99,7 @@ def create_app(settings: Settings) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await delivery.close()
+            await asyncio.to_thread(charts.close)
             store.close()
 
     # No public OpenAPI pages: every route needs a login, and the API is documented in docs/.
@@ -105,6 +110,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.roster = roster
     app.state.push = devices
     app.state.delivery = delivery
+    app.state.charts = charts
     app.state.settings = settings
     app.state.started = time.time()
 

@@ -1,6 +1,7 @@
 """Make the example session report in docs/: a simulated demo session (the typical responder on
 esketamine), fed through the real pipeline into a scratch database, with a clinical record, then
-signed, drawn as PDF, and its first page as an image.
+signed, drawn as PDF (its chart exported through Debian's chromium, as the server does), and its
+first page as an image.
 
     .venv/bin/python bench/report_example.py [--out docs]
 
@@ -22,6 +23,7 @@ from app.hub import Hub
 from app.pipeline import Pipeline
 from app.record import CheckIn, Confirmation, Dose, Observation, Record
 from app.report import pdf
+from app.report.exporter import Exporter
 from app.report.model import Signature, build
 from app.store import Store
 from monitors.protocol import Hello, monitor_message
@@ -72,7 +74,14 @@ def main() -> None:
                    "nurse-demo", end - 120)
         report = build(store, pipeline.alarm_log, record, sid, pipeline.rules, end + 60)
         report = report.model_copy(update={"signature": Signature(version=1, by="dr-demo", at=end + 60)})
-        body = pdf.render(report)
+        charts = Exporter()
+        try:
+            chart = charts.chart(report)
+        finally:
+            charts.close()
+        if chart.unavailable:
+            raise SystemExit(chart.note)
+        body = pdf.render(report, chart)
         store.close()
     (args.out / "img").mkdir(parents=True, exist_ok=True)
     (args.out / "report-example.pdf").write_bytes(body)

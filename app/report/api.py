@@ -24,6 +24,8 @@ from app.pipeline import Pipeline
 from app.record import Record
 from app.report import course as course_mod
 from app.report import fhir, html, pdf, readings
+from app.report.chart import Chart
+from app.report.exporter import Exporter
 from app.report.model import SessionReport, Signature, build
 from app.report.signed import Reports
 from app.security import require
@@ -37,6 +39,13 @@ router = APIRouter(prefix="/api")
 SignReport = Annotated[Login, Depends(require("manage_sessions"))]
 Label = Annotated[str, Path(min_length=1, max_length=64)]
 Version = Annotated[int | None, Query(ge=1, le=1_000_000)]
+
+
+async def _exporter(request: Request) -> Exporter:
+    return request.app.state.charts
+
+
+ChartsDep = Annotated[Exporter, Depends(_exporter)]
 
 
 def _rules(pipeline: Pipeline, store: Store, session_id: int) -> RuleSet:
@@ -89,12 +98,13 @@ def _signed(pipeline: Pipeline, session_id: int, version: int | None) -> dict[st
     return content
 
 
-async def _pdf(report: SessionReport) -> bytes:
-    # Typesetting takes ~40 ms for a 2-hour session, more for longer ones: off the event loop,
-    # which carries the live path. The report was built on the loop (the database connection
-    # belongs to it); building one takes ~60 ms for the same session.
+async def _pdf(report: SessionReport, charts: Exporter) -> bytes:
+    # Typesetting takes ~40 ms for a 2-hour session, more for longer ones, and the chart's export
+    # ~0.1 s (seconds for the first, which starts the browser): both off the event loop, which
+    # carries the live path.
+    chart = await charts.chart_async(report)
     try:
-        return await asyncio.to_thread(pdf.render, report)
+        return await asyncio.to_thread(pdf.render, report, chart)
     except typst.TypstError as e:
         # The log names the session only: Typst's message may quote the record's text.
         log.error("session %s: the report PDF could not be typeset", report.session_id)
@@ -113,18 +123,19 @@ async def report_json(session_id: Id, pipeline: PipelineDep, who: ViewHistory,
 
 
 @router.get("/sessions/{session_id}/report.html", response_class=HTMLResponse)
-async def report_html(session_id: Id, pipeline: PipelineDep, who: ViewHistory,
+async def report_html(session_id: Id, pipeline: PipelineDep, charts: ChartsDep, who: ViewHistory,
                       version: Version = None) -> HTMLResponse:
     """The latest signed version (or ``version``), re-drawn from its stored model; else a draft
     built from the data as it stands, marked "DRAFT — not signed"."""
     signed = _signed(pipeline, session_id, version)
     report = (SessionReport.model_validate_json(signed["model"]) if signed
               else await _draft(pipeline, session_id, time.time()))
-    return HTMLResponse(html.render(report))
+    chart: Chart = await charts.chart_async(report)
+    return HTMLResponse(html.render(report, chart))
 
 
 @router.get("/sessions/{session_id}/report.pdf")
-async def report_pdf(session_id: Id, pipeline: PipelineDep, who: ViewHistory,
+async def report_pdf(session_id: Id, pipeline: PipelineDep, charts: ChartsDep, who: ViewHistory,
                      version: Version = None) -> Response:
     """The stored PDF of the latest signed version (or ``version``), byte for byte as signed;
     else a draft PDF built now."""
@@ -132,7 +143,8 @@ async def report_pdf(session_id: Id, pipeline: PipelineDep, who: ViewHistory,
     if signed:
         body, name = bytes(signed["pdf"]), f"session-{session_id}-report-v{signed['version']}.pdf"
     else:
-        body, name = await _pdf(await _draft(pipeline, session_id, time.time())), f"session-{session_id}-report-draft.pdf"
+        report = await _draft(pipeline, session_id, time.time())
+        body, name = await _pdf(report, charts), f"session-{session_id}-report-draft.pdf"
     return Response(body, media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="{name}"'})
 
@@ -156,12 +168,12 @@ class AmendIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000, description="why the signed report changes")
 
 
-async def _store_version(pipeline: Pipeline, session_id: int, version: int,
+async def _store_version(pipeline: Pipeline, charts: Exporter, session_id: int, version: int,
                          who: Login, reason: str) -> dict[str, Any]:
     now = time.time()
     report = await _draft(pipeline, session_id, now, Signature(version=version, by=who.user.name, at=now,
                                                          reason=reason))
-    body = await _pdf(report)
+    body = await _pdf(report, charts)
     try:
         return Reports(pipeline.store.db).add(session_id, version, who.user.name, now, reason, body,
                                               report.model_dump_json())
@@ -170,7 +182,8 @@ async def _store_version(pipeline: Pipeline, session_id: int, version: int,
 
 
 @router.post("/sessions/{session_id}/report/sign", status_code=201)
-async def sign_report(session_id: Id, request: Request, pipeline: PipelineDep, who: SignReport,
+async def sign_report(session_id: Id, request: Request, pipeline: PipelineDep, charts: ChartsDep,
+                      who: SignReport,
                       body: SignIn | None = None) -> dict[str, Any]:
     """Sign the ended session's report as version 1: its PDF and model are stored with their
     SHA-256 and can never change. Audited."""
@@ -180,7 +193,7 @@ async def sign_report(session_id: Id, request: Request, pipeline: PipelineDep, w
         raise HTTPException(409, f"session {session_id} is still running: end it before signing its report")
     if Reports(pipeline.store.db).latest_version(session_id):
         raise HTTPException(409, f"session {session_id}'s report is signed already: amend it, with a reason")
-    stored = await _store_version(pipeline, session_id, 1, who, body.reason if body else "")
+    stored = await _store_version(pipeline, charts, session_id, 1, who, body.reason if body else "")
     request.app.state.security.audit.record(time.time(), who.user.name, "report_signed",
                                             f"session {session_id}",
                                             new={"version": 1, "pdf_sha256": stored["pdf_sha256"]})
@@ -189,7 +202,7 @@ async def sign_report(session_id: Id, request: Request, pipeline: PipelineDep, w
 
 @router.post("/sessions/{session_id}/report/amend", status_code=201)
 async def amend_report(session_id: Id, body: AmendIn, request: Request, pipeline: PipelineDep,
-                       who: SignReport) -> dict[str, Any]:
+                       charts: ChartsDep, who: SignReport) -> dict[str, Any]:
     """A new signed version (n+1) from the data as it now stands, with the reason; the versions
     before it stay as they were. Audited with both versions' digests."""
     if pipeline.store.session(session_id) is None:
@@ -199,7 +212,7 @@ async def amend_report(session_id: Id, body: AmendIn, request: Request, pipeline
     if not latest:
         raise HTTPException(409, f"session {session_id}'s report is not signed yet: sign it first")
     before = reports.version(session_id, latest)
-    stored = await _store_version(pipeline, session_id, latest + 1, who, body.reason)
+    stored = await _store_version(pipeline, charts, session_id, latest + 1, who, body.reason)
     request.app.state.security.audit.record(
         time.time(), who.user.name, "report_amended", f"session {session_id}",
         old={"version": latest, "pdf_sha256": before["pdf_sha256"] if before else None},

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from app.report import trend
+from app.report.chart import Chart
 from app.report.model import Entry, SessionReport
 from app.report.rems import BloodPressure, Judgement
 
@@ -32,7 +32,7 @@ class Document(BaseModel):
     draft: bool
     facts: list[tuple[str, str]]
     rems: Table
-    chart_svg: str
+    chart: Chart
     tables: list[Table]
 
 
@@ -73,7 +73,8 @@ def _entries(title: str, entries: list[Entry], columns: list[str], keys: list[st
                        for e in entries])
 
 
-def document(report: SessionReport) -> Document:
+def document(report: SessionReport, chart: Chart) -> Document:
+    """The report laid out, with its trend ``chart`` (exported beforehand: app/report/exporter.py)."""
     r = report
     f = r.rems
     sig = r.signature
@@ -142,4 +143,4 @@ def document(report: SessionReport) -> Document:
     ]
     return Document(title=f"Session report — {r.label or 'no label'} — session {r.session_id}",
                     watermark=r.watermark, status=status, draft=draft, facts=facts, rems=rems,
-                    chart_svg=trend.svg(r), tables=tables)
+                    chart=chart, tables=tables)
