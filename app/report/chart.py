@@ -80,7 +80,8 @@ def figure(report: SessionReport) -> dict[str, Any] | None:
         "data": traces,
         "layout": {
             "width": WIDTH, "height": HEIGHT, "font": {"family": FONT, "size": 10, "color": "#111"},
-            "margin": {"l": 48, "r": 12, "t": 12, "b": 48}, "paper_bgcolor": "#fff", "plot_bgcolor": "#fff",
+            "margin": {"l": 48, "r": 12, "t": 12, "b": 48}, "paper_bgcolor": "rgba(0,0,0,0)",
+            "plot_bgcolor": "rgba(0,0,0,0)",  # transparent: a DEMO watermark shows through
             "showlegend": True,
             "legend": {"orientation": "h", "x": 0, "y": -0.12, "xanchor": "left", "yanchor": "top"},
             "xaxis": {**axis, "domain": [0, 1], "anchor": "y", "matches": "x2", "showticklabels": False,

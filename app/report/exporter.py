@@ -94,10 +94,13 @@ class Exporter:
         return k
 
     def _start(self) -> None:
+        self.starts += 1  # attempts, failed ones included
         if self.path is None:
             raise ChartUnavailable("no browser: chromium is not installed and BROWSER_PATH is not set")
+        # Said here, plainly: kaleido's own message would advise downloading a browser.
+        if not (os.path.isfile(self.path) and os.access(self.path, os.X_OK)):
+            raise ChartUnavailable(f"no browser at {self.path} (install Debian's chromium, or set BROWSER_PATH)")
         started = time.perf_counter()
-        self.starts += 1
         try:
             self._run(self._open(), self.start_timeout_s)
         except TimeoutError:

@@ -8,6 +8,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import signal
 import sqlite3
 import time
@@ -22,6 +23,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 
 from app.record import CheckIn, Confirmation, Dose, Intervention, Observation, Record
+from app.report.chart import Chart
 from app.store import Store
 from tests.app.helpers import RawMonitor, numerics
 from tests.conftest import SSL_CONTEXT, Server, free_port, seconds
@@ -322,7 +324,7 @@ def test_missing_data_is_shown_as_missing(tmp_path: Path) -> None:
     assert f.bp_40_min.value is None and f.end_bp.value is None
     assert f.pre_dose_acceptable.acceptable is None and f.total_minutes.value is None
     assert report.label is None and report.deliveries.available is False
-    rems_rows = layout.document(report).rems.rows
+    rems_rows = layout.document(report, Chart()).rems.rows
     assert all(row[1] in (layout.MISSING, "none recorded") for row in rems_rows)
 
 
@@ -350,14 +352,14 @@ def test_deliveries_are_reported_once_the_database_records_them(tmp_path: Path) 
     store = Store(tmp_path / "db.sqlite3")
     sid = store.start_session("Room 9", "live", 1_800_000_000.0)["id"]
     before = model.build(store, AlarmLog(store.db), Record(store.db), sid, load(), 1_800_000_100.0)
-    table = next(t for t in layout.document(before).tables if t.title == "Alarm deliveries")
+    table = next(t for t in layout.document(before, Chart()).tables if t.title == "Alarm deliveries")
     assert not table.rows and table.empty.startswith("not recorded")
     store.db.execute("CREATE TABLE deliveries (session_id INTEGER, alarm_id INTEGER, recipient TEXT, status TEXT)")
     store.db.execute("INSERT INTO deliveries VALUES (?, 1, 'nurse-a', 'delivered'), (?, 2, 'x', 'failed')",
                      (sid, sid + 1))
     after = model.build(store, AlarmLog(store.db), Record(store.db), sid, load(), 1_800_000_100.0)
     assert after.deliveries.available and [d["recipient"] for d in after.deliveries.rows] == ["nurse-a"]
-    table = next(t for t in layout.document(after).tables if t.title == "Alarm deliveries")
+    table = next(t for t in layout.document(after, Chart()).tables if t.title == "Alarm deliveries")
     assert table.columns == ["alarm_id", "recipient", "session_id", "status"]
     assert table.rows == [["1", "nurse-a", str(sid), "delivered"]]
 
@@ -385,3 +387,49 @@ def test_discharge_criteria_are_judged_at_the_end_of_monitoring(server: Server, 
     assert report["discharge"]["ready"] is False
     text = " ".join(_pages(_bytes(server, f"/api/sessions/{live.session_id}/report.pdf")))
     assert "Discharge criteria at" in text and "not all met" in text
+
+
+def _line_vertices(svg: str, colour: str) -> list[tuple[float, float]]:
+    """The vertices of the plotted line (not its legend swatch) drawn in ``colour`` (r, g, b)."""
+    for d in re.findall(r'<path class="js-line" d="([^"]+)" style="[^"]*stroke: rgb\(' + colour + r'\)', svg):
+        if "L" in d:
+            return [(float(x), float(y)) for x, y in re.findall(r"([-\d.]+),([-\d.]+)", d)]
+    raise AssertionError(f"no line drawn in rgb({colour})")
+
+
+def test_trend_chart_is_vector_and_plots_the_readings(server: Server, live: Built) -> None:
+    """The trend chart is plotly's SVG: each minute's heart rate is a vertex of its line at the
+    height of its value and each valid cuff reading a marker; the PDF embeds it as vector paths
+    and text (no raster image anywhere), and its page image shows the lines, not the
+    'unavailable' box; /api/health counts the exports and no failure."""
+    report = server.get(f"/api/sessions/{live.session_id}/report.json")
+    page = _bytes(server, f"/api/sessions/{live.session_id}/report.html").decode()
+    svg = page[page.index('<figure id="trend">'):page.index("</figure>")]
+    assert svg.startswith('<figure id="trend"><svg class="main-svg"')
+    hr = [v for _, v in report["trend"]["HR"]]  # type: ignore[index]
+    vertices = _line_vertices(svg, "27, 110, 32")  # HR
+    assert len(vertices) == len(hr) == 98
+    # One scale maps every value to its height: the line is the data, point for point.
+    lo, hi = hr.index(min(hr)), hr.index(max(hr))
+    per_unit = (vertices[hi][1] - vertices[lo][1]) / (hr[hi] - hr[lo])
+    assert per_unit < 0  # higher values are drawn higher up
+    for (_, y), v in zip(vertices, hr):
+        assert y == pytest.approx(vertices[lo][1] + (v - hr[lo]) * per_unit, abs=0.05)
+    valid_cuffs = sum(1 for c in live.sent_nibp if c[1] == "ok")
+    sbp = svg.split("stroke: rgb(179, 38, 30)", 1)[1].split('class="trace', 1)[0]
+    assert sbp.count('class="point"') == valid_cuffs == 6
+
+    body = _bytes(server, f"/api/sessions/{live.session_id}/report.pdf")
+    reader = pypdf.PdfReader(io.BytesIO(body))
+    assert all(not p.images for p in reader.pages)  # images in forms included
+    text = " ".join(_pages(body))
+    assert "SBP DBP MAP HR SpO2 RR" in text and "minutes from the dose" in text  # the chart's own text
+    assert "unavailable" not in text
+    green = 0
+    for p in pypdfium2.PdfDocument(body):
+        pixels = p.render(scale=1, rev_byteorder=True).to_numpy()[:, :, :3].astype(int)
+        r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+        green += int(((g > r + 40) & (g > b + 40)).sum())  # the HR line, #1b6e20
+    assert green > 300
+    charts = server.get("/api/health")["report_charts"]  # type: ignore[index]
+    assert charts["exported"] >= 2 and charts["failed"] == 0 and charts["running"]
