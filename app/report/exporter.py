@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import shutil
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Coroutine
@@ -119,7 +122,8 @@ class Exporter:
         try:
             self._run(k.close(), CLOSE_TIMEOUT_S)
         except Exception:  # the browser is gone or wedged either way; a new one is started next time
-            log.warning("chart export: the browser did not close cleanly", exc_info=True)
+            log.warning("chart export: the browser did not close cleanly; killing it", exc_info=True)
+            _kill(getattr(k, "subprocess", None))
 
     def svg(self, fig: dict[str, Any]) -> str:
         """The figure as SVG text. Blocking, bounded; raises ChartUnavailable with the reason."""
@@ -168,6 +172,9 @@ class Exporter:
         """Close the browser and stop the exporter's thread; a later chart starts them again."""
         with self._lock:
             self._discard()
+            if self._loop is not None:
+                with contextlib.suppress(Exception):
+                    self._run(_cancel_pending(), CLOSE_TIMEOUT_S)
             loop, self._loop = self._loop, None
             if loop is not None and self._thread is not None:
                 loop.call_soon_threadsafe(loop.stop)
@@ -175,6 +182,25 @@ class Exporter:
                 if not self._thread.is_alive():
                     loop.close()
                 self._thread = None
+
+
+async def _cancel_pending() -> None:
+    """Cancel what is left on the exporter's loop (a start or close abandoned on its bound)."""
+    me = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not me]
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _kill(proc: subprocess.Popen[bytes] | None) -> None:
+    """Kill a browser that would not close, with its children (it runs in a session of its own)."""
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(CLOSE_TIMEOUT_S)
 
 
 def _first_line(e: BaseException) -> str:
