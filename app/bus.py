@@ -240,6 +240,10 @@ class Bus:
         except ValueError as e:  # ValidationError is one
             self._refuse(e)
             return
+        if head.instance == self.instance:  # its own name, written otherwise: never shown as remote
+            self.conflicts += 1
+            log.error("bus: another process publishes as instance %r", self.instance)
+            return
         inst, out = self.remote.envelope(head.instance, head.boot, head.seq, now)
         try:
             for m in raw.get("messages") or ():

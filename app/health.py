@@ -19,19 +19,18 @@ from fastapi.responses import PlainTextResponse
 log = logging.getLogger("vitalwatch.health")
 
 router = APIRouter()
-NO_STORE = {"Cache-Control": "no-store"}  # an answer of a moment, never one kept by a proxy
 
 
 @router.get("/livez", include_in_schema=False)
 async def livez() -> PlainTextResponse:
-    return PlainTextResponse("up", headers=NO_STORE)
+    return PlainTextResponse("up")
 
 
 @router.get("/readyz", include_in_schema=False)
 async def readyz(request: Request) -> PlainTextResponse:
     ready = _store_answers(request) and _bus_connected(request)
-    return PlainTextResponse("ready" if ready else "not ready", status_code=200 if ready else 503,
-                             headers=NO_STORE)
+    # Never kept by a proxy: the security headers (app/security.py) say no-store on every answer.
+    return PlainTextResponse("ready" if ready else "not ready", status_code=200 if ready else 503)
 
 
 def _store_answers(request: Request) -> bool:

@@ -206,6 +206,7 @@ async def run(app: FastAPI, host: str, port: int, certfile: str | None = None,
     config = uvicorn.Config(SecurityHeaders(app, tls=bool(certfile)), host=host, port=port, ws_max_size=2**20, log_level="warning",
                             ws_ping_interval=5, ws_ping_timeout=10,
                             ssl_certfile=certfile, ssl_keyfile=keyfile,
+                            server_header=False,  # no software name or version on any answer
                             # A stuck dashboard must not hold up a restart.
                             timeout_graceful_shutdown=3)
     await uvicorn.Server(config).serve()
