@@ -21,7 +21,7 @@ lost silently: its current state travels in the snapshot, and the loss is a resy
 
 Degraded. While the bus is lost (Redis unreachable, a publish failed, or this instance's own
 snapshots stop coming back: the whole path is checked, not just a socket), the instance serves
-its own rooms as ever, shows the remote rooms as not live, signals CL1 "Cluster degraded" in
+its own rooms as ever, shows the remote rooms as not live, signals N1 "Cluster degraded" in
 each of its sessions (the rules file), says not ready on /readyz, and reconnects with backoff.
 """
 
@@ -331,7 +331,7 @@ class Bus:
 
     async def _supervise(self) -> None:
         """Every second: the path checked end to end, the remote instances' silence, and the
-        cluster's signal (CL1) set in every session as it stands."""
+        cluster's signal (N1) set in every session as it stands."""
         while True:
             now = time.time()
             if self.connected and now - self._echo > ECHO_SILENCE_S:

@@ -47,7 +47,7 @@ FEED_RULES = {"T4"}
 DELIVERY_SIGNALS = {"D1": "delivery_failed", "D2": "channel_down", "D3": "nurse_device_lapsed"}
 # The cluster's own supervision (app/bus.py): the bus between instances lost. A signal on the
 # server's clock like D1-D3, held by the same small alarm system of each session.
-CLUSTER_SIGNALS = {"CL1": "cluster_degraded"}
+CLUSTER_SIGNALS = {"N1": "cluster_degraded"}
 DELIVERY_RULES = set(DELIVERY_SIGNALS) | set(CLUSTER_SIGNALS)
 INFUSION_END = "infusion end"  # the mark that ends an IV infusion (api.MarkIn.what)
 
@@ -542,11 +542,11 @@ class Pipeline:
             self._alarms(session, session.delivery.signal(now, DELIVERY_SIGNALS[rule], on), now)
 
     def cluster_signal(self, on: bool, now: float) -> None:
-        """Set the cluster's supervision signal (CL1: the bus lost) in every session at ``now``.
+        """Set the cluster's supervision signal (N1: the bus lost) in every session at ``now``.
         Level-triggered: called every second, so a session started meanwhile gets it too."""
         for session in list(self.sessions.values()):
             if session.delivery is not None:
-                self._alarms(session, session.delivery.signal(now, CLUSTER_SIGNALS["CL1"], on), now)
+                self._alarms(session, session.delivery.signal(now, CLUSTER_SIGNALS["N1"], on), now)
 
     def mark(self, session_id: int, what: str, text: str, by: str, now: float) -> dict[str, Any]:
         """A clinician marks an event (the dose, a treatment, a note) at the session's now. A

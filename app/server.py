@@ -88,7 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
     bus = (Bus(settings.bus, settings.instance_id or f"{socket.gethostname()}-{os.getpid()}", pipeline)
            if settings.bus else None)
     if bus is None:
-        # An alarm of the bus (CL1) still open from a run on the bus ends: there is none now.
+        # An alarm of the bus (N1) still open from a run on the bus ends: there is none now.
         pipeline.cluster_signal(False, time.time())
 
     @contextlib.asynccontextmanager

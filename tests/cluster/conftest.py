@@ -17,8 +17,8 @@ import pytest
 from tests.app.helpers import rules_with
 from tests.conftest import Server, free_port, seconds
 
-# CL1's delay in the instances' rules (default 5 s): the test of a lost bus waits for it.
-CL1_S = 1.0
+# N1's delay in the instances' rules (default 5 s): the test of a lost bus waits for it.
+N1_S = 1.0
 
 
 @dataclass
@@ -70,7 +70,7 @@ def redis(tmp_path: Path) -> Iterator[Redis]:
 
 
 def instance(tmp_path: Path, name: str, bus: str) -> Server:
-    rules = rules_with(tmp_path / f"rules-{name}.yaml", CL1=CL1_S)
+    rules = rules_with(tmp_path / f"rules-{name}.yaml", N1=N1_S)
     return Server(free_port(), tmp_path / name,
                   args=("--bus", bus, "--instance-id", name, "--rules", str(rules)))
 

@@ -21,8 +21,8 @@ def remote(msg: dict[str, Any], room: str, kind: str) -> bool:
     return msg["type"] == kind and (name["room"] if isinstance(name, dict) else name) == room
 
 
-def cl1(event: str):
-    return lambda m: m["type"] == "alarm" and m["alarm"]["rule"] == "CL1" and m["event"] == event
+def n1(event: str):
+    return lambda m: m["type"] == "alarm" and m["alarm"]["rule"] == "N1" and m["event"] == event
 
 
 def saw(dash: Dashboard, predicate, timeout: float = 10) -> dict[str, Any]:
@@ -101,9 +101,9 @@ def test_a_dashboard_on_b_sees_a_room_streaming_into_a(cluster: tuple[Server, Se
 
 def test_redis_lost_degrades_both_instances_and_both_recover(
         cluster: tuple[Server, Server], redis: Redis) -> None:
-    """Redis killed: each instance raises CL1 "Cluster degraded" in its own room's dashboards,
+    """Redis killed: each instance raises N1 "Cluster degraded" in its own room's dashboards,
     B shows A's room not live, /readyz answers 503 on both while each goes on serving its own
-    room; Redis back: CL1 clears on both, /readyz is 200, and A's numerics reach B again."""
+    room; Redis back: N1 clears on both, /readyz is 200, and A's numerics reach B again."""
     a, b = cluster
     with streaming(a, "mon-a", "Room A", HR=70), streaming(b, "mon-b", "Room B", HR=71):
         dash_a, dash_b = Dashboard(a, validate=True), Dashboard(b, validate=True)
@@ -114,9 +114,9 @@ def test_redis_lost_degrades_both_instances_and_both_recover(
         mark(dash_a, dash_b)
         redis.kill()
         lost = time.monotonic()
-        # At once: A's room not live on B; after CL1's delay, the alarm on both.
+        # At once: A's room not live on B; after N1's delay, the alarm on both.
         for dash in (dash_a, dash_b):
-            raised = saw(dash, cl1("raised"))
+            raised = saw(dash, n1("raised"))
             assert raised["alarm"]["kind"] == "technical" and raised["alarm"]["priority"] == "medium"
         assert time.monotonic() - lost < seconds(5)
         saw(dash_b, lambda m: remote(m, "Room A", "room") and not m["room"]["live"])
@@ -127,12 +127,13 @@ def test_redis_lost_degrades_both_instances_and_both_recover(
         mark(dash_a, dash_b)
         redis.start()
         for dash in (dash_a, dash_b):
-            saw(dash, cl1("cleared"), timeout=15)
+            saw(dash, n1("cleared"), timeout=15)
         wait_for(lambda: ready(a) == ready(b) == 200, 5, what="/readyz 200 on both")
         back = saw(dash_b, lambda m: remote(m, "Room A", "session_started") and m["room"]["live"])
         saw(dash_b, lambda m: remote(m, "Room A", "numerics")
             and m["session_id"] == back["room"]["session_id"])
-        logged = [al for al in a.get("/api/alarms") if al["rule"] == "CL1"]
-        assert logged and all(al["state"] == "cleared" for al in logged), logged
+        # Logged like any alarm: raised, then ended, in A's alarm log.
+        wait_for(lambda: [al["state"] for al in a.get("/api/alarms") if al["rule"] == "N1"] == ["cleared"],
+                 5, what="N1 cleared in A's alarm log")
         dash_a.close()
         dash_b.close()
