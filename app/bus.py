@@ -115,6 +115,8 @@ def check_url(url: str) -> str:
 class Bus:
     def __init__(self, url: str, instance: str, pipeline: Pipeline, site: str = SITE) -> None:
         self.url = check_url(url)
+        if not 1 <= len(instance) <= 128:  # as Envelope.instance: the others would refuse it all
+            raise BusError(f"--instance-id: {len(instance)} characters: 1 to 128")
         self.instance = instance
         self.boot = uuid.uuid4().hex[:16]
         self.pipeline = pipeline
