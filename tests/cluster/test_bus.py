@@ -10,7 +10,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+from websockets.exceptions import ConnectionClosed
 
+from app.remote import INSTANCE_SILENCE_S
 from tests.app.helpers import Dashboard, RawMonitor, numerics
 from tests.cluster.conftest import Redis
 from tests.conftest import SSL_CONTEXT, Server, seconds, wait_for
@@ -53,7 +55,10 @@ def streaming(server: Server, monitor_id: str, room: str, **values: float) -> It
         seq = 0
         while not stop.is_set():
             seq += 1
-            mon.send(numerics(seq, time.time(), **values))
+            try:
+                mon.send(numerics(seq, time.time(), **values))
+            except ConnectionClosed:
+                return  # its server was stopped by the test
             stop.wait(0.5)
 
     thread = threading.Thread(target=run, daemon=True)
@@ -137,3 +142,23 @@ def test_redis_lost_degrades_both_instances_and_both_recover(
                  5, what="N1 cleared in A's alarm log")
         dash_a.close()
         dash_b.close()
+
+
+def test_rooms_of_an_instance_that_stops_go_not_live_elsewhere(cluster: tuple[Server, Server]) -> None:
+    """A killed while its monitor streams: within INSTANCE_SILENCE_S B's dashboards get A's room
+    as not live, and a dashboard connecting to B after that finds it not live in its snapshot,
+    never its last values as current."""
+    a, b = cluster
+    with streaming(a, "mon-a", "Room A", HR=72):
+        dash = Dashboard(b, validate=True)
+        dash.wait(lambda m: remote(m, "Room A", "numerics"))
+        mark(dash)
+        a.kill()
+        killed = time.monotonic()
+        gone = saw(dash, lambda m: remote(m, "Room A", "room") and not m["room"]["live"])
+        assert time.monotonic() - killed < seconds(INSTANCE_SILENCE_S + 2)
+        assert gone["room"]["silent"] == ["mon-a"] and not gone["room"]["monitors"][0]["live"]
+        late = Dashboard(b, validate=True)
+        assert [(r["room"], r["live"]) for r in late.snapshot["rooms"]] == [("Room A", False)]
+        late.close()
+        dash.close()
