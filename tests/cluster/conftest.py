@@ -54,8 +54,14 @@ class Redis:
             time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
 
+    def freeze(self, frozen: bool = True) -> None:
+        """Stop (SIGSTOP) or resume (SIGCONT) Redis: its sockets stay open, nothing answers."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP if frozen else signal.SIGCONT)
+
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # a frozen one too
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=seconds(10))
 

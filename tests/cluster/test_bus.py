@@ -162,3 +162,25 @@ def test_rooms_of_an_instance_that_stops_go_not_live_elsewhere(cluster: tuple[Se
         assert [(r["room"], r["live"]) for r in late.snapshot["rooms"]] == [("Room A", False)]
         late.close()
         dash.close()
+
+
+def test_a_redis_that_hangs_is_found_by_its_silence(cluster: tuple[Server, Server], redis: Redis) -> None:
+    """Redis frozen (its sockets open, nothing answered, no error from any socket): both
+    instances find the bus lost from their publishes timing out and their own snapshots not
+    coming back, raise N1 and say not ready; Redis thawed, both clear N1 and are ready again."""
+    a, b = cluster
+    with streaming(a, "mon-a", "Room A", HR=73), streaming(b, "mon-b", "Room B", HR=74):
+        dash_a, dash_b = Dashboard(a, validate=True), Dashboard(b, validate=True)
+        dash_b.wait(lambda m: remote(m, "Room A", "numerics"))
+        mark(dash_a, dash_b)
+        redis.freeze()
+        for dash in (dash_a, dash_b):
+            saw(dash, n1("raised"), timeout=15)
+        wait_for(lambda: ready(a) == ready(b) == 503, 5, what="/readyz 503 on both")
+        mark(dash_a, dash_b)
+        redis.freeze(False)
+        for dash in (dash_a, dash_b):
+            saw(dash, n1("cleared"), timeout=20)
+        wait_for(lambda: ready(a) == ready(b) == 200, 5, what="/readyz 200 on both")
+        dash_a.close()
+        dash_b.close()
