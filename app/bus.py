@@ -103,12 +103,15 @@ def channel(site: str = SITE) -> str:
 
 def check_url(url: str) -> str:
     """``url`` if it is a Redis URL the client takes, else a ``BusError`` saying why."""
+    # The URL itself is never repeated: it may hold the Redis password.
     if not url.startswith(SCHEMES):
-        raise BusError(f"--bus: {url!r} is no Redis URL (redis://host:port/db, rediss://… or unix://…)")
+        scheme = url.split("://", 1)[0] if "://" in url else "(none)"
+        raise BusError(f"--bus: scheme {scheme!r}: no Redis URL (redis://host:port/db, rediss://… "
+                       "or unix://…)")
     try:
         aioredis.Redis.from_url(url)
     except ValueError as e:
-        raise BusError(f"--bus: {url!r}: {e}") from None
+        raise BusError(f"--bus: not a Redis URL the client takes ({type(e).__name__})") from None
     return url
 
 

@@ -58,9 +58,11 @@ def test_readyz_says_not_ready_when_the_store_does_not_answer(tmp_path: Path) ->
 
 def test_a_bus_url_that_is_none_stops_the_server(tmp_path: Path) -> None:
     """``serve --bus`` with something other than a Redis URL refuses to start (exit 2), naming
-    the option and why: an instance meant for the bus must not run alone unnoticed."""
+    the option and why, without repeating the URL (it may hold a password): an instance meant
+    for the bus must not run alone unnoticed."""
     done = subprocess.run([sys.executable, "-m", "app.cli", "serve", "--port", str(free_port()),
-                           "--data-dir", str(tmp_path), "--bus", "http://127.0.0.1:6379"],
+                           "--data-dir", str(tmp_path), "--bus", "http://user:secret-pw@127.0.0.1:6379"],
                           check=False, cwd=ROOT, capture_output=True, text=True, timeout=seconds(30))
     assert done.returncode == 2, done.stderr
     assert "--bus" in done.stderr and "no Redis URL" in done.stderr
+    assert "secret-pw" not in done.stderr  # a URL may hold the Redis password: never repeated
