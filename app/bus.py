@@ -249,7 +249,11 @@ class Bus:
             self.conflicts += 1
             log.error("bus: another process publishes as instance %r", self.instance)
             return
-        inst, out = self.remote.envelope(head.instance, head.boot, head.seq, now)
+        try:
+            inst, out = self.remote.envelope(head.instance, head.boot, head.seq, now)
+        except ValueError as e:  # more instances than aliases can tell apart
+            self._refuse(e)
+            return
         try:
             for m in raw.get("messages") or ():
                 if isinstance(m, dict):
@@ -277,6 +281,9 @@ class Bus:
                 await self._connection()
             except (RedisError, OSError, TimeoutError) as e:
                 reason = str(e) or type(e).__name__
+            except Exception as e:  # a fault of this code must not end the bus for good
+                log.exception("bus: the connection failed")
+                reason = type(e).__name__
             else:
                 reason = "the link was found broken"
             self._down(reason, time.time())
@@ -353,7 +360,7 @@ class Bus:
 
 
 def _why(error: Exception) -> str:
-    if isinstance(error, ValidationError):
+    if isinstance(error, ValidationError) and error.errors():
         err = error.errors()[0]
         return f"{'.'.join(str(p) for p in err['loc']) or '(envelope)'}: {err['msg']}"
     return f"(envelope): {error}"
