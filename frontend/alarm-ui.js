@@ -10,9 +10,9 @@ import { post } from "./live.js";
 import { mmss } from "./session.js";
 import { el } from "./vitals.js";
 
-// Alarms of these rules are on the server's clock (feed and delivery supervision); the rest on
-// the device's.
-export const SERVER_CLOCK_RULES = new Set(["T4", "D1", "D2", "D3"]);
+// Alarms of these rules are on the server's clock (feed, delivery and cluster supervision); the
+// rest on the device's.
+export const SERVER_CLOCK_RULES = new Set(["T4", "D1", "D2", "D3", "N1"]);
 
 const MARKER = { high: "***", medium: "**", low: "*" };
 
