@@ -106,6 +106,8 @@ async function backfill(room) {
   await permitted;
   if (!permissions.includes("view_history")) return;
   const id = room.session_id;
+  // Another instance's room (a negative alias, docs/cluster.md): its history is on that instance.
+  if (id < 0) return;
   const view = viewOf(room);
   const start = Number.isFinite(view.lastT) ? view.lastT : store.deviceNow(room) - WINDOW_S;
   const params = TREND_PARAMS.map((p) => `params=${p}`).join("&");
