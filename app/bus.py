@@ -216,8 +216,8 @@ class Bus:
 
     async def _snapshots(self) -> None:
         while True:
-            self._snapshot()
             await asyncio.sleep(SNAPSHOT_EVERY_S)
+            self._snapshot()
 
     # Incoming ----------------------------------------------------------------------------
 
@@ -304,6 +304,7 @@ class Bus:
                 self.outbox.get_nowait()
             self.broken.clear()
             self._echo = time.time()  # the echo is due from now
+            self._snapshot()  # first on the new connection: what the others resync from
             self.connected = True
             if self.degraded_since is not None:
                 log.warning("bus: connected again to %s after %.1f s", self.channel,
