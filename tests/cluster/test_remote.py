@@ -135,3 +135,23 @@ def test_bad_and_own_envelopes(pipeline: Pipeline, caplog: pytest.LogCaptureFixt
     bus.receive(envelope("B", 0, numerics(1, 1), boot="someone-else"), NOW)
     bus.receive(json.dumps({"instance": "B", "boot": "x", "seq": 0, "messages": []}).encode(), NOW)
     assert bus.conflicts == 2 and dash.messages() == []
+
+
+def test_a_full_outbox_drops_waveforms_and_breaks_the_link_for_anything_else(pipeline: Pipeline) -> None:
+    """The outbox full (Redis not keeping up): a waveform frame is dropped and counted; a value
+    or an alarm is never dropped silently: the link is declared broken (reconnected, the others
+    resync from the snapshot). While the bus is lost nothing is queued, only counted."""
+    bus = Bus("redis://127.0.0.1:1/0", "B", pipeline)
+    wave = feed.WaveformMessage(room="R", session_id=1, wave="Pleth", rate=100, t_device=NOW, samples=[1.0])
+    values = feed.NumericsMessage(room="R", session_id=1, t_server=NOW, readings={})
+    pipeline.hub.publish(values)
+    assert bus.outbox.empty() and bus.not_sent == 1
+    bus.connected = True
+    while not bus.outbox.full():
+        pipeline.hub.publish(wave)
+    pipeline.hub.publish(wave)
+    assert bus.dropped_waveforms == 1 and not bus.broken.is_set()
+    pipeline.hub.publish(values)
+    assert bus.overflows == 1 and bus.broken.is_set()
+    pipeline.hub.publish(feed.Heartbeat(t_server=NOW))  # never on the bus
+    assert bus.overflows == 1
