@@ -185,8 +185,9 @@ class Bus:
                 self.dropped_waveforms += 1
             else:
                 self.overflows += 1
-                log.warning("bus: outbox full with a %s message; reconnecting (the others resync "
-                            "from the next snapshot)", kind)
+                if not self.broken.is_set():  # once per overflow, not once per message after it
+                    log.warning("bus: outbox full with a %s message; reconnecting (the others "
+                                "resync from the next snapshot)", kind)
                 self.broken.set()
 
     def _snapshot(self) -> None:
