@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install install-test chromium bench clean schema
+.PHONY: run test lint install install-test chromium redis-server bench clean schema
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -32,6 +32,13 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# Debian's redis-server, which the cluster tests start on a free port (tests/cluster/conftest.py).
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing Debian's redis-server for the cluster tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+
 # The session report's trend chart is drawn by plotly in Debian's chromium too (kaleido).
 run: install chromium
 	@echo "vitalwatch demo: open http://$(HOST):$(PORT)"
@@ -46,7 +53,7 @@ lint: install-test
 # The suite on JOBS workers (pytest-xdist): most tests wait on a real server, so two workers on two
 # cores take about two thirds of the time of one. JOBS=0 runs it in this process.
 JOBS ?= 2
-test: lint chromium
+test: lint chromium redis-server
 	$(BIN)/python -m pytest -n $(JOBS)
 
 bench: install-test

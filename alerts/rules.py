@@ -56,6 +56,7 @@ SIGNALS = {
     "delivery_failed": "an alarm's notice could not be delivered to a recipient, or reached nobody",
     "channel_down": "a notification channel fails or does not answer",
     "nurse_device_lapsed": "an installed nurse view is not heard from, or its push subscription lapsed",
+    "cluster_degraded": "the bus between the site's instances is lost: their dashboards no longer see each other's rooms",
     **DERIVED_SIGNALS,
 }
 SIGNAL_STATUS_CODES = {

@@ -67,6 +67,8 @@ async def health(request: Request, pipeline: PipelineDep, who: SessionDep) -> di
         # The report's trend chart export (app/report/exporter.py): its browser, exports done
         # and failed, and the last failure's reason.
         "report_charts": request.app.state.charts.status(),
+        # The bus between instances (app/bus.py): None when this instance runs alone.
+        "bus": request.app.state.bus.status() if request.app.state.bus is not None else None,
         # Per session rebuilt at start-up: messages replayed, seconds, changes logged then, and
         # how far the replay differed from the alarm log (docs/alarms.md, "After a restart").
         "resumed": {str(s.id): s.resumed for s in pipeline.sessions.values() if s.resumed},

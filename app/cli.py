@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--public-url", metavar="URL",
                        help="the address nurses' phones reach this server at, for the acknowledge "
                             "links in notifications (default: http(s)://HOST:PORT)")
+    serve.add_argument("--bus", metavar="URL",
+                       help="the bus between a site's instances, redis://host:port/db: every "
+                            "dashboard sees every room of the site (docs/cluster.md)")
+    serve.add_argument("--instance-id", metavar="NAME",
+                       help="this instance's name on the bus (default: <host name>:<port>)")
     serve.add_argument("--fsync", action="store_true",
                        help="fsync every stored message (survives power loss; slower)")
     serve.add_argument("--idle-timeout", type=float, default=120,
@@ -316,6 +322,7 @@ def _data_dir_arg(p: argparse.ArgumentParser) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from alerts.delivery.config import ChannelsError
     from alerts.rules import RulesError
+    from app.bus import BusError
     from app.server import Settings, create_app, run
 
     if bool(args.certfile) != bool(args.keyfile):
@@ -327,12 +334,16 @@ def _serve(args: argparse.Namespace) -> int:
             data_dir=args.data_dir, rules=args.rules, fsync=args.fsync,
             idle_timeout_s=args.idle_timeout * 60, tls=bool(args.certfile),
             allowed_origins=tuple(args.allowed_origin), channels=args.channels,
-            public_url=args.public_url or f"{scheme}://{args.host}:{args.port}"))
+            public_url=args.public_url or f"{scheme}://{args.host}:{args.port}",
+            bus=args.bus, instance_id=args.instance_id or f"{socket.gethostname()}:{args.port}"))
     except RulesError as e:
         print(f"vitalwatch: refusing to start, the rules file has problems:\n{e}", file=sys.stderr)
         return 2
     except ChannelsError as e:
         print(f"vitalwatch: refusing to start, the channels file has problems:\n{e}", file=sys.stderr)
+        return 2
+    except BusError as e:
+        print(f"vitalwatch: refusing to start: {e}", file=sys.stderr)
         return 2
     print(f"vitalwatch serving on {scheme}://{args.host}:{args.port}", flush=True)
     asyncio.run(run(app, args.host, args.port, args.certfile, args.keyfile))

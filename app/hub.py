@@ -11,6 +11,7 @@ is cut off instead, and gets a fresh snapshot when it reconnects.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel
@@ -73,6 +74,9 @@ class Hub:
         self.published = 0
         self.cut_off = 0
         self.refused = 0  # dashboard messages refused, over every connection
+        # Told of every message this instance produces itself (the bus, app/bus.py); it runs on
+        # the hot path: it must only take note, never wait.
+        self.taps: list[Callable[[BaseModel], None]] = []
 
     def connect(self, subscription: feed.Subscribe | None = None) -> Client:
         client = Client(subscription=subscription or feed.Subscribe())
@@ -82,12 +86,18 @@ class Hub:
     def disconnect(self, client: Client) -> None:
         self.clients.discard(client)
 
-    def publish(self, message: BaseModel) -> None:
+    def publish(self, message: BaseModel, local: bool = True) -> None:
+        """Offer ``message`` to every dashboard that wants it. ``local`` False: another instance's
+        message, from the bus: not passed to the taps again, and its ``log_id`` is no row of this
+        instance's alarm log."""
         kind: str = message.type  # type: ignore[attr-defined]
         room = _room_of(message)
         wave = getattr(message, "wave", None)
         droppable = kind == "waveform"
-        log_id = getattr(message, "log_id", None)
+        log_id = getattr(message, "log_id", None) if local else None
+        if local:
+            for tap in self.taps:
+                tap(message)
         self.published += 1
         out: Outgoing | None = None
         for client in list(self.clients):

@@ -45,7 +45,10 @@ FEED_RULES = {"T4"}
 # The alarm delivery's own supervision (app/delivery.py): signal rules on the server's clock, one
 # small alarm system per session, as a monitor's feed rules are.
 DELIVERY_SIGNALS = {"D1": "delivery_failed", "D2": "channel_down", "D3": "nurse_device_lapsed"}
-DELIVERY_RULES = set(DELIVERY_SIGNALS)
+# The cluster's own supervision (app/bus.py): the bus between instances lost. A signal on the
+# server's clock like D1-D3, held by the same small alarm system of each session.
+CLUSTER_SIGNALS = {"N1": "cluster_degraded"}
+DELIVERY_RULES = set(DELIVERY_SIGNALS) | set(CLUSTER_SIGNALS)
 INFUSION_END = "infusion end"  # the mark that ends an IV infusion (api.MarkIn.what)
 
 
@@ -170,6 +173,8 @@ class Pipeline:
         # Told of every alarm change once it is logged and published (the alarm delivery). It
         # runs on the hot path: it must only take note, never wait.
         self.on_alarm: Callable[[SessionState, Change, dict[str, Any], int, float], None] | None = None
+        # The other instances' rooms for a snapshot (app/bus.py), when the server runs on a bus.
+        self.remote: Callable[[wire.Subscribe], list[wire.RoomView]] | None = None
         for row in store.sessions(active_only=True):
             self._load_session(row, now)
 
@@ -536,6 +541,13 @@ class Pipeline:
         if session is not None and session.delivery is not None:
             self._alarms(session, session.delivery.signal(now, DELIVERY_SIGNALS[rule], on), now)
 
+    def cluster_signal(self, on: bool, now: float) -> None:
+        """Set the cluster's supervision signal (N1: the bus lost) in every session at ``now``.
+        Level-triggered: called every second, so a session started meanwhile gets it too."""
+        for session in list(self.sessions.values()):
+            if session.delivery is not None:
+                self._alarms(session, session.delivery.signal(now, CLUSTER_SIGNALS["N1"], on), now)
+
     def mark(self, session_id: int, what: str, text: str, by: str, now: float) -> dict[str, Any]:
         """A clinician marks an event (the dose, a treatment, a note) at the session's now. A
         dose mark is held to the pre-dose gate as a dose entry is (``clinical.Refusal``); a
@@ -843,9 +855,14 @@ class Pipeline:
             )
         return session.settings
 
-    def snapshot(self, now: float, subscription: wire.Subscribe | None = None) -> wire.Snapshot:
-        """Every room ``subscription`` selects (default: every room), as the feed's snapshot."""
+    def snapshot(self, now: float, subscription: wire.Subscribe | None = None,
+                 local_only: bool = False) -> wire.Snapshot:
+        """Every room ``subscription`` selects (default: every room), as the feed's snapshot:
+        this instance's rooms, then (unless ``local_only``) the other instances' rooms as heard
+        on the bus (``remote``, app/bus.py)."""
         subscription = subscription or wire.Subscribe()
         rooms = [self.room_view(s) for s in sorted(self.sessions.values(), key=lambda s: s.room)
                  if subscription.rooms is None or s.room in subscription.rooms]
+        if self.remote is not None and not local_only:
+            rooms += self.remote(subscription)
         return wire.Snapshot(t_server=now, subscription=subscription, rooms=rooms)

@@ -33,7 +33,10 @@ CSRF_HEADER = "x-csrf-token"
 # the handler, since a service worker has no login cookie (app/push.py); /ack/ and /api/ack/ are
 # a notification's acknowledge link, whose signed single-use token is the authority (app/ack.py).
 PUBLIC = ("/login", "/api/login", "/static/", "/favicon.ico", "/sw.js", "/api/push/receipts",
-          "/ack/", "/api/ack/")
+          "/ack/", "/api/ack/",
+          # A load balancer's probes (app/health.py): it has no login, and they say "up" or
+          # "ready" and nothing else.
+          "/livez", "/readyz")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 # Scripts only from this origin and never inline; plotly.js injects its own <style> elements,

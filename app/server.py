@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,10 +19,11 @@ from fastapi.staticfiles import StaticFiles
 
 from alerts import rules as rules_mod
 from alerts.delivery import config as channels_mod
-from app import ack, admin, api, live, login, push, roster_api
+from app import ack, admin, api, health, live, login, push, roster_api
 from app.accounts import Accounts, Login
 from app.ack_link import AckLinks, load_key
 from app.audit import Audit
+from app.bus import Bus
 from app.delivery import SENDER_FACTORIES, DeliveryService
 from app.delivery_channels import CHANNEL_FACTORIES
 from app.heap import Heap
@@ -51,6 +54,8 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     channels: Path | None = None  # the channels file (alerts/delivery/config.py)
     public_url: str = "http://127.0.0.1:8000"  # where acknowledge links point
+    bus: str | None = None  # the bus between instances, redis://host:port/db (app/bus.py)
+    instance_id: str = ""  # this instance's name on the bus (default: host name and process id)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -83,6 +88,12 @@ def create_app(settings: Settings) -> FastAPI:
     # The report's chart export: its browser starts on the first report, not here (most servers
     # never print one, and a start costs seconds of CPU).
     charts = Exporter()
+    # A bad bus URL stops the server too: an instance meant to be on the bus must not run alone.
+    bus = (Bus(settings.bus, settings.instance_id or f"{socket.gethostname()}-{os.getpid()}", pipeline)
+           if settings.bus else None)
+    if bus is None:
+        # An alarm of the bus (N1) still open from a run on the bus ends: there is none now.
+        pipeline.cluster_signal(False, time.time())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -90,6 +101,8 @@ def create_app(settings: Settings) -> FastAPI:
         tasks = [asyncio.create_task(_supervise(pipeline)),
                  asyncio.create_task(push.keep_alive(devices, lambda user, t: len(roster.rooms_of(user, t))))]
         await delivery.start()
+        if bus is not None:
+            await bus.start()
         try:
             yield
         finally:
@@ -98,6 +111,8 @@ def create_app(settings: Settings) -> FastAPI:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if bus is not None:
+                await bus.close()
             await delivery.close()
             await asyncio.to_thread(charts.close)
             store.close()
@@ -111,6 +126,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.push = devices
     app.state.delivery = delivery
     app.state.charts = charts
+    app.state.bus = bus
     app.state.settings = settings
     app.state.started = time.time()
 
@@ -130,6 +146,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(roster_api.router)
     app.include_router(report_api.router)
     app.include_router(push.router)
+    app.include_router(health.router)
 
     def html(name: str, permission: str):
         needs = page(permission)  # outside the annotation: annotations are strings here
@@ -195,6 +212,7 @@ async def run(app: FastAPI, host: str, port: int, certfile: str | None = None,
     config = uvicorn.Config(SecurityHeaders(app, tls=bool(certfile)), host=host, port=port, ws_max_size=2**20, log_level="warning",
                             ws_ping_interval=5, ws_ping_timeout=10,
                             ssl_certfile=certfile, ssl_keyfile=keyfile,
+                            server_header=False,  # no software name or version on any answer
                             # A stuck dashboard must not hold up a restart.
                             timeout_graceful_shutdown=3)
     await uvicorn.Server(config).serve()

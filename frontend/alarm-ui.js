@@ -10,9 +10,9 @@ import { post } from "./live.js";
 import { mmss } from "./session.js";
 import { el } from "./vitals.js";
 
-// Alarms of these rules are on the server's clock (feed and delivery supervision); the rest on
-// the device's.
-export const SERVER_CLOCK_RULES = new Set(["T4", "D1", "D2", "D3"]);
+// Alarms of these rules are on the server's clock (feed, delivery and cluster supervision); the
+// rest on the device's.
+export const SERVER_CLOCK_RULES = new Set(["T4", "D1", "D2", "D3", "N1"]);
 
 const MARKER = { high: "***", medium: "**", low: "*" };
 
@@ -79,6 +79,11 @@ export function syncActions(box, alarm, permissions, onError = () => {}) {
   box.dataset.key = key;
   const hadFocus = box.contains(document.activeElement);
   box.replaceChildren();
+  // Another instance's alarm (a negative alias, docs/cluster.md): this server cannot act on it.
+  if (alarm.id < 0) {
+    box.append(el("span", "alarm-remote", "act at its room's own server"));
+    return;
+  }
   for (const [action, label, permission, states] of ACTIONS) {
     if (!permissions.includes(permission) || !states.includes(alarm.state)) continue;
     const button = el("button", `alarm-action action-${action}`, label);

@@ -106,6 +106,8 @@ async function backfill(room) {
   await permitted;
   if (!permissions.includes("view_history")) return;
   const id = room.session_id;
+  // Another instance's room (a negative alias, docs/cluster.md): its history is on that instance.
+  if (id < 0) return;
   const view = viewOf(room);
   const start = Number.isFinite(view.lastT) ? view.lastT : store.deviceNow(room) - WINDOW_S;
   const params = TREND_PARAMS.map((p) => `params=${p}`).join("&");
@@ -207,7 +209,8 @@ function render(room) {
   const settings = room.settings;
   const t = now();
   const deviceNow = store.deviceNow(room);
-  if (!tile.getAttribute("href")) tile.href = `/room/${info.session_id}`;
+  // Another instance's room (a negative alias) has no room page here (docs/cluster.md).
+  if (!tile.getAttribute("href") && info.session_id > 0) tile.href = `/room/${info.session_id}`;
   setData(tile, "room", info.room);
   setData(tile, "sessionId", String(info.session_id));
   setData(tile, "mode", info.mode);

@@ -290,7 +290,9 @@ function renderRooms() {
     };
     li.dataset.live = info.live ? "true" : "false";
     li.parts.link.textContent = info.room;
-    li.parts.link.href = `/room/${info.session_id}`;
+    // Another instance's room (a negative alias) has no room page here (docs/cluster.md).
+    if (info.session_id > 0) li.parts.link.href = `/room/${info.session_id}`;
+    else li.parts.link.removeAttribute("href");
     li.parts.state.textContent = info.live ? "LIVE" : (info.monitors || []).length ? "OFFLINE" : "NO MONITOR";
     li.parts.hr.textContent = `HR ${value("HR")}`;
     li.parts.spo2.textContent = `SpO₂ ${value("SpO2")}`;

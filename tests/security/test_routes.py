@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from app.accounts import ROLES
+from app.security import PUBLIC
 from app.server import FRONTEND
 from tests.app.helpers import RawMonitor
 from tests.conftest import SSL_CONTEXT, Server, seconds
@@ -21,6 +22,20 @@ SAFE = {"GET", "HEAD", "OPTIONS"}
 SOURCE_SUFFIXES = {".html", ".js", ".mjs", ".css", ".svg", ".ico", ".png", ".woff", ".woff2",
                    ".webmanifest"}  # the installable nurse view's manifest
 MARKER_ROOM = "Room-Qx7-Marker"
+# Why each public path (app.security.PUBLIC) is public: one added there fails
+# test_every_public_path_says_why until its reason is written here.
+PUBLIC_BECAUSE = {
+    "/login": "the login page itself",
+    "/api/login": "where the login page sends the name and password",
+    "/static/": "program files the login page needs (none holds patient data: tested below)",
+    "/favicon.ico": "asked for by every browser before any login",
+    "/sw.js": "the nurse view's service worker, program code only, loaded at the root for its scope",
+    "/api/push/receipts": "a service worker has no login cookie: its device secret is its authority",
+    "/ack/": "a notification's acknowledge link: its signed single-use token is its authority",
+    "/api/ack/": "what the acknowledge page posts, with that same token",
+    "/livez": "a load balancer's liveness probe has no login; it answers 'up' and nothing else",
+    "/readyz": "a load balancer's readiness probe has no login; 'ready' or 'not ready', nothing else",
+}
 
 
 def params(selection: list[Endpoint]) -> list:
@@ -48,6 +63,11 @@ def test_walk_finds_every_kind_of_route() -> None:
     assert {"GET /api/rooms", "POST /api/users", "GET /", "GET /admin", "WS /ws/live",
             "WS /ws/ingest", "GET /static/login.js", "GET /static/vendor/plotly.min.js"} <= ids
     assert len(ENDPOINTS) > 40
+
+
+def test_every_public_path_says_why() -> None:
+    """Every path that answers without a login is listed with the reason it may."""
+    assert set(PUBLIC) == set(PUBLIC_BECAUSE)
 
 
 def test_every_websocket_declares_who_may_use_it() -> None:
