@@ -55,7 +55,8 @@ def test_a_missing_browser_leaves_a_labelled_box_counted_and_the_next_report_ret
     reason = f"trend chart unavailable: no browser at {browser_link}"
     pdf = _get(server, f"/api/sessions/{sid}/report.pdf").content
     text = " ".join(" ".join(p.extract_text().split()) for p in pypdf.PdfReader(io.BytesIO(pdf)).pages)
-    assert reason in text and "Trend" in text and "REMS Patient Monitoring Form" in text
+    # The PDF may wrap the long path at a "/": compare without the spaces extraction puts there.
+    assert reason.replace(" ", "") in text.replace(" ", "") and "Trend" in text and "REMS Patient Monitoring Form" in text
     page = _get(server, f"/api/sessions/{sid}/report.html").text
     assert f'<p id="trend" class="chart-note unavailable">{reason}' in page and "<svg" not in page
     charts = server.get("/api/health")["report_charts"]  # type: ignore[index]
