@@ -345,3 +345,11 @@ HYPERTENSIVE_BASELINE_PATIENT = (55, True, {"SBP": 190, "DBP": 112, "HR": 80, "R
 HYPERTENSIVE_BASELINE_TREATED_TO = {"SBP": 132.0, "DBP": 82.0}  # [D] normal readings after the dose
 HYPERTENSIVE_BASELINE_TREATMENT_MIN = -1.0  # [D] an antihypertensive just before the dose
 HYPERTENSIVE_BASELINE_FALL_S = 240.0  # [D] to the treated pressure
+
+# --- The check-in room (checkin.py) ------------------------------------------------------------
+# A patient waiting to be dosed, for the demo's walk-through: the surge scenario's patient at rest
+# (BL 146/92: above G1's 140/90, the borderline reading a prescriber signs off, below B1's 160/100
+# and G2's 180/110), and the cuff in the short cycle a nurse sets for check-in [D].
+CHECKIN_PATIENT_SCENARIO = "hypertensive-surge"
+CHECKIN_BP = {"SBP": 146.0, "DBP": 92.0}  # §4 scenario 2's baseline
+CHECKIN_CUFF_EVERY_S = 60.0  # [D] a monitor's 1-min interval mode
