@@ -53,8 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--allowed-origin", action="append", default=[],
                        help="another origin browsers may come from (e.g. behind a proxy); repeatable")
 
-    demo = sub.add_parser("demo", help="run the server with four simulated rooms")
+    demo = sub.add_parser("demo", help="run the server with five simulated rooms")
     _server_args(demo)
+    demo.add_argument("--timings", type=Path, metavar="FILE",
+                      help="the waits laid over the clinic rules so a session can be walked "
+                           "through in minutes (default: app/demo-timings.yaml)")
+    demo.add_argument("--cuff-every", type=float, metavar="S",
+                      help="the check-in room's cuff cycle in seconds (default 60)")
 
     user = sub.add_parser("user", help="manage users")
     usub = user.add_subparsers(dest="action", required=True)
@@ -241,9 +246,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_import(args.format, getattr(args, "record", None) or str(args.file), args.out)
     if args.command == "demo":
-        from app.demo import run_demo
+        from app.demo import DEMO_TIMINGS, run_demo
+        from monitors.simulator.parameters import CHECKIN_CUFF_EVERY_S
 
-        return asyncio.run(run_demo(args.host, args.port, args.data_dir))
+        return asyncio.run(run_demo(args.host, args.port, args.data_dir, args.timings or DEMO_TIMINGS,
+                                    args.cuff_every or CHECKIN_CUFF_EVERY_S))
     if args.command == "monitor" and args.source == "sim":
         return asyncio.run(_monitor_sim(args))
     if args.command == "monitor" and args.source == "serial":

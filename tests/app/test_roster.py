@@ -117,10 +117,10 @@ def test_the_store_refuses_what_it_can_see(roster: Roster) -> None:
 def test_demo_shift_covers_every_demo_room_now(roster: Roster) -> None:
     """The demo's shift runs from start-up with demo-nurse on every demo room, demo-clinician as
     backup and clinician; a second start ends the first one's shift rather than doubling it."""
-    from app.demo import ROOMS, demo_shift
+    from app.demo import ROOM_NAMES, demo_shift
 
     demo_shift(roster, T0)
-    for room, *_ in ROOMS:
+    for room in ROOM_NAMES:
         assert roster.recipients(room, "primary", T0 + 60) == ["demo-nurse"]
         assert roster.recipients(room, "backup", T0 + 60) == ["demo-clinician"]
         assert roster.recipients(room, "clinician", T0 + 60) == ["demo-clinician"]
