@@ -7,9 +7,17 @@
 // records goes to POST /api/sessions/{id}/record as one entry (app/record.py). Times are the
 // session's (device) clock: the page's `deviceNow()`.
 
+import { getJSON } from "./account.js";
 import { clock, post } from "./live.js";
 
 const $ = (id) => document.getElementById(id);
+const ENTRY_TEXT = {
+  observation: (e) => `${e.scale} ${e.score}${e.note ? ` (${e.note})` : ""}`,
+  intervention: (e) => [e.what, e.drug, e.dose_mg != null ? `${e.dose_mg} mg` : "",
+    e.oxygen_l_min != null ? `${e.oxygen_l_min} L/min` : "", e.detail].filter(Boolean).join(" "),
+  concomitant: (e) => `${e.drug_class}: ${e.drug}${e.dose_mg != null ? ` ${e.dose_mg} mg` : ""}`,
+  sign_off: (e) => `signed off ${e.what.replace(/_/g, " ")}: ${e.reason}`,
+};
 const STEP = {
   resting: "resting", first_reading: "first reading", second_reading: "second reading", captured: "captured",
 };
@@ -37,8 +45,25 @@ export function mountRecord({ sessionId, room, deviceNow, canRecord }) {
     const r = await post(`/api/sessions/${sessionId}/record`, { t_device: deviceNow(), ...entry });
     const body = await r.json().catch(() => ({}));
     if (!r.ok) showError(`Not recorded: ${why(body, r.status)}`);
+    if (r.ok) listEntries().catch(() => {});
     return r.ok ? body : null;
   }
+
+  // What was recorded, as the server stored it: the person who records an observation or an
+  // intervention sees it taken (doses and notes are in the events list already).
+  async function listEntries() {
+    const list = $("record-entries");
+    const shown = (await getJSON(`/api/sessions/${sessionId}/record`))
+      .map((s) => [s, ENTRY_TEXT[s.entry.kind]?.(s.entry)]).filter(([, text]) => text);
+    list.replaceChildren(...shown.map(([s, text]) => {
+      const li = document.createElement("li");
+      li.dataset.kind = s.entry.kind;
+      li.textContent = `${clock(s.entry.t_device)} ${text} — ${s.by}`;
+      return li;
+    }));
+    list.hidden = !shown.length;
+  }
+  listEntries().catch(() => {});
 
   $("checkin-form").addEventListener("submit", async (event) => {
     event.preventDefault();

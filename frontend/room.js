@@ -17,6 +17,7 @@ import {
 import { getJSON, me } from "./account.js";
 import { clock, notLiveBanner, post, request } from "./live.js";
 import { mountRecord } from "./record.js";
+import { mountReport } from "./report-panel.js";
 import { doseFromMarks, nibpDue, phaseAt } from "./session.js";
 import { soundButton, sound, soundingPriority } from "./sound.js";
 import { connectStore, showing } from "./store.js";
@@ -63,6 +64,11 @@ const recordPanel = mountRecord({
   room: () => live(),
   deviceNow: () => deviceNow(),
   canRecord: () => state.permissions.includes("mark_event") && !state.session?.ended,
+});
+const reportPanel = mountReport({
+  sessionId: SESSION_ID,
+  ended: () => Boolean(state.session?.ended),
+  canSign: () => state.permissions.includes("manage_sessions"),
 });
 /** The session's room as the live feed has it; null if the session is not active. */
 const live = () => (store ? store.room(SESSION_ID) ?? null : null);
@@ -199,6 +205,7 @@ function onChange(change) {
       break;
     case "session_ended":
       if (state.session) state.session.ended = now();
+      reportPanel.refresh().catch(showError);
       renderAll();
       break;
     default:
@@ -241,6 +248,7 @@ function setLimitLines() {
 
 function renderAll() {
   recordPanel.render();
+  reportPanel.render();
   renderHeader();
   renderPhase();
   renderCurrent();
@@ -693,6 +701,7 @@ if (!Number.isInteger(SESSION_ID)) {
   // Everything of this session's room: its name comes from the session row.
   getJSON(`/api/sessions/${SESSION_ID}`).then((session) => {
     state.session = session;
+    reportPanel.refresh().catch(showError);
     ({ store, conn } = connectStore({
       subscription: { rooms: [session.room] },
       banner,
