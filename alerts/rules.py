@@ -432,7 +432,8 @@ class Scale(BaseModel):
 class DocumentationPolicy(BaseModel):
     """What the session record holds and who signs it: the scales observations are scored on,
     the pre-dose gates (rules whose active alarm refuses a dose without a sign-off), the roles
-    that may sign off, and the esketamine nasal devices' schedule."""
+    that may sign off, the esketamine nasal devices' schedule, and how far ahead of the session's
+    clock an entry may be dated (``ahead_max_min``)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     scales: dict[str, Scale] = Field(min_length=1)
@@ -440,6 +441,7 @@ class DocumentationPolicy(BaseModel):
     sign_off_roles: list[str] = Field(min_length=1)
     esketamine_devices: int = Field(ge=1, le=3)
     esketamine_device_every_min: float = Field(gt=0)
+    ahead_max_min: float = Field(default=60, gt=0)
 
 
 class SignalPolicy(BaseModel):

@@ -64,11 +64,17 @@ def documented(entries: Iterable[Stored]) -> Documented:
 
 
 def check(entry: Entry, doc: Documented, rules: RuleSet, role: str, dosed: bool,
-          gates_active: set[str], titles: Mapping[str, str]) -> Entry:
+          gates_active: set[str], titles: Mapping[str, str], clock: float | None) -> Entry:
     """The entry as it is recorded (a dose with its mg/kg, a sign-off with the gates it covers),
     or a ``Refusal``. ``dosed``: the alarm system's dose clock has started; ``gates_active``:
-    the pre-dose gate rules whose condition is active now."""
+    the pre-dose gate rules whose condition is active now; ``clock``: now on the session's
+    clock, None before its monitor has sent a time (a device clock may be set to any time: only
+    the protocol's bounds on an entry's time then apply)."""
     policy = rules.documentation
+    if clock is not None and entry.t_device > clock + policy.ahead_max_min * 60:
+        raise Refusal(422, "t_device", f"{(entry.t_device - clock) / 60:.0f} min ahead of the session's "
+                                       f"clock (at most {policy.ahead_max_min:g} min, the rules file's "
+                                       "documentation.ahead_max_min)")
     if isinstance(entry, CheckIn):
         if doc.check_in is not None and entry.replaces is None:
             raise Refusal(409, "replaces", "the session is checked in already: a correction names "

@@ -595,7 +595,8 @@ class Pipeline:
         rules = session.alarms.rules
         active = self.gates_active(session)
         entry = clinical.check(entry, session.doc, rules, role, session.alarms.engine.dose_t is not None,
-                               active, {r: rules.rules[r].title for r in active})
+                               active, {r: rules.rules[r].title for r in active},
+                               None if session.device_time is None else session.device_clock(now))
         try:
             stored = self.record.add(session_id, entry, by, now)
         except ValueError as e:

@@ -167,3 +167,22 @@ def test_an_entry_timed_where_no_clock_can_be_is_refused(server: Server) -> None
         assert r.status_code == 422 and "t_device" in str(r.json()["detail"]), (t, r.text)
     assert server.get(f"/api/sessions/{sid}/rules")["dose"] is None
     mon.close()
+
+
+def test_an_entry_dated_ahead_of_the_session_clock_is_refused(server: Server) -> None:
+    """A dose dated a month ahead of the session's clock (a mistyped date) is a 422 naming
+    t_device and the rules file's bound (documentation.ahead_max_min, 60 min), and the dose
+    clock does not start; one dated 59 min ahead is recorded."""
+    mon = RawMonitor(server, monitor_id="mon-ahead", room="Room A")
+    sid = mon.welcome["session_id"]
+    mon.send(numerics(1, T0, HR=72, SpO2=98))
+    assert entry(server, sid, kind="check_in", t_device=T0, label="P-A", weight_kg=70,
+                 drug="ketamine", route="iv").status_code == 201
+    dose = {"kind": "dose", "drug": "ketamine", "route": "iv", "dose_mg": 35}
+    r = entry(server, sid, **dose, t_device=T0 + 30 * 86400)
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert detail["field"] == "t_device" and "documentation.ahead_max_min" in detail["message"], detail
+    assert server.get(f"/api/sessions/{sid}/rules")["dose"] is None
+    assert entry(server, sid, **dose, t_device=T0 + 59 * 60).status_code == 201
+    mon.close()
