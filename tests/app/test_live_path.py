@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from tests.app.helpers import Dashboard, RawMonitor, numerics
-from tests.conftest import ROOT, Server, free_port, wait_for
+from tests.conftest import ROOT, Server, free_port, seconds, wait_for
 
 T0 = 1_800_000_000.0
 
@@ -102,7 +102,7 @@ def test_monitor_that_goes_silent_is_not_live_and_raises_feed_lost(server: Serve
     assert offline["room"]["room"] == "Room 2"
     alarm = dash.wait(lambda m: m["type"] == "alarm" and m["alarm"]["rule"] == "T4", timeout=20)
     assert alarm["alarm"]["kind"] == "technical" and alarm["alarm"]["priority"] == "medium"
-    assert 8 < time.monotonic() - started < 16
+    assert 8 < time.monotonic() - started < 10 + seconds(6)
     back = RawMonitor(server, room="Room 2")
     back.send(numerics(1, T0 + 30, HR=70))
     cleared = dash.wait(lambda m: m["type"] == "alarm" and m["event"] == "cleared")
