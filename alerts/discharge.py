@@ -100,7 +100,8 @@ def _bp(policy: DischargePolicy, x: Inputs, now: float) -> Criterion:
 
 def _quiet(policy: DischargePolicy, x: Inputs, now: float) -> tuple[Criterion, list[str]]:
     label = f"No medium or high alarm for {policy.quiet_min:g} min"
-    serious = [a for a in x.alarms if PRIORITY_RANK.get(a.priority, 0) >= PRIORITY_RANK["medium"]]
+    serious = [a for a in x.alarms if PRIORITY_RANK.get(a.priority, 0) >= PRIORITY_RANK["medium"]
+               and a.rule not in policy.quiet_ignores]
     signalled = sorted({a.rule for a in serious if a.ended is None or a.waiting})
     if signalled:
         return Criterion("quiet", label, "unmet", f"alarm active: {', '.join(signalled)}"), signalled

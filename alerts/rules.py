@@ -381,8 +381,9 @@ class DischargePolicy(BaseModel):
     """Discharge readiness (``alerts.discharge``; clinical basis section 1): the blood pressure
     within ``bp_within_pct`` of the baseline, or falling and stable (the last two readings within
     ``bp_stable_mmhg`` of each other, below the highest since the dose); no medium or high alarm
-    for ``quiet_min``; SpO2 at least ``spo2_min`` (or at the baseline's); the route's minimum time
-    after the dose (``timeline``); and the criteria people confirm. A cuff reading older than
+    for ``quiet_min`` (but the rules of ``quiet_ignores``: alarms about the system, not the
+    patient); SpO2 at least ``spo2_min`` (or at the baseline's); the route's minimum time after
+    the dose (``timeline``); and the criteria people confirm. A cuff reading older than
     ``bp_max_age_min``, an SpO2 older than ``spo2_max_age_s``, says nothing (unknown)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -390,6 +391,7 @@ class DischargePolicy(BaseModel):
     bp_stable_mmhg: float = Field(ge=0)
     bp_max_age_min: float = Field(gt=0)
     quiet_min: float = Field(ge=0)
+    quiet_ignores: list[str] = Field(default_factory=list)
     spo2_min: float = Field(gt=0)
     spo2_max_age_s: float = Field(gt=0)
     confirmed: list[Confirmed] = Field(default_factory=list)
@@ -621,6 +623,9 @@ class RuleSet(BaseModel):
             rule = self.rules.get(gate)
             if rule is None or rule.phase != "pre_dose":
                 raise ValueError(f"documentation.dose_gates: {gate!r} is not a pre_dose rule")
+        for rule_id in self.discharge.quiet_ignores:
+            if rule_id not in self.rules:
+                raise ValueError(f"discharge.quiet_ignores: no rule {rule_id!r}")
         return self
 
     @model_validator(mode="before")

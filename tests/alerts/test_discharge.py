@@ -50,6 +50,8 @@ def test_all_criteria_met_is_ready_six_of_six() -> None:
     ({"alarms": [AlarmSpan("B3", "medium", NOW - 1200, NOW - 600)]}, "quiet", "unmet"),
     ({"alarms": [AlarmSpan("B3", "medium", NOW - 1800, NOW - 16 * 60)]}, "quiet", "met"),
     ({"alarms": [AlarmSpan("O1", "low", NOW - 100, None)]}, "quiet", "met"),  # low: no matter
+    ({"alarms": [AlarmSpan("D1", "medium", NOW - 100, None)]}, "quiet", "met"),  # not the patient
+    ({"alarms": [AlarmSpan("T4", "medium", NOW - 100, NOW - 50)]}, "quiet", "unmet"),  # no data
     ({"alarms": [AlarmSpan("G2", "medium", DOSE - 60, DOSE - 1, waiting=True)]}, "quiet", "unmet"),
     ({"confirmations": {"alert_oriented": (False, "drowsy")}}, "alert_oriented", "unmet"),
     ({"confirmations": {}}, "nausea_minimal", "unknown"),
@@ -58,6 +60,15 @@ def test_all_criteria_met_is_ready_six_of_six() -> None:
 def test_each_criterion(change: dict, key: str, expected: str) -> None:
     """Each criterion is met, unmet or unknown by the clinical basis's thresholds."""
     assert status(replace(GOOD, **change), key) == expected
+
+
+def test_quiet_ignores_names_rules_that_exist() -> None:
+    """A rules file whose discharge.quiet_ignores lists a rule it does not define is refused,
+    naming the field and the rule: a typo would otherwise let that rule count silently."""
+    text = (rules.DEFAULT_RULES.read_text()
+            .replace("quiet_ignores: [D1, D2, D3, N1]", "quiet_ignores: [D1, D9]"))
+    with pytest.raises(rules.RulesError, match=r"discharge.quiet_ignores: no rule 'D9'"):
+        rules.loads(text)
 
 
 @pytest.mark.parametrize("route, infusion_end, minutes, expected", [
