@@ -21,13 +21,10 @@ import pytest
 import yaml
 from playwright.sync_api import Page, expect
 
+from tests.browser.room_record import check_in, ms, sign_off_and_dose
 from tests.conftest import ROOT, free_port, seconds
 
 pytestmark = pytest.mark.browser
-
-
-def ms(n: float) -> float:
-    return seconds(n) * 1000
 
 
 # Shorter still than the demo's own timings (app/demo-timings.yaml): no rest before the baseline,
@@ -125,28 +122,12 @@ def test_a_new_user_walks_a_demo_session_from_check_in_to_the_signed_report(demo
     sid = int(page.url.rsplit("/", 1)[1])
     expect(page.locator("#mode-badge")).to_have_text("DEMO")
 
-    form = page.locator("#checkin-form")
-    form.locator("[name=label]").fill("P-17")
-    form.locator("[name=weight_kg]").fill("80")
-    form.locator("[name=route]").select_option("iv")
-    form.locator("button[type=submit]").click()
-    expect(page.locator("#checkin-summary")).to_have_text("P-17 · 80 kg · ketamine iv", timeout=ms(10))
+    check_in(page, "P-17", "iv")
     status = page.locator("#baseline-status")
     expect(status).to_have_attribute("data-status", "captured", timeout=ms(6 * CUFF_EVERY_S))
     expect(page.locator("#gate-text")).to_contain_text("G1", timeout=ms(4 * CUFF_EVERY_S))
-
-    dose = page.locator("#dose-form")
-    dose.locator("[name=dose_mg]").fill("40")
-    expect(page.locator("#dose-mgkg")).to_have_text("0.50 mg/kg")
-    dose.locator("button[type=submit]").click()
-    expect(page.locator("#record-error")).to_contain_text("pre-dose gate active: G1", timeout=ms(10))
-    page.locator("#signoff-open").click()
-    page.locator("#signoff-form [name=reason]").fill("anxious at check-in; usual BP 138/86")
-    page.locator("#signoff-form button[type=submit]").click()
-    expect(page.locator("#gate-text")).to_contain_text("signed off", timeout=ms(10))
+    sign_off_and_dose(page, 40, "0.50", "anxious at check-in; usual BP 138/86")
     expect(page.locator("#record-entries")).to_contain_text("signed off pre dose bp: anxious")
-    dose.locator("button[type=submit]").click()
-    expect(page.locator("#dosing-summary")).to_contain_text("40 mg (0.5 mg/kg)", timeout=ms(10))
 
     observe = page.locator("#observation-form")
     for scale, score in (("MOAA/S", "4"), ("CADSS-6", "7")):

@@ -16,13 +16,10 @@ from playwright.sync_api import Page, expect
 from alerts.rules import DEFAULT_RULES, load
 from tests.browser.conftest import login
 from tests.browser.feeder import Feeder, session_of
-from tests.conftest import Server, free_port, seconds
+from tests.browser.room_record import check_in, ms, sign_off_and_dose
+from tests.conftest import Server, free_port
 
 pytestmark = pytest.mark.browser
-
-
-def ms(n: float) -> float:
-    return seconds(n) * 1000
 
 
 @pytest.fixture
@@ -59,32 +56,14 @@ def test_check_in_to_discharge_on_the_room_view(quick_server: Server, page: Page
         sid = session_of(server, "Room 1")
         login(page, server)
         page.goto(f"{server.http}/room/{sid}")
-        form = page.locator("#checkin-form")
-        form.locator("[name=label]").fill("P-42")
-        form.locator("[name=weight_kg]").fill("80")
-        form.locator("[name=route]").select_option("im")
-        form.locator("button[type=submit]").click()
-        expect(page.locator("#checkin-summary")).to_have_text("P-42 · 80 kg · ketamine im", timeout=ms(10))
+        check_in(page, "P-42", "im")
         status = page.locator("#baseline-status")
         expect(status).to_have_attribute("data-status", "missing", timeout=ms(10))
         cuff(feed, 150, 92)
         cuff(feed, 148, 90)
         expect(status).to_have_attribute("data-status", "captured", timeout=ms(10))
         expect(page.locator("#gate-text")).to_contain_text("G1", timeout=ms(10))
-
-        dose = page.locator("#dose-form")
-        dose.locator("[name=dose_mg]").fill("40")
-        expect(page.locator("#dose-mgkg")).to_have_text("0.50 mg/kg")
-        dose.locator("button[type=submit]").click()
-        expect(page.locator("#record-error")).to_contain_text("pre-dose gate active: G1", timeout=ms(10))
-
-        page.locator("#signoff-open").click()
-        page.locator("#signoff-form [name=reason]").fill("white-coat reading; usual 135/85")
-        page.locator("#signoff-form button[type=submit]").click()
-        expect(page.locator("#gate-text")).to_contain_text("signed off", timeout=ms(10))
-        dose.locator("[name=dose_mg]").fill("40")
-        dose.locator("button[type=submit]").click()
-        expect(page.locator("#dosing-summary")).to_contain_text("40 mg (0.5 mg/kg)", timeout=ms(10))
+        sign_off_and_dose(page, 40, "0.50", "white-coat reading; usual 135/85")
 
         cuff(feed, 140, 88)
         checklist = page.locator("#checklist")
