@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install install-test chromium redis-server bench clean schema
+.PHONY: run test lint install install-test chromium redis-server haproxy bench clean schema
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -39,6 +39,14 @@ redis-server:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 
+# Debian's haproxy, the load balancer the cluster tests put in front of several instances
+# (tests/cluster/balancer.py) and `docs/deploy.md` configures.
+haproxy:
+	@command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || { \
+	  echo "installing Debian's haproxy for the cluster tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq haproxy >/dev/null; }
+
 # The session report's trend chart is drawn by plotly in Debian's chromium too (kaleido).
 run: install chromium
 	@echo "vitalwatch demo: open http://$(HOST):$(PORT)"
@@ -53,7 +61,7 @@ lint: install-test
 # The suite on JOBS workers (pytest-xdist): most tests wait on a real server, so two workers on two
 # cores take about two thirds of the time of one. JOBS=0 runs it in this process.
 JOBS ?= 2
-test: lint chromium redis-server
+test: lint chromium redis-server haproxy
 	$(BIN)/python -m pytest -n $(JOBS)
 
 bench: install-test
