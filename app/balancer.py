@@ -100,6 +100,27 @@ class BalancerConfig(BaseModel):
         return "\n".join(lines) + "\n"
 
 
+def parse_address(text: str, what: str) -> tuple[str, int]:
+    """``HOST:PORT`` as a pair; a ValueError that names ``what`` and says why otherwise."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{what}: {text!r} is not HOST:PORT with a port from 1 to 65535")
+    return host, int(port)
+
+
+def parse_instance(text: str) -> Backend:
+    """``NAME=HOST:PORT`` (``--instance``) as a backend."""
+    name, sep, address = text.partition("=")
+    if not sep:
+        raise ValueError(f"--instance: {text!r} is not NAME=HOST:PORT")
+    host, port = parse_address(address, "--instance")
+    try:
+        return Backend(name=name, host=host, port=port)
+    except ValueError as e:  # pydantic's ValidationError is a ValueError
+        raise ValueError(f"--instance: {name!r} is not a name HAProxy can use (letters, digits, "
+                         f"'_', '.', '-')") from e
+
+
 def haproxy_executable() -> str | None:
     """Debian's ``haproxy``, or None when it is not installed (``make test`` installs it)."""
     found = shutil.which("haproxy")

@@ -197,6 +197,15 @@ def build_parser() -> argparse.ArgumentParser:
     hl7.add_argument("--client-ca", help="with TLS, accept only monitors whose client certificate "
                      "this CA (PEM) signed")
 
+    balancer = sub.add_parser("balancer", help="print the HAProxy configuration for instances "
+                              "behind one address (docs/deploy.md)")
+    balancer.add_argument("--listen", default="0.0.0.0:8000", metavar="HOST:PORT",
+                          help="where browsers and monitors connect (default 0.0.0.0:8000)")
+    balancer.add_argument("--instance", action="append", required=True, metavar="NAME=HOST:PORT",
+                          help="a vitalwatch serve instance; once per instance")
+    balancer.add_argument("--check-interval", type=float, default=1.0, metavar="SECONDS",
+                          help="how often each instance's /readyz is checked (default 1)")
+
     emulate = sub.add_parser("emulate", help="emulate a serial device on a pseudo-terminal")
     emulate.add_argument("protocol", help="masimo, contec, intellivue, generic")
     emulate.add_argument("--scenario", default="typical-responder",
@@ -267,12 +276,33 @@ def main(argv: list[str] | None = None) -> int:
                                         keyfile=args.keyfile, client_ca=args.client_ca,
                                         err=lambda text: print(f"vitalwatch monitor hl7: {text}",
                                                                file=sys.stderr)))
+    if args.command == "balancer":
+        return _balancer(args)
     if args.command == "emulate":
         from monitors.emulator import run_emulator
 
         return asyncio.run(run_emulator(args.protocol, args.scenario, args.seed, args.speed))
     parser.error("unknown command")
     return 2
+
+
+def _balancer(args: argparse.Namespace) -> int:
+    from app.balancer import BalancerConfig, parse_address, parse_instance
+
+    try:
+        if not args.check_interval > 0:
+            raise ValueError(f"--check-interval: {args.check_interval:g} s; it must be more than 0")
+        host, port = parse_address(args.listen, "--listen")
+        backends = tuple(parse_instance(text) for text in args.instance)
+        if len({b.name for b in backends}) < len(backends):
+            raise ValueError("--instance: two instances have the same name")
+        config = BalancerConfig(bind_host=host, bind_port=port, backends=backends,
+                                check_interval_s=args.check_interval)
+    except ValueError as e:
+        print(f"vitalwatch balancer: {e}", file=sys.stderr)
+        return 2
+    print(config.render(), end="")
+    return 0
 
 
 def _scenarios() -> tuple[str, ...]:

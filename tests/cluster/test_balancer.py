@@ -154,3 +154,28 @@ def test_a_monitor_whose_instance_dies_reconnects_through_the_balancer_to_anothe
     finally:
         sim.kill()
         sim.wait(timeout=seconds(10))
+
+
+def test_the_balancer_command_prints_a_configuration_haproxy_accepts_and_names_a_bad_argument(
+        tmp_path: Path) -> None:
+    """``vitalwatch balancer`` writes what the deployment guide installs (checked by HAProxy itself),
+    and refuses an instance it could not write, naming the option and why, with exit 2."""
+    run = lambda *a: subprocess.run([sys.executable, "-m", "app.cli", "balancer", *a],  # noqa: E731
+                                    cwd=ROOT, check=False, capture_output=True, text=True)
+    ok = run("--listen", "127.0.0.1:8080", "--instance", "a=10.0.0.1:8000", "--instance", "b=10.0.0.2:8000")
+    assert ok.returncode == 0, ok.stderr
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(ok.stdout, encoding="utf-8")
+    exe = haproxy_executable()
+    assert exe
+    check = subprocess.run([exe, "-c", "-f", str(path)], check=False, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "server b 10.0.0.2:8000 check cookie b" in ok.stdout
+    for args, why in ((("--instance", "a b=10.0.0.1:8000"), "--instance: 'a b' is not a name"),
+                      (("--instance", "a=10.0.0.1"), "--instance: '10.0.0.1' is not HOST:PORT"),
+                      (("--instance", "a=h:1", "--instance", "a=h:2"), "two instances have the same name"),
+                      (("--instance", "a=h:1", "--listen", "8080"), "--listen: '8080' is not HOST:PORT"),
+                      (("--instance", "a=h:1", "--check-interval", "0"), "--check-interval: 0 s")):
+        bad = run(*args)
+        assert bad.returncode == 2 and why in bad.stderr, (args, bad.stderr)
+        assert bad.stdout == ""
