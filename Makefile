@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install install-test chromium redis-server haproxy bench clean schema
+.PHONY: run test lint install install-test chromium redis-server haproxy cluster bench clean schema
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -51,6 +51,12 @@ haproxy:
 run: install chromium
 	@echo "vitalwatch demo: open http://$(HOST):$(PORT)"
 	$(BIN)/vitalwatch demo --host $(HOST) --port $(PORT) --data-dir data/demo
+
+# A cluster on this machine, for trying it (docs/deploy.md): Redis, three instances behind HAProxy
+# and three simulated rooms streaming through it. A fresh one each time: data/cluster is emptied.
+cluster: install redis-server haproxy
+	rm -rf data/cluster
+	$(BIN)/vitalwatch cluster --host $(HOST) --port $(PORT) --data-dir data/cluster
 
 # Lint and type checks, also the first step of `make test`: ruff, then mypy (strict on the alarm
 # logic and the wire protocol). Both read their settings from pyproject.toml; any finding fails.

@@ -230,11 +230,14 @@ class Accounts:
     # Devices -----------------------------------------------------------------------------
 
     def add_device(self, name: str, now: float, rooms: Iterable[str] = (), any_room: bool = False,
-                   demo: bool = False) -> str:
+                   demo: bool = False, token: str | None = None) -> str:
         """Register a monitor by its monitor id, bound to the rooms it may feed (or, said
-        explicitly, to any room); returns its token (shown once, stored hashed)."""
+        explicitly, to any room); returns its token (shown once, stored hashed). A ``token``
+        given is one issued before, registered again on another instance's own store."""
         bound = binding(rooms, any_room)
-        token = DEVICE_PREFIX + secrets.token_urlsafe(32)
+        if token is not None and (not token.startswith(DEVICE_PREFIX) or len(token) < len(DEVICE_PREFIX) + 32):
+            raise AccountError(f"a device token starts with {DEVICE_PREFIX!r} and has at least 32 more characters")
+        token = token or DEVICE_PREFIX + secrets.token_urlsafe(32)
         row = self.db.execute("SELECT revoked FROM devices WHERE name=?", (name,)).fetchone()
         if row is not None and row["revoked"] is None:
             raise AccountError(f"device {name!r} exists already; revoke it first to issue a new token")

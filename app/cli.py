@@ -206,6 +206,17 @@ def build_parser() -> argparse.ArgumentParser:
     balancer.add_argument("--check-interval", type=float, default=1.0, metavar="SECONDS",
                           help="how often each instance's /readyz is checked (default 1)")
 
+    cluster = sub.add_parser("cluster", help="try a cluster on this machine: Redis, several instances "
+                             "behind HAProxy and simulated monitors through it (docs/deploy.md)")
+    cluster.add_argument("--host", default="127.0.0.1", help="where the balancer listens (default 127.0.0.1)")
+    cluster.add_argument("--port", type=int, default=8000, help="the balancer's port (default 8000)")
+    cluster.add_argument("--instances", type=int, default=3, choices=range(1, 10), metavar="N",
+                         help="vitalwatch instances (1-9, default 3)")
+    cluster.add_argument("--rooms", type=int, default=3, choices=range(65), metavar="N",
+                         help="simulated monitors, one room each (0-64, default 3)")
+    cluster.add_argument("--data-dir", type=Path, default=Path("data/cluster"),
+                         help="an empty directory for the parts' stores and logs (default data/cluster)")
+
     emulate = sub.add_parser("emulate", help="emulate a serial device on a pseudo-terminal")
     emulate.add_argument("protocol", help="masimo, contec, intellivue, generic")
     emulate.add_argument("--scenario", default="typical-responder",
@@ -278,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
                                                                file=sys.stderr)))
     if args.command == "balancer":
         return _balancer(args)
+    if args.command == "cluster":
+        from app.local_cluster import run_cluster
+
+        return run_cluster(args.data_dir, args.port, args.instances, args.rooms, args.host)
     if args.command == "emulate":
         from monitors.emulator import run_emulator
 

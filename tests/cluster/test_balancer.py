@@ -6,7 +6,6 @@ another."""
 from __future__ import annotations
 
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -105,17 +104,12 @@ def test_an_instance_that_is_not_ready_gets_no_new_connections_until_it_is(tmp_p
 
 
 def share_device(monitor_id: str, a: Server, b: Server) -> str:
-    """A device token valid on both instances. With one store shared by every instance a device
-    is registered once; each instance here has its own file, so A's row is copied into B's."""
+    """A device token valid on both instances: each has its own store here, so the token A
+    issued is registered again on B's (one store shared by the instances would need neither)."""
     token = a.device_token(monitor_id)
-    src = sqlite3.connect(a.data_dir / "vitalwatch.sqlite3")
-    row = src.execute("SELECT name, token_hash, created, demo, rooms, any_room FROM devices WHERE name=?",
-                      (monitor_id,)).fetchone()
-    src.close()
-    dst = sqlite3.connect(b.data_dir / "vitalwatch.sqlite3")
-    with dst:
-        dst.execute("INSERT INTO devices(name, token_hash, created, demo, rooms, any_room) VALUES (?,?,?,?,?,?)", row)
-    dst.close()
+    accounts = b._accounts()
+    accounts.add_device(monitor_id, time.time(), any_room=True, token=token)
+    accounts.db.close()
     return token
 
 

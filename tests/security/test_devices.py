@@ -10,6 +10,7 @@ import sys
 import uuid
 
 import httpx
+import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -245,3 +246,20 @@ def test_devices_from_before_room_binding_keep_the_rooms_they_fed(tmp_path) -> N
         assert [r["monitor_id"] for r in store.session_monitors(2)] == ["old-bed"]
     finally:
         store.close()
+
+
+def test_a_token_issued_by_one_store_is_registered_again_on_another_only_whole(tmp_path) -> None:
+    """An instance with its own store registers the token another issued (so one monitor can
+    connect to either): it then opens that store's door for the same monitor id; a token that is
+    not one of ours (wrong prefix, too short) is refused before anything is stored."""
+    from app.accounts import AccountError, Accounts
+    from app.store import Store
+
+    first, second = (Accounts(Store(tmp_path / f"{n}.sqlite3").db) for n in ("a", "b"))
+    token = first.add_device("mon-1", T0, ("Room 1",))
+    assert second.add_device("mon-1", T0, ("Room 1",), token=token) == token
+    assert second.device(token, demo_mode=False) == ("mon-1", "")
+    for bad in ("abc", "vwd_short", "xyz_" + "a" * 40):
+        with pytest.raises(AccountError, match="starts with 'vwd_'"):
+            second.add_device(f"mon-{len(bad)}", T0, ("Room 1",), token=bad)
+    assert [d["name"] for d in second.devices()] == ["mon-1"]

@@ -1,0 +1,115 @@
+"""``vitalwatch cluster`` (``make cluster``): Redis, instances behind HAProxy and simulated monitors
+through it, as real processes on one machine; killing an instance moves its monitors to another."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, free_port, seconds, wait_for
+
+
+@dataclass
+class Launched:
+    proc: subprocess.Popen
+    lines: list[str]
+    password: str
+    pids: dict[str, int]
+    urls: dict[str, str]
+
+
+def read_until_ready(proc: subprocess.Popen) -> list[str]:
+    lines: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line.rstrip("\n"))
+        if line.startswith("Kill an instance"):
+            return lines
+    raise AssertionError(f"vitalwatch cluster ended before it was up: {lines}\n{proc.stderr.read() if proc.stderr else ''}")
+
+
+@pytest.fixture
+def launched(tmp_path: Path) -> Iterator[Launched]:
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "cluster", "--port", str(free_port()),
+                             "--instances", "2", "--rooms", "2", "--data-dir", str(tmp_path / "cluster")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = read_until_ready(proc)
+        password = re.search(r"with password (\S+)$", lines[0]).group(1)  # type: ignore[union-attr]
+        parts = [re.match(r"\s+(.+?)\s+pid (\d+)\s+(\S+)", line) for line in lines[1:-1]]
+        yield Launched(proc, lines, password, {m.group(1): int(m.group(2)) for m in parts if m},
+                       {m.group(1): m.group(3) for m in parts if m})
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=seconds(30))
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def own_rooms(url: str, password: str) -> set[str]:
+    """The rooms whose sessions the instance at ``url`` itself holds (its own store)."""
+    try:
+        login = httpx.post(f"{url}/api/login", json={"name": "clinician", "password": password}, timeout=seconds(5))
+        cookie = {"Cookie": f"vw_session={login.cookies['vw_session']}"}
+        return {s["room"] for s in httpx.get(f"{url}/api/sessions", params={"active": True}, headers=cookie,
+                                             timeout=seconds(5)).json()}
+    except (httpx.HTTPError, KeyError):
+        return set()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_the_cluster_starts_spreads_its_monitors_survives_a_killed_instance_and_stops_whole(
+        launched: Launched) -> None:
+    """Every part is up and named with its pid; the balancer answers ready and spreads the two
+    monitors over the two instances; the clinician's printed password logs in through it; when
+    the instance holding Room 1 is killed, the launcher says so and Room 1's monitor streams into
+    the other instance; a SIGTERM to the launcher stops every part."""
+    lb = launched.urls["haproxy"]
+    assert set(launched.pids) == {"redis", "instance a", "instance b", "haproxy", "monitor Room 1", "monitor Room 2"}
+    assert httpx.get(f"{lb}/readyz", timeout=seconds(5)).text == "ready"
+    login = httpx.post(f"{lb}/api/login", json={"name": "clinician", "password": launched.password},
+                       timeout=seconds(5))
+    assert login.status_code == 200, login.text
+    a, b = launched.urls["instance a"], launched.urls["instance b"]
+    wait_for(lambda: own_rooms(a, launched.password) | own_rooms(b, launched.password) == {"Room 1", "Room 2"},
+             timeout=20, what="both rooms streaming")
+    assert own_rooms(a, launched.password) and own_rooms(b, launched.password)  # one each: leastconn
+    holder, other = ("instance a", b) if "Room 1" in own_rooms(a, launched.password) else ("instance b", a)
+    os.kill(launched.pids[holder], signal.SIGKILL)
+    assert launched.proc.stdout is not None
+    assert f"vitalwatch cluster: {holder} stopped (exit -9)" in launched.proc.stdout.readline()
+    wait_for(lambda: own_rooms(other, launched.password) == {"Room 1", "Room 2"}, timeout=30,
+             what="Room 1's monitor on the other instance")
+    launched.proc.send_signal(signal.SIGTERM)
+    assert launched.proc.wait(timeout=seconds(30)) == 0
+    for name, pid in launched.pids.items():
+        assert not alive(pid), f"{name} (pid {pid}) still runs"
+
+
+def test_the_cluster_refuses_a_data_dir_of_an_earlier_run(tmp_path: Path) -> None:
+    """An earlier run's directory holds a password and tokens the launcher no longer knows: it is
+    refused with what to do, before anything starts."""
+    (tmp_path / "cluster" / "a").mkdir(parents=True)
+    done = subprocess.run([sys.executable, "-m", "app.cli", "cluster", "--port", str(free_port()),
+                           "--data-dir", str(tmp_path / "cluster")], cwd=ROOT, check=False,
+                          capture_output=True, text=True, timeout=seconds(30))
+    assert done.returncode == 1
+    assert "holds an earlier run" in done.stderr and "remove it, or give another --data-dir" in done.stderr
