@@ -92,10 +92,13 @@ except ImportError:
     sys.exit(3)
 from app.store import Store
 data, user, password, n = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+# Tokens issued by another instance's store, registered again on this one (bench/scale.py).
+given = json.loads(sys.argv[5]) if len(sys.argv) > 5 else None
 store = Store(data / "vitalwatch.sqlite3")
 accounts = Accounts(store.db)
 accounts.add_user(user, "nurse", password, time.time())
-print(json.dumps([accounts.add_device(f"bench-{i:03d}", time.time(), any_room=True) for i in range(n)]))
+print(json.dumps([accounts.add_device(f"bench-{i:03d}", time.time(), any_room=True,
+                                      **({"token": given[i]} if given else {})) for i in range(n)]))
 store.db.close()
 """
 # The same connection settings as the adapters' uplink (monitors/uplink.py).
@@ -116,16 +119,18 @@ def room(i: int) -> str:
 ROOMS_PER_NURSE = 8
 
 
-def dashboard_views(monitors: int, central: int, nurses: int) -> list[dict[str, Any]]:
+def dashboard_views(monitors: int, central: int, nurses: int, waveforms: bool = True) -> list[dict[str, Any]]:
     """The dashboards of a run and what each subscribes to, as the issue has them: central
     stations (every room: its values, cuff, statuses, alarms, marks and settings, and one wave,
-    PLETH) and nurse views (alarms and numerics of the rooms assigned to them: nurse k has rooms
-    8k to 8k + 7, wrapping round when there are fewer)."""
+    PLETH, unless the monitors send none) and nurse views (alarms and numerics of the rooms
+    assigned to them: nurse k has rooms 8k to 8k + 7, wrapping round when there are fewer)."""
     views = []
     for _ in range(central):
-        sub = Subscribe(rooms=None, kinds=[Kind.numerics, Kind.nibp, Kind.waveform, Kind.status, Kind.alarm,
-                                           Kind.mark, Kind.settings], waveforms={"*": ["PLETH"]})
-        views.append({"class": "central", "rooms": None, "monitors": None, "types": list(DATA_TYPES),
+        kinds = [Kind.numerics, Kind.nibp, Kind.status, Kind.alarm, Kind.mark, Kind.settings]
+        sub = Subscribe(rooms=None, kinds=[*kinds, Kind.waveform] if waveforms else kinds,
+                        waveforms={"*": ["PLETH"]} if waveforms else {})
+        views.append({"class": "central", "rooms": None, "monitors": None,
+                      "types": list(DATA_TYPES) if waveforms else ["numerics"],
                       "subscribe": sub.model_dump_json()})
     for k in range(nurses):
         mine = sorted({(ROOMS_PER_NURSE * k + j) % monitors for j in range(ROOMS_PER_NURSE)})
@@ -146,7 +151,7 @@ def _wait_go(conn: Any) -> dict[str, float]:
 
 
 async def _monitors_main(url: str, indices: list[int], n_total: int, tokens: dict[int, str] | None,
-                         conn: Any) -> dict[str, Any]:
+                         waveforms: bool, conn: Any) -> dict[str, Any]:
     from websockets.asyncio.client import connect
 
     samples_per_chunk = int(PLETH_RATE * CHUNK_S)
@@ -215,11 +220,12 @@ async def _monitors_main(url: str, indices: list[int], n_total: int, tokens: dic
                         "PR": {"value": 72 + rng.randint(-2, 2), "unit": "/min"},
                         "SpO2": {"value": 98, "unit": "%"},
                         "RR": {"value": 14 + rng.randint(-1, 1), "unit": "/min"}}})
-                if pos + samples_per_chunk > len(trace):
-                    pos = 0
-                messages.append({"type": "waveform", "wave": "PLETH", "rate": PLETH_RATE,
-                                 "samples": trace[pos:pos + samples_per_chunk]})
-                pos += samples_per_chunk
+                if waveforms:
+                    if pos + samples_per_chunk > len(trace):
+                        pos = 0
+                    messages.append({"type": "waveform", "wave": "PLETH", "rate": PLETH_RATE,
+                                     "samples": trace[pos:pos + samples_per_chunk]})
+                    pos += samples_per_chunk
                 for m in messages:
                     seq += 1
                     now = time.time()
@@ -394,6 +400,7 @@ class Server:
     authenticated: bool = False
     tokens: dict[int, str] | None = None
     env: dict[str, str] = field(default_factory=dict)  # for the server, on top of this process's
+    extra_args: tuple[str, ...] = ()  # for ``vitalwatch serve`` (bench/scale.py: its bus)
 
     @property
     def http(self) -> str:
@@ -420,15 +427,21 @@ class Server:
             part["slow"] = [{**e, "t": round(e["t"] - t0, 3)} for e in part["slow"]]
         return data
 
-    def provision(self, monitors: int) -> None:
+    def processes(self) -> list[psutil.Process]:
+        """What the server's CPU and memory are summed over."""
+        assert self.proc is not None
+        return [psutil.Process(self.proc.pid)]
+
+    def provision(self, monitors: int, tokens: dict[int, str] | None = None) -> None:
         """Accounts in the fresh data dir, as an administrator would make them with ``vitalwatch
         user add`` and ``vitalwatch device add``: a nurse login for the dashboards and a device
         token per monitor. Done by the measured code itself (``--source``), in a subprocess;
         skipped for a vitalwatch without accounts."""
         data = self.workdir / "data"
         data.mkdir(parents=True, exist_ok=True)
+        given = [json.dumps([tokens[i] for i in range(monitors)])] if tokens else []
         r = subprocess.run([sys.executable, "-c", PROVISION, str(data), BENCH_USER, BENCH_PASSWORD,
-                            str(monitors)], cwd=self.source, capture_output=True, check=False, text=True,
+                            str(monitors), *given], cwd=self.source, capture_output=True, check=False, text=True,
                            timeout=120)
         if r.returncode == 3:
             return
@@ -451,7 +464,7 @@ class Server:
         if self.system == "vitalwatch":
             entry = [str(BENCH / "instrumented_server.py")] if self.instrument else ["-m", "app.cli"]
             cmd = [sys.executable, *entry, "serve", "--port", str(self.port),
-                   "--data-dir", str(self.workdir / "data")]
+                   "--data-dir", str(self.workdir / "data"), *self.extra_args]
             if self.instrument:
                 env["VITALWATCH_INSTRUMENT_OUT"] = str(self.instrument_out)
             health = "/api/health"
@@ -548,28 +561,35 @@ def settle(quiet_pct: float, timeout_s: float) -> float:
         time.sleep(1.0)
 
 
+def _cpu_s(procs: list[psutil.Process]) -> float:
+    return sum(t.user + t.system for t in (p.cpu_times() for p in procs))
+
+
 def run_one(system: str, monitors: int, views: list[dict[str, Any]], args: argparse.Namespace,
-            workdir: Path) -> dict[str, Any]:
-    """One system under one load for one window; raw samples included (``summarise`` pools them)."""
+            workdir: Path, server: Any = None) -> dict[str, Any]:
+    """One system under one load for one window; raw samples included (``summarise`` pools them).
+    ``server``: one made and provisioned by the caller (bench/scale.py's cluster), instead of
+    ``system``'s own."""
     busy_before = settle(args.quiet, args.settle) if args.settle > 0 else None
-    worse = {k: v for k, v in (("VITALWATCH_BENCH_SLOW_COMMIT_MS", args.slow_commit),
-                               ("VITALWATCH_BENCH_GROUP_COMMITS", "0" if args.no_group_commits else None))
-             if v is not None}
-    server = Server(system, workdir, source=args.source,
-                    instrument=(args.instrument or bool(worse)) and system == "vitalwatch",
-                    env={k: str(v) for k, v in worse.items()} if system == "vitalwatch" else {})
-    if system == "vitalwatch":
-        server.provision(monitors)
+    if server is None:
+        worse = {k: v for k, v in (("VITALWATCH_BENCH_SLOW_COMMIT_MS", args.slow_commit),
+                                   ("VITALWATCH_BENCH_GROUP_COMMITS", "0" if args.no_group_commits else None))
+                 if v is not None}
+        server = Server(system, workdir, source=args.source,
+                        instrument=(args.instrument or bool(worse)) and system == "vitalwatch",
+                        env={k: str(v) for k, v in worse.items()} if system == "vitalwatch" else {})
+        if system == "vitalwatch":
+            server.provision(monitors)
     server.start()
     dashboard_headers = [server.login_headers() for _ in views]
-    assert server.proc is not None
-    proc = psutil.Process(server.proc.pid)
+    procs = server.processes()
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     children: list[tuple[Any, Any]] = []
     groups = [list(range(monitors))[k::args.load_procs] for k in range(args.load_procs)]
     specs = [("dashboards", (views, dashboard_headers))] + [
-        ("monitors", (g, monitors, {i: server.tokens[i] for i in g} if server.tokens else None))
+        ("monitors", (g, monitors, {i: server.tokens[i] for i in g} if server.tokens else None,
+                      not args.no_waveforms))
         for g in groups if g]
     spy = None
     profile_out = None
@@ -596,24 +616,24 @@ def run_one(system: str, monitors: int, views: list[dict[str, Any]], args: argpa
         if args.py_spy:
             profile_out = workdir.parent.parent / f"profile-{system}-{monitors}-{workdir.name}.txt"
             spy = subprocess.Popen(
-                [args.py_spy, "record", "--pid", str(proc.pid), "--duration", str(int(args.seconds)),
+                [args.py_spy, "record", "--pid", str(procs[0].pid), "--duration", str(int(args.seconds)),
                  "--rate", "100", "--format", "raw", "--output", str(profile_out)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        cpu0 = proc.cpu_times()
+        cpu0 = _cpu_s(procs)
         gen0 = [g.cpu_times() for g in loadgen]
         others0 = _cpu_by_process()
         psutil.cpu_percent(None)
         wall0 = time.time()
         rss: list[int] = []
         while time.time() < timing["w1"]:
-            rss.append(proc.memory_info().rss)
+            rss.append(sum(p.memory_info().rss for p in procs))
             time.sleep(min(0.5, max(0.0, timing["w1"] - time.time())))
-        cpu1 = proc.cpu_times()
+        cpu1 = _cpu_s(procs)
         gen1 = [g.cpu_times() for g in loadgen]
         others1 = _cpu_by_process()
         machine_cpu = psutil.cpu_percent(None) * (psutil.cpu_count() or 1)
         wall = time.time() - wall0
-        rss.append(proc.memory_info().rss)
+        rss.append(sum(p.memory_info().rss for p in procs))
 
         for _ in children:
             kind, _pid, res = out.get(timeout=args.drain + 60)
@@ -634,8 +654,8 @@ def run_one(system: str, monitors: int, views: list[dict[str, Any]], args: argpa
     if crashed:
         raise RuntimeError(f"{system}: a load generator crashed: {crashed}")
     mons, dash = results["monitors"], results["dashboards"][0]
-    server_cpu = ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / wall * 100
-    ours = {proc.pid, os.getpid(), *(p.pid for p, _ in children)}
+    server_cpu = (cpu1 - cpu0) / wall * 100
+    ours = {*(p.pid for p in procs), os.getpid(), *(p.pid for p, _ in children)}
     by_name: dict[str, float] = {}
     for pid, (name, t1) in others1.items():
         if pid not in ours and pid in others0:
@@ -694,8 +714,7 @@ def run_one(system: str, monitors: int, views: list[dict[str, Any]], args: argpa
         "server_cpu_pct": server_cpu,
         # The server's CPU over the window per message acknowledged in it: what the machine's
         # other work changes least (unlike latency), so the figure to compare between versions.
-        "server_cpu_ms_per_msg": ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) * 1000
-                                 / max(1, sum(r["acked_window"] for r in mons)),
+        "server_cpu_ms_per_msg": (cpu1 - cpu0) * 1000 / max(1, sum(r["acked_window"] for r in mons)),
         "server_rss_mib": max(rss) / 2**20,
         "loadgen_cpu_pct": gen_cpu,
         "machine_cpu_pct": machine_cpu,
@@ -912,6 +931,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--drain", type=float, default=3,
                    help="seconds after the last send before undelivered messages count as lost (default 3)")
     p.add_argument("--load-procs", type=int, default=2, help="processes the monitors are spread over (default 2)")
+    p.add_argument("--no-waveforms", action="store_true",
+                   help="the monitors send numerics only, and the central stations ask for no waveform")
     p.add_argument("--systems", default="vitalwatch,relay", help="which servers (default vitalwatch,relay)")
     p.add_argument("--json", type=Path, help="write the results here (default bench/results/latency-<time>.json)")
     p.add_argument("--py-spy", metavar="PATH",
@@ -964,7 +985,8 @@ def main(argv: list[str] | None = None) -> int:
                           f"stations + {args.nurses} nurse views, round {rnd + 1}/{args.rounds}, "
                           f"{args.seconds:g} s",
                           file=sys.stderr, flush=True)
-                    r = run_one(system, n, dashboard_views(n, args.central, args.nurses), args, workdir)
+                    r = run_one(system, n, dashboard_views(n, args.central, args.nurses, not args.no_waveforms),
+                                args, workdir)
                     if r["profile"]:
                         dest = out_json.parent / Path(r["profile"]).name
                         with contextlib.suppress(OSError):
