@@ -13,6 +13,7 @@ before both are migrated on open (their messages lose the priority marker they b
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from alerts.rules import strip_prefix
@@ -39,6 +40,9 @@ CREATE INDEX IF NOT EXISTS alarm_log_session ON alarm_log(session_id, id);
 class AlarmLog:
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
+        # On a store shared by several instances: called inside each write's transaction with
+        # its session's id, raises (app/lease.py ``Fenced``) when this instance no longer runs it.
+        self.fence: Callable[[int], None] | None = None
         db.executescript(SCHEMA)
         for table in ("alarms", "alarm_log"):  # databases from before alarms named a monitor
             if "monitor_id" not in {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}:
@@ -61,6 +65,8 @@ class AlarmLog:
         db = self.db
         db.execute("BEGIN")
         try:
+            if self.fence is not None:
+                self.fence(session_id)
             current = db.execute(
                 "SELECT id FROM alarms WHERE session_id=? AND rule=? AND monitor_id=?"
                 " AND state != 'cleared'", (session_id, change.rule, monitor_id)).fetchone()
@@ -96,6 +102,14 @@ class AlarmLog:
             raise
         db.execute("COMMIT")
         return row, int(log_id)  # type: ignore[arg-type]
+
+    def note(self, alarm_id: int, t: float, event: str, by: str, message: str) -> None:
+        """A log entry that changes nothing of the alarm (a handover to another instance): its
+        state and priority as they stand, at server time ``t``."""
+        self.db.execute(
+            "INSERT INTO alarm_log(alarm_id, session_id, t, rule, event, state, priority, message, by, tier,"
+            " decided, monitor_id) SELECT id, session_id, ?, rule, ?, state, priority, ?, ?, tier, ?, monitor_id"
+            " FROM alarms WHERE id=?", (t, event, message, by, t, alarm_id))
 
     def assign_monitor(self, alarm_id: int, monitor_id: str) -> None:
         """Name the monitor of an alarm logged before alarms named one (restored at start-up)."""

@@ -14,7 +14,7 @@ from alerts.system import IllegalTransition
 from app import record
 from app.accounts import Login
 from app.clinical import Refusal
-from app.pipeline import Pipeline
+from app.pipeline import HeldElsewhere, Pipeline
 from app.security import Security, require
 
 router = APIRouter(prefix="/api")
@@ -97,7 +97,10 @@ class SessionStart(BaseModel):
 async def start_session(body: SessionStart, pipeline: PipelineDep, who: ManageSessions,
                         request: Request) -> dict[str, Any]:
     """Start a session in a room (a monitor streaming into an idle room also starts one)."""
-    state = pipeline.start_session(body.room, body.mode, time.time(), body.label)
+    try:
+        state = pipeline.start_session(body.room, body.mode, time.time(), body.label)
+    except HeldElsewhere as e:  # several instances: the room's session runs on another
+        raise HTTPException(409, str(e)) from None
     _security(request).audit.record(time.time(), who.user.name, "session_started", f"session {state.id}",
                                  new={"room": body.room, "mode": body.mode})
     return pipeline.store.session(state.id)  # type: ignore[return-value]

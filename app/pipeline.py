@@ -31,6 +31,7 @@ from app import clinical, refusals, resume
 from app import feed as wire  # the live feed's models (here a "feed" is one monitor's link)
 from app.alarm_log import AlarmLog, to_feed
 from app.hub import Hub
+from app.lease import RENEW_S, Fenced, Leases, Taken
 from app.record import Entry, Record, Stored
 from app.store import Store
 from monitors.protocol import Hello, last_t
@@ -91,6 +92,15 @@ class MonitorState:
 
 class NotAdmitted(ValueError):
     """A monitor may not feed a room's running session (the session does not list it)."""
+
+
+class HeldElsewhere(NotAdmitted):
+    """The room's running session is run by another instance (its lease is live there)."""
+
+
+# The alarm log's entry, on each alarm still signalled, for a session's alarm system taken over
+# from another instance (app/lease.py): the log shows where the alarm went on.
+HANDOVER = "handover"
 
 
 @dataclass
@@ -160,7 +170,9 @@ class SessionState:
 
 
 class Pipeline:
-    def __init__(self, store: Store, hub: Hub, rules: RuleSet, now: float) -> None:
+    def __init__(self, store: Store, hub: Hub, rules: RuleSet, now: float, leases: Leases | None = None) -> None:
+        """``leases``: on a store shared by several instances, the sessions this one runs
+        (app/lease.py); None on a store of its own, which runs every open session."""
         self.store = store
         self.alarm_log = AlarmLog(store.db)
         self.record = Record(store.db)
@@ -175,8 +187,19 @@ class Pipeline:
         self.on_alarm: Callable[[SessionState, Change, dict[str, Any], int, float], None] | None = None
         # The other instances' rooms for a snapshot (app/bus.py), when the server runs on a bus.
         self.remote: Callable[[wire.Subscribe], list[wire.RoomView]] | None = None
+        self.leases = leases
+        if leases is not None:
+            self.alarm_log.fence = lambda session_id: leases.fence([session_id])
+            store.fence = leases.fence
+        self.handovers = 0  # sessions taken over from another instance
+        self._leases_due = now
         for row in store.sessions(active_only=True):
-            self._load_session(row, now)
+            taken = leases.take(row["id"], now) if leases is not None else None
+            if leases is not None and taken is None:
+                continue  # another live instance runs it
+            state = self._load_session(row, now)
+            if taken is not None:
+                self._handed_over(state, taken, now)
 
     def started(self, now: float) -> None:
         """The server serves from ``now`` on, its open sessions loaded (which may have taken
@@ -230,7 +253,7 @@ class Pipeline:
                                        alarm["acknowledged_by"])
         # The session's own alarms: replayed, then held to the alarm log.
         own = [r for r in self.alarm_log.log(row["id"])
-               if not r["monitor_id"] and r["rule"] not in DELIVERY_RULES]
+               if not r["monitor_id"] and r["rule"] not in DELIVERY_RULES and r["event"] != HANDOVER]
         resumed = resume.replay(self.store, own, row, self.rules, changes)
         state.alarms, state.ticks = resumed.alarms, resumed.ticks
         if row.get("dose") is not None and state.alarms.engine.dose_t is None:
@@ -284,20 +307,85 @@ class Pipeline:
     def session_for_room(self, room: str) -> SessionState | None:
         return next((s for s in self.sessions.values() if s.room == room), None)
 
-    def start_session(self, room: str, mode: str, now: float, label: str = "") -> SessionState:
+    def start_session(self, room: str, mode: str, now: float, label: str = "", take: bool = False) -> SessionState:
+        """The room's running session, or a new one. On a shared store, a room whose session
+        another instance runs raises HeldElsewhere, unless ``take`` (its monitor has connected
+        here): then this instance takes it over (``_take_over``)."""
         existing = self.session_for_room(room)
         if existing is not None:
             return existing
+        if self.leases is not None:
+            row = self.store.active_session(room)
+            if row is not None:
+                return self._take_over(row, now, steal=take)
         row = self.store.start_session(room, mode, now, label)
+        if self.leases is not None:
+            self.leases.take(row["id"], now)
         state = self._load_session(row, now, restarted=False)
         self.hub.publish(wire.SessionStarted(room=self.room_view(state)))
         return state
+
+    # Leases (several instances on one store) --------------------------------------------
+
+    def _take_over(self, row: dict[str, Any], now: float, steal: bool) -> SessionState:
+        """Run a session another instance ran (or left): its lease taken, its alarm state rebuilt
+        from the store as after a restart, the handover logged."""
+        assert self.leases is not None
+        taken = self.leases.take(row["id"], now, steal=steal)
+        if taken is None:
+            holder = self.leases.holder_of(row["id"], now) or "another instance"
+            raise HeldElsewhere(f"room {row['room']!r} has a running session ({row['id']}) run by {holder}")
+        state = self._load_session(row, now)
+        self._handed_over(state, taken, now)
+        self.hub.publish(wire.SessionStarted(room=self.room_view(state)))
+        return state
+
+    def _handed_over(self, state: SessionState, taken: Taken, now: float) -> None:
+        if taken.previous is None:
+            return
+        assert self.leases is not None
+        self.handovers += 1
+        why = "its lease expired" if taken.expired else "its monitor connected here"
+        log.warning("session %s (%s): alarm system taken over from %s (%s), lease epoch %d", state.id,
+                    state.room, taken.previous, why, taken.epoch)
+        for alarm in self.alarm_log.alarms(state.id, active_only=True):
+            self.alarm_log.note(alarm["id"], now, HANDOVER, self.leases.holder,
+                                f"alarm system taken over from {taken.previous}: {why}")
+
+    def _lost(self, session_id: int, now: float) -> None:
+        """Another instance runs this session now (it took the lease while this one was stalled
+        or cut off): stop running it at once. Its dashboards here see it again through the bus."""
+        state = self.sessions.pop(session_id, None)
+        if state is None:
+            return
+        log.warning("session %s (%s): its lease is held by another instance now; no longer run here",
+                    session_id, state.room)
+        for monitor in self.monitors.values():
+            if monitor.session_id == session_id:
+                monitor.session_id = None
+        self.hub.publish(wire.SessionEnded(room=state.room, session_id=session_id))
+
+    def _leases(self, now: float) -> None:
+        """Every RENEW_S: renew the held leases, stop running the lost ones, take the orphans."""
+        if self.leases is None or now < self._leases_due:
+            return
+        self._leases_due = now + RENEW_S
+        for sid in self.leases.renew(now):
+            self._lost(sid, now)
+        for sid in self.leases.orphans(now):
+            row = self.store.session(sid)
+            if row is None or self.session_for_room(row["room"]) is not None:
+                continue
+            with contextlib.suppress(HeldElsewhere):  # another instance was quicker
+                self._take_over(row, now, steal=False)
 
     def end_session(self, session_id: int, now: float) -> bool:
         state = self.sessions.pop(session_id, None)
         if state is None:
             return False
         self.store.end_session(session_id, now)
+        if self.leases is not None:
+            self.leases.release(session_id)
         for monitor in self.monitors.values():
             if monitor.session_id == session_id:
                 monitor.session_id = None
@@ -316,9 +404,16 @@ class Pipeline:
         fed only by the monitors it lists (the first to start it, and those a clinician adds)."""
         session = self.session_for_room(room)
         listed = [f.monitor_id for f in session.feeds.values() if f.listed] if session else []
+        session_id = session.id if session else None
+        if session is None and self.leases is not None:
+            # Run by another instance (or by none): the monitors it lists are in the store.
+            row = self.store.active_session(room)
+            if row is not None:
+                session_id = row["id"]
+                listed = [m["monitor_id"] for m in self.store.session_monitors(row["id"])]
         if not listed or monitor_id in listed:
             return ""
-        return (f"room {room!r} has a running session ({session.id}) fed by "  # type: ignore[union-attr]
+        return (f"room {room!r} has a running session ({session_id}) fed by "
                 f"{', '.join(listed)}; a clinician adds {monitor_id!r} to that session first")
 
     def hello(self, hello: Hello, now: float) -> tuple[int, int, int]:
@@ -328,7 +423,7 @@ class Pipeline:
         the room's running session does not list the monitor (see ``admission``)."""
         if why := self.admission(hello.monitor_id, hello.room):
             raise NotAdmitted(why)
-        session = self.start_session(hello.room, hello.mode, now)
+        session = self.start_session(hello.room, hello.mode, now, take=True)
         self._list(session, hello.monitor_id, f"monitor:{hello.monitor_id}", now)
         session.last_heard = now
         m = self.monitor(hello.monitor_id)
@@ -432,7 +527,7 @@ class Pipeline:
             # (unless another monitor has started one in the room meanwhile).
             if why := self.admission(monitor_id, m.room):
                 raise NotAdmitted(why)
-            session = self.start_session(m.room, m.mode, now)
+            session = self.start_session(m.room, m.mode, now, take=True)
             self._list(session, monitor_id, f"monitor:{monitor_id}", now)
             m.session_id = session.id
             self.store.open_stream(
@@ -527,8 +622,14 @@ class Pipeline:
                 continue
             if monitor_id and not change.message.endswith(f": {monitor_id}"):
                 change = replace(change, message=f"{change.message}: {monitor_id}")
-            alarm, log_id = self.alarm_log.record(session.id, change, decided=now,
-                                                  monitor_id=monitor_id)
+            try:
+                alarm, log_id = self.alarm_log.record(session.id, change, decided=now,
+                                                      monitor_id=monitor_id)
+            except Fenced:
+                # Taken over by another instance meanwhile: nothing of it is logged here; the
+                # successor's replay decides it again.
+                self._lost(session.id, now)
+                return
             self.hub.publish(wire.AlarmMessage(room=session.room, session_id=session.id,
                                                event=change.event, log_id=log_id, by=change.by,
                                                alarm=to_feed(alarm)))
@@ -716,6 +817,7 @@ class Pipeline:
     def supervise(self, now: float) -> None:
         """Called every second: feed loss, technical delays and escalations, and the dashboards'
         heartbeat (which is how a dashboard knows its own connection is alive)."""
+        self._leases(now)
         for session in list(self.sessions.values()):
             # Each monitor on its own: one that is silent loses its feed even while another in
             # the same room keeps streaming.

@@ -32,7 +32,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -107,6 +107,10 @@ class Store:
         self._waiter: asyncio.Future[None] | None = None  # the queued group's commit
         self._last: asyncio.Future[None] | None = None  # the commit of the latest message's group
         self.commits = self.grouped = 0  # transactions of queued messages, and messages in them
+        # On a store shared by several instances: called inside each transaction of messages with
+        # their sessions' ids; raises (app/lease.py ``Fenced``) when this instance no longer runs
+        # one of them, and then nothing of the transaction is stored or acknowledged.
+        self.fence: Callable[[set[int]], None] | None = None
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # One connection, used only from the event loop's thread: the server's writes are short
@@ -302,6 +306,8 @@ class Store:
                 loop = asyncio.get_running_loop()
         if loop is None:
             with self.transaction() as db:
+                if self.fence is not None:
+                    self.fence({session_id})
                 self._write(db, monitor_id, stream, session_id, msg, received)
             self._last = None
             return
@@ -335,6 +341,8 @@ class Store:
         try:
             self.db.execute("BEGIN")
             try:
+                if self.fence is not None:
+                    self.fence({item[2] for item in queue})
                 for item in queue:
                     self._write(self.db, *item)
             except BaseException:
