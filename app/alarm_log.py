@@ -12,11 +12,11 @@ before both are migrated on open (their messages lose the priority marker they b
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from alerts.rules import strip_prefix
 from app import feed
+from app.storage import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alarms (
@@ -37,9 +37,9 @@ CREATE INDEX IF NOT EXISTS alarm_log_session ON alarm_log(session_id, id);
 
 
 class AlarmLog:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        db.executescript(SCHEMA)
+        db.create_tables(SCHEMA)
         for table in ("alarms", "alarm_log"):  # databases from before alarms named a monitor
             if "monitor_id" not in {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}:
                 db.execute(f"ALTER TABLE {table} ADD COLUMN monitor_id TEXT NOT NULL DEFAULT ''")

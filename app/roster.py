@@ -15,8 +15,9 @@ store checks only what it can see itself.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
+
+from app.storage import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS shifts (
@@ -45,9 +46,9 @@ class ShiftState(RosterError):
 
 
 class Roster:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        db.executescript(SCHEMA)
+        db.create_tables(SCHEMA)
 
     def add_shift(self, name: str, starts: float, ends: float, clinician: str,
                   rooms: dict[str, tuple[str, str | None]], by: str, now: float) -> int:
@@ -175,7 +176,7 @@ def _check_rooms(rooms: dict[str, tuple[str, str | None]]) -> None:
 
 
 class _transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
 
     def __enter__(self) -> None:

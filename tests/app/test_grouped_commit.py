@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
+from app.storage import IntegrityError
 from app.store import Store
 from monitors.protocol import Hello, Numerics, monitor_message
 from tests.app.helpers import numerics
@@ -95,7 +96,7 @@ def test_a_failed_group_commit_stores_and_acknowledges_none_of_it(tmp_path: Path
     async def run() -> None:
         store.store_message("mon-0", "s0", sid, _message(1, T0), T0)
         store.store_message("mon-1", "s1", sid, unwritable, T0)  # t is NOT NULL in the table
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(IntegrityError):
             await asyncio.wait_for(store.committed(), seconds(5))
         assert _stored(store.path) == ([], {"mon-0": 0, "mon-1": 0})
         assert store.last_seq("mon-0", "s0") == 0
