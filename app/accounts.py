@@ -133,7 +133,7 @@ class Accounts:
         """Databases from before devices were bound to rooms: each existing device is bound to
         the rooms it has already fed, so a working clinic keeps working and no device gains a
         new room; a device that never fed any room is bound to none until an admin binds it."""
-        columns = {r["name"] for r in self.db.execute("PRAGMA table_info(devices)")}
+        columns = self.db.columns("devices")
         if "rooms" in columns:
             return
         self.db.execute("ALTER TABLE devices ADD COLUMN rooms TEXT NOT NULL DEFAULT '[]'")

@@ -41,9 +41,9 @@ class AlarmLog:
         self.db = db
         db.create_tables(SCHEMA)
         for table in ("alarms", "alarm_log"):  # databases from before alarms named a monitor
-            if "monitor_id" not in {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}:
+            if "monitor_id" not in db.columns(table):
                 db.execute(f"ALTER TABLE {table} ADD COLUMN monitor_id TEXT NOT NULL DEFAULT ''")
-        if "param" not in {r["name"] for r in db.execute("PRAGMA table_info(alarms)")}:
+        if "param" not in db.columns("alarms"):
             # Databases from before alarms named their parameter, whose messages began with the
             # priority marker ("*** SpO2 84 <= 85"): the parameter is filled in when a session's
             # alarms are restored (``assign_param``), the markers go now.

@@ -452,7 +452,7 @@ class Store:
         row = self.db.execute(
             "SELECT MAX(t) AS t FROM (SELECT MAX(t) AS t FROM numerics WHERE session_id=?"
             " UNION ALL SELECT MAX(t) FROM nibp WHERE session_id=?"
-            " UNION ALL SELECT MAX(t) FROM statuses WHERE session_id=?)",
+            " UNION ALL SELECT MAX(t) FROM statuses WHERE session_id=?) AS latest",
             (session_id, session_id, session_id)).fetchone()
         return None if row["t"] is None else float(row["t"])
 
