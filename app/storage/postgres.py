@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -33,6 +34,9 @@ from app.storage.base import Cursor, Database, DatabaseError, IntegrityError, Op
 from app.storage.url import redacted
 
 CONNECT_TIMEOUT_S = 5
+# After a failed connection attempt, statements fail at once for this long before the next
+# attempt: connecting blocks the calling thread (the event loop's), so it is not tried per statement.
+RECONNECT_EVERY_S = 0.5
 
 _LITERAL = re.compile(r"('(?:[^']|'')*')")
 _OR_IGNORE = re.compile(r"^\s*INSERT\s+OR\s+IGNORE\s+INTO\b", re.IGNORECASE)
@@ -110,6 +114,7 @@ class PostgresDatabase(Database):
         self.url = redacted(url)
         self._in_transaction = False
         self.reconnects = 0
+        self._retry_at = 0.0
         self._conn = self._connect()
 
     def _connect(self) -> psycopg.Connection[dict[str, Any]]:
@@ -125,7 +130,13 @@ class PostgresDatabase(Database):
             if self._in_transaction:
                 # A new connection would run the rest of the transaction outside it.
                 raise OperationalError("the connection was lost inside a transaction")
-            self._conn = self._connect()
+            if time.monotonic() < self._retry_at:
+                raise OperationalError(f"{self.url} is unavailable (reconnecting)")
+            try:
+                self._conn = self._connect()
+            except OperationalError:
+                self._retry_at = time.monotonic() + RECONNECT_EVERY_S
+                raise
             self.reconnects += 1
         return self._conn
 
