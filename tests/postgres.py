@@ -96,6 +96,15 @@ class Postgres:
             conn.execute(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
         return self.url(name)
 
+    def copy_database(self, url: str) -> str:
+        """A copy of the database at ``url`` (pg_dump into a fresh one) while it is in use."""
+        copy = self.create_database()
+        dump = subprocess.run([str(_bin("pg_dump")), "--format=custom", "--dbname", url],
+                              check=True, capture_output=True)
+        subprocess.run([str(_bin("pg_restore")), "--no-owner", "--dbname", copy], input=dump.stdout,
+                       check=True, capture_output=True)
+        return copy
+
 
 def start_postgres() -> Postgres:
     root = Path(tempfile.mkdtemp(prefix="vitalwatch-pg-"))
