@@ -68,7 +68,7 @@ class Roster:
     def shifts(self, at: float | None = None, ending_after: float | None = None) -> list[dict[str, Any]]:
         """Shifts (covering ``at``, and ending after ``ending_after``, when given), each with its
         ``rooms``, by start."""
-        where, args = ["1"], []
+        where, args = ["1=1"], []  # "1=1": PostgreSQL wants a boolean, not SQLite's 1
         if at is not None:
             where.append("starts <= ? AND ? < ends")
             args += [at, at]

@@ -180,9 +180,12 @@ def _template_database() -> Path:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    """A freshly started server with an empty data dir; killed after the test."""
-    srv = Server(free_port(), tmp_path / "data").start()
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
+    """A freshly started server with an empty data dir; killed after the test. On SQLite, or on
+    a fresh PostgreSQL database for a test marked ``tests.postgres.on_both`` (run on each)."""
+    kind = getattr(request, "param", "sqlite")
+    database = str(request.getfixturevalue("postgres_url")) if kind == "postgresql" else None
+    srv = Server(free_port(), tmp_path / "data", database=database).start()
     try:
         yield srv
     finally:

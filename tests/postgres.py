@@ -172,6 +172,10 @@ def postgres_url(postgres: Postgres) -> str:
     return postgres.create_database(TEMPLATE)
 
 
+# A test taking the ``server`` fixture, run once on SQLite and once on PostgreSQL.
+on_both = pytest.mark.parametrize("server", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request: pytest.FixtureRequest) -> str | None:
     """Each test that takes it runs on both implementations: None (the default SQLite file in

@@ -143,11 +143,11 @@ class Sink:
         self.reports.append(report)
 
 
-def test_devices_lapse_by_time_and_route_receipts(tmp_path: Path) -> None:
+def test_devices_lapse_by_time_and_route_receipts(tmp_path: Path, database: str | None) -> None:
     """With time as an argument: a device is due a ping after a third of the heartbeat, lapsed
     after all of it (and when gone), gives a sender until gone, and its receipts reach the
-    delivery as StatusReports by its user."""
-    store = Store(tmp_path / "db.sqlite3")
+    delivery as StatusReports by its user. On SQLite and on PostgreSQL."""
+    store = Store(database or tmp_path / "db.sqlite3")
     try:
         policy = load(None).delivery.model_copy(update={"device_heartbeat_s": 90})
         sink = Sink()

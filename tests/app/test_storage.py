@@ -250,3 +250,67 @@ def test_a_server_on_postgresql_makes_the_months_ahead_at_start_up(tmp_path: Pat
         server.kill()
     now = time.gmtime()
     assert len(names) == 3 and names[0] == f"numerics_y{now.tm_year:04d}m{now.tm_mon:02d}"
+
+
+def test_the_modules_sql_gives_the_same_answers_on_both(tmp_path: Path, database: str | None) -> None:
+    """The modules beside the Store, on one database: a signed report's PDF bytes come back
+    byte for byte, a second signing of a version and any change to it are refused; deliveries
+    are listed in order for the report; an acknowledge link is spent once; a login is found by
+    its token (through the quoted ``user`` column) and ends at logout; a device feeds its room
+    until revoked; a course finds its sessions by the check-in's label."""
+    from alerts.delivery.wire import State
+    from app.accounts import Accounts
+    from app.ack_link import AckLinks, LinkError
+    from app.delivery_log import DeliveryLog
+    from app.record import CheckIn, Record
+    from app.report import course
+    from app.report.model import deliveries
+    from app.report.signed import Reports
+
+    store = Store(database or tmp_path / "vitalwatch.sqlite3")
+    db = store.db
+    try:
+        sid = _session(store)
+        reports = Reports(db)
+        pdf = bytes(range(256)) * 4
+        reports.add(sid, 1, "user-clinician", T0, "", pdf, '{"a": 1}')
+        assert reports.content(sid)["pdf"] == pdf and reports.latest_version(sid) == 1
+        with pytest.raises(storage.IntegrityError):
+            reports.add(sid, 1, "user-clinician", T0, "", pdf, "{}")
+        with pytest.raises(storage.IntegrityError, match="immutable"):
+            db.execute("UPDATE reports SET signed_by='someone else'")
+
+        log = DeliveryLog(db)
+        ids = [log.add(alarm_id=1, log_id=1, session_id=sid, event="raised", step="nurse",
+                       recipient="ann", channel="push", destination=f"push ann #{k}", t=T0 + k)
+               for k in range(3)]
+        assert log.move(ids[1], State.sent, T0 + 5, detail="sent") and not log.move(ids[1], State.queued, T0 + 6)
+        listed = deliveries(db, sid)
+        assert listed.available and [r["id"] for r in listed.rows] == ids
+        assert [r["state"] for r in listed.rows] == ["queued", "sent", "queued"]
+
+        links = AckLinks(db, b"k" * 32)
+        link = links.read(links.make(ids[0], 1, "ann", T0 + 60), T0)
+        links.spend(link, T0 + 1)
+        with pytest.raises(LinkError):
+            links.spend(link, T0 + 2)
+
+        accounts = Accounts(db)
+        user = accounts.add_user("ann", "nurse", "a long enough password", T0)
+        token, _ = accounts.login(user, T0)
+        who = accounts.session(token, T0 + 1, 3600)
+        assert who is not None and who.user.name == "ann"
+        accounts.logout(who.token_hash)
+        assert accounts.session(token, T0 + 2, 3600) is None
+        device_token = accounts.add_device("bed-1", T0, ["Room 1"])
+        assert accounts.device(device_token, False)[0] == "bed-1" and accounts.may_feed("bed-1", "Room 1") == ""
+        accounts.revoke_device("bed-1", T0 + 3)
+        assert accounts.device(device_token, False)[0] is None
+
+        record = Record(db)
+        record.add(sid, CheckIn(t_device=T0, label="P-17", weight_kg=70, drug="ketamine", route="iv"),
+                   "user-clinician", T0)
+        assert course.sessions_of(store, record, "P-17") == [sid]
+        assert course.sessions_of(store, record, "P-18") == []
+    finally:
+        store.close()
