@@ -403,11 +403,19 @@ def _accounts(args: argparse.Namespace) -> int:
     import getpass
     import time
 
+    from app import storage
     from app.accounts import AccountError, Accounts
     from app.audit import Audit
+    from app.storage import migrate
     from app.store import Store
 
-    store = Store(args.database or args.data_dir / "vitalwatch.sqlite3")
+    try:
+        if args.database and storage.parse(args.database).scheme == "postgresql":
+            migrate.upgrade(args.database)  # a user added before the first serve needs the schema
+        store = Store(args.database or args.data_dir / "vitalwatch.sqlite3")
+    except (storage.BadDatabaseURL, storage.DatabaseError) as e:  # neither shows a password
+        print(f"vitalwatch: the database: {e}", file=sys.stderr)
+        return 2
     accounts, audit = Accounts(store.db), Audit(store.db)
     actor = f"cli:{getpass.getuser()}"
     try:

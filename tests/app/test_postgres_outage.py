@@ -11,10 +11,11 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 from websockets.asyncio.client import connect
 
 from tests.app.helpers import numerics
-from tests.conftest import Server, free_port, seconds
+from tests.conftest import SSL_CONTEXT, Server, free_port, seconds
 from tests.postgres import Postgres
 
 T0 = 1_800_000_000.0
@@ -38,7 +39,7 @@ class _Monitor:
         while not self.acks or self.acks[-1][0] < N:
             try:
                 await self._connection()
-            except (OSError, asyncio.TimeoutError, Exception):  # noqa: BLE001 - any end: reconnect
+            except (TimeoutError, OSError, Exception):  # noqa: BLE001 - any end: reconnect
                 await asyncio.sleep(0.1)
 
     async def _connection(self) -> None:
@@ -57,16 +58,21 @@ class _Monitor:
                 await asyncio.sleep(EVERY_S)
 
 
+def _ready(server: Server) -> int:
+    return httpx.get(f"{server.http}/readyz", timeout=seconds(10), verify=SSL_CONTEXT).status_code
+
+
 def test_postgres_restart_mid_stream_acknowledges_only_what_is_stored(
         tmp_path: Path, postgres: Postgres, postgres_url: str) -> None:
     """A monitor streams into a server on PostgreSQL; PostgreSQL is stopped a third of the way
-    in and started again 2 s later. No ack arrives while it is down; the stream then completes
-    on its own (server reconnected, monitor resent), and the numerics table holds each of the
-    N readings exactly once (every acknowledged one among them), with the stream's last seq
-    at N."""
+    in and started again 2 s later. No ack arrives while it is down (and /readyz says 503); the
+    stream then completes on its own (server reconnected, monitor resent), and the numerics
+    table holds each of the N readings exactly once (every acknowledged one among them), with
+    the stream's last seq at N."""
     server = Server(free_port(), tmp_path / "data", database=postgres_url).start()
     monitor = _Monitor(server)
     down: list[float] = []
+    ready: list[int] = []
 
     async def outage() -> None:
         while len(monitor.acks) < N // 3:
@@ -74,7 +80,9 @@ def test_postgres_restart_mid_stream_acknowledges_only_what_is_stored(
         await asyncio.to_thread(postgres.stop, "fast")
         down.append(time.monotonic())
         acks_when_down = len(monitor.acks)
-        await asyncio.sleep(2)
+        await asyncio.sleep(1)
+        ready.append(await asyncio.to_thread(_ready, server))
+        await asyncio.sleep(1)
         assert len(monitor.acks) <= acks_when_down + 1, "acknowledged while PostgreSQL was down"
         down.append(time.monotonic())
         await asyncio.to_thread(postgres.start)
@@ -83,12 +91,16 @@ def test_postgres_restart_mid_stream_acknowledges_only_what_is_stored(
         await asyncio.gather(monitor.run(), outage())
 
     try:
-        asyncio.run(asyncio.wait_for(run(), seconds(60)))
+        try:
+            asyncio.run(asyncio.wait_for(run(), seconds(60)))
+        finally:
+            if not postgres.running():
+                postgres.start()
+        ready.append(_ready(server))
     finally:
-        if not postgres.running():
-            postgres.start()
         server.kill(signal.SIGTERM)
     stopped, restarted = down
+    assert ready == [503, 200]  # /readyz: the store unreachable, then reachable again
     # An ack in flight as the stop returned may land a moment later; none after that.
     late = [seq for seq, t in monitor.acks if stopped + seconds(0.5) < t < restarted]
     assert not late, f"acknowledged while PostgreSQL was down: {late}"

@@ -196,6 +196,24 @@ def test_vitalwatch_migrate_brings_an_empty_database_to_the_head_and_again_chang
         db.close()
 
 
+def test_a_user_added_from_the_command_line_before_the_first_start_lands_in_postgresql(
+        postgres: Postgres, tmp_path: Path) -> None:
+    """``vitalwatch user add --database postgresql://…`` on a database no server has started on
+    yet migrates it first and adds the user there (not in a SQLite file of the data dir)."""
+    url = postgres.create_database()
+    done = subprocess.run([sys.executable, "-m", "app.cli", "user", "add", "bob", "--role", "nurse",
+                           "--database", url, "--data-dir", str(tmp_path)], input="a long enough password\n",
+                          check=False, cwd=ROOT, capture_output=True, text=True, timeout=seconds(60))
+    assert done.returncode == 0, done.stderr
+    db = storage.connect(url)
+    try:
+        assert db.execute("SELECT role FROM users WHERE name='bob'").fetchone() == {"role": "nurse"}
+        assert [r["action"] for r in db.execute("SELECT action FROM audit")] == ["user_added"]
+    finally:
+        db.close()
+    assert not (tmp_path / "vitalwatch.sqlite3").exists()
+
+
 def _where(db: storage.Database, table: str) -> list[tuple[str, float]]:
     return [(r["p"], r["t"]) for r in db.execute(f"SELECT tableoid::regclass::text AS p, t FROM {table} ORDER BY t")]
 
