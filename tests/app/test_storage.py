@@ -332,3 +332,45 @@ def test_the_modules_sql_gives_the_same_answers_on_both(tmp_path: Path, database
         assert course.sessions_of(store, record, "P-18") == []
     finally:
         store.close()
+
+
+def test_the_migrations_make_every_table_the_modules_make_on_sqlite(tmp_path: Path, postgres_url: str) -> None:
+    """Every table the modules create on SQLite exists on PostgreSQL after the migrations, with
+    the same columns in the same order (``SELECT *`` and ``INSERT ... VALUES`` rely on it), and
+    no other: a column added to a module's SCHEMA without a migration fails here."""
+    from alerts.rules import load
+    from app.accounts import Accounts
+    from app.ack_link import AckLinks
+    from app.alarm_log import AlarmLog
+    from app.delivery_log import DeliveryLog
+    from app.push import Devices, vapid_key
+    from app.record import Record
+    from app.report.signed import Reports
+    from app.roster import Roster
+
+    def make_all(store: Store) -> None:
+        db = store.db
+        for module in (Accounts, Audit, AlarmLog, DeliveryLog, Record, Roster, Reports):
+            module(db)
+        AckLinks(db, b"k" * 32)
+        Devices(db, vapid_key(tmp_path), "mailto:a@b.example", load(None).delivery)
+
+    sqlite_store, pg_store = Store(tmp_path / "vitalwatch.sqlite3"), Store(postgres_url)
+    try:
+        make_all(sqlite_store)
+        make_all(pg_store)
+        lite = sqlite_store.db
+        expected = {t["name"]: [c["name"] for c in lite.execute(f"PRAGMA table_info({t['name']})")]
+                    for t in lite.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        found: dict[str, list[str]] = {}
+        for c in pg_store.db.execute(
+                "SELECT c.table_name, c.column_name FROM information_schema.columns c"
+                " JOIN pg_class k ON k.relname = c.table_name AND NOT k.relispartition"
+                " WHERE c.table_schema = current_schema() AND c.table_name <> 'alembic_version'"
+                " ORDER BY c.table_name, c.ordinal_position"):
+            if c["column_name"] != "rowid":  # PostgreSQL's stand-in for SQLite's implicit one
+                found.setdefault(c["table_name"], []).append(c["column_name"])
+        assert found == expected
+    finally:
+        sqlite_store.close()
+        pg_store.close()
