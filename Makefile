@@ -1,13 +1,13 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both set up everything
-# themselves on a fresh machine (a .venv, the pinned packages, and Debian's chromium for the
-# browser tests), so what works here works in CI.
+# themselves on a fresh machine (a .venv, the pinned packages, and Debian's chromium, redis-server
+# and postgresql for the browser, cluster and storage tests), so what works here works in CI.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install install-test chromium redis-server haproxy cluster bench clean schema
+.PHONY: run test lint install install-test chromium redis-server haproxy postgresql cluster bench clean schema
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -47,6 +47,14 @@ haproxy:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq haproxy >/dev/null; }
 
+# Debian's PostgreSQL, whose binaries the storage tests run as a throwaway cluster in a temporary
+# directory on a free port (tests/postgres.py); found like the tests find it.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian's postgresql for the storage tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+
 # The session report's trend chart is drawn by plotly in Debian's chromium too (kaleido).
 run: install chromium
 	@echo "vitalwatch demo: open http://$(HOST):$(PORT)"
@@ -67,7 +75,7 @@ lint: install-test
 # The suite on JOBS workers (pytest-xdist): most tests wait on a real server, so two workers on two
 # cores take about two thirds of the time of one. JOBS=0 runs it in this process.
 JOBS ?= 2
-test: lint chromium redis-server haproxy
+test: lint chromium redis-server haproxy postgresql
 	$(BIN)/python -m pytest -n $(JOBS)
 
 bench: install-test

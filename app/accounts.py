@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from app.storage import Database, IntegrityError, OperationalError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -123,16 +124,16 @@ def binding(rooms: Iterable[str], any_room: bool = False) -> Binding:
 
 
 class Accounts:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        db.executescript(SCHEMA)
+        db.create_tables(SCHEMA)
         self._bind_legacy_devices()
 
     def _bind_legacy_devices(self) -> None:
         """Databases from before devices were bound to rooms: each existing device is bound to
         the rooms it has already fed, so a working clinic keeps working and no device gains a
         new room; a device that never fed any room is bound to none until an admin binds it."""
-        columns = {r["name"] for r in self.db.execute("PRAGMA table_info(devices)")}
+        columns = self.db.columns("devices")
         if "rooms" in columns:
             return
         self.db.execute("ALTER TABLE devices ADD COLUMN rooms TEXT NOT NULL DEFAULT '[]'")
@@ -141,7 +142,7 @@ class Accounts:
             fed = self.db.execute(
                 "SELECT DISTINCT st.monitor_id, se.room FROM streams st"
                 " JOIN sessions se ON se.id = st.session_id ORDER BY se.id").fetchall()
-        except sqlite3.OperationalError:  # no readings stored yet
+        except OperationalError:  # no readings stored yet
             fed = []
         rooms: dict[str, list[str]] = {}
         for row in fed:
@@ -163,7 +164,7 @@ class Accounts:
                 "INSERT INTO users(name, role, password, demo, created) VALUES (?,?,?,?,?)",
                 (name, role, _hasher.hash(password), int(demo), now),
             )
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             raise AccountError(f"user {name!r} exists already") from None
         return User(name, role, demo)
 

@@ -18,9 +18,10 @@ import hmac
 import json
 import os
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+
+from app.storage import Database, IntegrityError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ack_links_used (
@@ -64,9 +65,9 @@ def load_key(data_dir: Path) -> bytes:
 
 
 class AckLinks:
-    def __init__(self, db: sqlite3.Connection, key: bytes) -> None:
+    def __init__(self, db: Database, key: bytes) -> None:
         self.db, self._key = db, key
-        db.executescript(SCHEMA)
+        db.create_tables(SCHEMA)
 
     def _mac(self, payload: str) -> str:
         return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
@@ -99,5 +100,5 @@ class AckLinks:
         try:
             self.db.execute("INSERT INTO ack_links_used(delivery_id, used, by) VALUES (?,?,?)",
                             (link.delivery_id, now, link.user))
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             raise LinkError(409, "this acknowledge link has been used already") from None

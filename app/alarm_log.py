@@ -12,12 +12,12 @@ before both are migrated on open (their messages lose the priority marker they b
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
 from alerts.rules import strip_prefix
 from app import feed
+from app.storage import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alarms (
@@ -38,16 +38,16 @@ CREATE INDEX IF NOT EXISTS alarm_log_session ON alarm_log(session_id, id);
 
 
 class AlarmLog:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
         # On a store shared by several instances: called inside each write's transaction with
         # its session's id, raises (app/lease.py ``Fenced``) when this instance no longer runs it.
         self.fence: Callable[[int], None] | None = None
-        db.executescript(SCHEMA)
+        db.create_tables(SCHEMA)
         for table in ("alarms", "alarm_log"):  # databases from before alarms named a monitor
-            if "monitor_id" not in {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}:
+            if "monitor_id" not in db.columns(table):
                 db.execute(f"ALTER TABLE {table} ADD COLUMN monitor_id TEXT NOT NULL DEFAULT ''")
-        if "param" not in {r["name"] for r in db.execute("PRAGMA table_info(alarms)")}:
+        if "param" not in db.columns("alarms"):
             # Databases from before alarms named their parameter, whose messages began with the
             # priority marker ("*** SpO2 84 <= 85"): the parameter is filled in when a session's
             # alarms are restored (``assign_param``), the markers go now.

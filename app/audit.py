@@ -9,8 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 from typing import Any
+
+from app.storage import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -35,9 +36,9 @@ def _cell(value: Any) -> Any:
 
 
 class Audit:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        db.executescript(SCHEMA)
+        db.create_tables(SCHEMA)
 
     def record(self, t: float, user: str, action: str, target: str = "", old: Any = None,
                new: Any = None, source: str = "") -> None:

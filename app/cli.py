@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "dashboard sees every room of the site (docs/cluster.md)")
     serve.add_argument("--instance-id", metavar="NAME",
                        help="this instance's name on the bus (default: <host name>:<port>)")
+    _database_arg(serve)
     serve.add_argument("--fsync", action="store_true",
                        help="fsync every stored message (survives power loss; slower)")
     serve.add_argument("--idle-timeout", type=float, default=120,
@@ -52,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--keyfile", help="TLS private key (PEM)")
     serve.add_argument("--allowed-origin", action="append", default=[],
                        help="another origin browsers may come from (e.g. behind a proxy); repeatable")
+
+    migrate = sub.add_parser("migrate", help="bring a PostgreSQL database to the latest schema "
+                                            "(the server also does at start-up)")
+    migrate.add_argument("--database", metavar="URL", required=True,
+                         help="postgresql://user:password@host:port/name")
 
     demo = sub.add_parser("demo", help="run the server with five simulated rooms")
     _server_args(demo)
@@ -67,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     uadd.add_argument("name", help="the login name")
     uadd.add_argument("--role", required=True, help="clinician, nurse, reviewer, admin, kiosk")
     _data_dir_arg(uadd)
+    _database_arg(uadd)
 
     device = sub.add_parser("device", help="manage monitor devices and their tokens")
     dsub = device.add_subparsers(dest="action", required=True)
@@ -75,15 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
     dadd.add_argument("name", help="the monitor id the device will use")
     _rooms_args(dadd)
     _data_dir_arg(dadd)
+    _database_arg(dadd)
     drooms = dsub.add_parser("rooms", help="change the rooms a monitor may feed (audited)")
     drooms.add_argument("name", help="the monitor id of a registered device")
     _rooms_args(drooms)
     _data_dir_arg(drooms)
+    _database_arg(drooms)
     dlist = dsub.add_parser("list", help="the devices, their rooms and whether revoked")
     _data_dir_arg(dlist)
+    _database_arg(dlist)
     drevoke = dsub.add_parser("revoke", help="revoke a monitor's token")
     drevoke.add_argument("name", help="the monitor id of a registered device")
     _data_dir_arg(drevoke)
+    _database_arg(drevoke)
 
     simulate = sub.add_parser("simulate", help="write a simulated session to a recording file")
     simulate.add_argument("--scenario", required=True, help="the scenario: " + ", ".join(_scenarios()))
@@ -238,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(library).setLevel(max(logging.WARNING, logging.getLogger().level))
     if args.command == "serve":
         return _serve(args)
+    if args.command == "migrate":
+        return _migrate(args)
     if args.command in ("user", "device"):
         return _accounts(args)
     if args.command == "simulate":
@@ -371,9 +384,34 @@ def _data_dir_arg(p: argparse.ArgumentParser) -> None:
                    help="the server's data directory: its database, keys and logs (default ./data)")
 
 
+def _database_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--database", metavar="URL",
+                   help="sqlite:///path/to/file.sqlite3 or postgresql://user:password@host:port/name "
+                        "(default: the SQLite file in the data dir; docs/storage.md)")
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from app import storage
+    from app.storage import migrate
+
+    try:
+        parsed = storage.parse(args.database)
+        if parsed.scheme != "postgresql":
+            print("vitalwatch migrate: only PostgreSQL has migrations (SQLite's tables are made by "
+                  "the server)", file=sys.stderr)
+            return 2
+        revision = migrate.upgrade(parsed.url)
+    except (storage.BadDatabaseURL, storage.DatabaseError) as e:
+        print(f"vitalwatch migrate: {e}", file=sys.stderr)
+        return 2
+    print(f"{parsed}: at revision {revision}")
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     from alerts.delivery.config import ChannelsError
     from alerts.rules import RulesError
+    from app import storage
     from app.bus import BusError
     from app.server import Settings, create_app, run
 
@@ -387,7 +425,8 @@ def _serve(args: argparse.Namespace) -> int:
             idle_timeout_s=args.idle_timeout * 60, tls=bool(args.certfile),
             allowed_origins=tuple(args.allowed_origin), channels=args.channels,
             public_url=args.public_url or f"{scheme}://{args.host}:{args.port}",
-            bus=args.bus, instance_id=args.instance_id or f"{socket.gethostname()}:{args.port}"))
+            bus=args.bus, instance_id=args.instance_id or f"{socket.gethostname()}:{args.port}",
+            database=args.database))
     except RulesError as e:
         print(f"vitalwatch: refusing to start, the rules file has problems:\n{e}", file=sys.stderr)
         return 2
@@ -396,6 +435,9 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     except BusError as e:
         print(f"vitalwatch: refusing to start: {e}", file=sys.stderr)
+        return 2
+    except (storage.BadDatabaseURL, storage.DatabaseError) as e:  # neither shows a password
+        print(f"vitalwatch: refusing to start, the database: {e}", file=sys.stderr)
         return 2
     print(f"vitalwatch serving on {scheme}://{args.host}:{args.port}", flush=True)
     asyncio.run(run(app, args.host, args.port, args.certfile, args.keyfile))
@@ -406,11 +448,19 @@ def _accounts(args: argparse.Namespace) -> int:
     import getpass
     import time
 
+    from app import storage
     from app.accounts import AccountError, Accounts
     from app.audit import Audit
+    from app.storage import migrate
     from app.store import Store
 
-    store = Store(args.data_dir / "vitalwatch.sqlite3")
+    try:
+        if args.database and storage.parse(args.database).scheme == "postgresql":
+            migrate.upgrade(args.database)  # a user added before the first serve needs the schema
+        store = Store(args.database or args.data_dir / "vitalwatch.sqlite3")
+    except (storage.BadDatabaseURL, storage.DatabaseError) as e:  # neither shows a password
+        print(f"vitalwatch: the database: {e}", file=sys.stderr)
+        return 2
     accounts, audit = Accounts(store.db), Audit(store.db)
     actor = f"cli:{getpass.getuser()}"
     try:

@@ -8,10 +8,10 @@ log they tell of (``log_id``), before the notice leaves the server.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from alerts.delivery.wire import State, advances
+from app.storage import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -30,9 +30,9 @@ TIMES: dict[State, str] = {s: s.value for s in State if s is not State.queued}
 
 
 class DeliveryLog:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        db.executescript(SCHEMA)
+        db.create_tables(SCHEMA)
 
     def add(self, *, alarm_id: int, log_id: int, session_id: int, event: str, step: str,
             recipient: str, channel: str, destination: str, t: float) -> int:

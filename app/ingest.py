@@ -24,10 +24,11 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from app.pipeline import NotAdmitted, Pipeline
 from app.security import Security, deny
+from app.storage import DatabaseError
 from monitors import protocol
 from monitors.protocol import (
     END_OF_STREAM,
@@ -300,6 +301,20 @@ class Connection:
 
 
 async def ingest(ws: WebSocket, pipeline: Pipeline, security: Security) -> None:
+    try:
+        await _ingest(ws, pipeline, security)
+    except DatabaseError as e:
+        # The database is unreachable (a PostgreSQL restart): nothing unstored was acknowledged;
+        # the monitor is told to come back, and resends what it has not had acknowledged.
+        log.error("monitor connection ended: the database is unavailable (%s)", e)
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            if ws.client_state == WebSocketState.CONNECTING:
+                await deny(ws, 503, "the database is unavailable; reconnect later")
+            else:
+                await _close(ws, 1011, "the database is unavailable; reconnect and resend")
+
+
+async def _ingest(ws: WebSocket, pipeline: Pipeline, security: Security) -> None:
     # A monitor proves who it is at the handshake, before a byte of data is read: an unknown or
     # revoked token is refused with HTTP 401 and the reason, and nothing is accepted.
     auth = ws.headers.get("authorization", "")
@@ -379,7 +394,13 @@ async def ingest(ws: WebSocket, pipeline: Pipeline, security: Security) -> None:
             except Exception as e:  # noqa: BLE001 - the store logged it; any failure means unstored
                 # Nothing of the failed group is stored: the stream goes on from what is, and
                 # the monitor, unacknowledged, resends the rest after reconnecting.
-                pipeline.last_seq[conn.key] = pipeline.store.last_seq(monitor_id, hello.stream)
+                try:
+                    pipeline.last_seq[conn.key] = pipeline.store.last_seq(monitor_id, hello.stream)
+                except DatabaseError:
+                    # The database is unreachable (PostgreSQL restarting): forget the stream's
+                    # seq, so that the next hello reads it from the store rather than tell the
+                    # monitor that a message of the failed group was stored.
+                    pipeline.last_seq.pop(conn.key, None)
                 log.error("monitor %s: messages not stored (%s); disconnecting", monitor_id, e)
                 await _close(ws, 1011, "could not store the messages; reconnect and resend")
                 break

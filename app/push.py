@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import secrets
-import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +45,7 @@ from alerts.delivery.wire import State, StatusReport
 from alerts.rules import DeliveryPolicy
 from app.accounts import Login, digest
 from app.security import require
+from app.storage import Database
 
 log = logging.getLogger("vitalwatch.push")
 
@@ -188,14 +188,14 @@ class Receipt(_Model):
 class Devices:
     """The ``push_devices`` table and what the delivery asks of it. Every time is an argument."""
 
-    def __init__(self, db: sqlite3.Connection, vapid: Vapid, subject: str, policy: DeliveryPolicy,
+    def __init__(self, db: Database, vapid: Vapid, subject: str, policy: DeliveryPolicy,
                  sink: ReceiptSink | None = None) -> None:
         self.db, self.vapid, self.subject, self.policy, self.sink = db, vapid, subject, policy, sink
         self._pem = vapid.private_pem().decode()
         self.key = public_key(vapid)
         self.receipts = 0
         self.receipts_unrouted = 0  # receipts that arrived while no delivery service listened
-        db.executescript(SCHEMA)
+        db.create_tables(SCHEMA)
 
     def counts(self, now: float) -> dict[str, int]:
         """For the health report: phones registered, lapsed (D3), and receipts taken/unrouted."""
@@ -237,8 +237,10 @@ class Devices:
 
     def heard(self, device: int, now: float, user: str | None = None) -> bool:
         """``device`` (of ``user``, when given) was heard from: it is no longer lapsed."""
-        q = "UPDATE push_devices SET last_heard=MAX(last_heard, ?), lapsed=NULL WHERE id=? AND gone IS NULL"
-        args: tuple[Any, ...] = (now, device)
+        # CASE rather than SQLite's two-argument MAX, which PostgreSQL spells GREATEST.
+        q = ("UPDATE push_devices SET last_heard=CASE WHEN last_heard > ? THEN last_heard ELSE ? END,"
+             " lapsed=NULL WHERE id=? AND gone IS NULL")
+        args: tuple[Any, ...] = (now, now, device)
         if user is not None:
             q, args = q + " AND user=?", (*args, user)
         return self.db.execute(q, args).rowcount > 0

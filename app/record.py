@@ -14,11 +14,11 @@ alarms are judged on; ``t_server`` is when it was recorded.
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from app.storage import Database
 from monitors.protocol import T_MAX, T_MIN
 
 Route = Literal["iv", "im", "sublingual", "intranasal", "oral"]
@@ -126,9 +126,9 @@ class Stored(BaseModel):
 
 
 class Record:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        db.executescript(SCHEMA)
+        db.create_tables(SCHEMA)
 
     def add(self, session_id: int, entry: Entry, by: str, now: float) -> Stored:
         if entry.replaces is not None:

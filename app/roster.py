@@ -15,8 +15,9 @@ store checks only what it can see itself.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
+
+from app.storage import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS shifts (
@@ -45,9 +46,9 @@ class ShiftState(RosterError):
 
 
 class Roster:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        db.executescript(SCHEMA)
+        db.create_tables(SCHEMA)
 
     def add_shift(self, name: str, starts: float, ends: float, clinician: str,
                   rooms: dict[str, tuple[str, str | None]], by: str, now: float) -> int:
@@ -67,7 +68,7 @@ class Roster:
     def shifts(self, at: float | None = None, ending_after: float | None = None) -> list[dict[str, Any]]:
         """Shifts (covering ``at``, and ending after ``ending_after``, when given), each with its
         ``rooms``, by start."""
-        where, args = ["1"], []
+        where, args = ["1=1"], []  # "1=1": PostgreSQL wants a boolean, not SQLite's 1
         if at is not None:
             where.append("starts <= ? AND ? < ends")
             args += [at, at]
@@ -175,7 +176,7 @@ def _check_rooms(rooms: dict[str, tuple[str, str | None]]) -> None:
 
 
 class _transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
 
     def __enter__(self) -> None:

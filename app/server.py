@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 
 from alerts import rules as rules_mod
 from alerts.delivery import config as channels_mod
-from app import ack, admin, api, health, live, login, push, roster_api
+from app import ack, admin, api, health, live, login, push, roster_api, storage
 from app.accounts import Accounts, Login
 from app.ack_link import AckLinks, load_key
 from app.audit import Audit
@@ -34,6 +34,7 @@ from app.report import api as report_api
 from app.report.exporter import Exporter
 from app.roster import Roster
 from app.security import Security, SecurityHeaders, page
+from app.storage import Database, migrate, partitions
 from app.store import Store
 
 log = logging.getLogger("vitalwatch.server")
@@ -41,6 +42,7 @@ log = logging.getLogger("vitalwatch.server")
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 SUPERVISE_EVERY_S = 1.0
+PARTITIONS_EVERY_S = 3600.0
 
 
 @dataclass
@@ -56,6 +58,9 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"  # where acknowledge links point
     bus: str | None = None  # the bus between instances, redis://host:port/db (app/bus.py)
     instance_id: str = ""  # this instance's name on the bus (default: host name and process id)
+    # The database (app/storage/): sqlite:///path or postgresql://user:password@host:port/name;
+    # default: the SQLite file in the data dir.
+    database: str | None = None
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -65,7 +70,9 @@ def create_app(settings: Settings) -> FastAPI:
     # So must a bad channels file: a server that cannot reach its alarm manager must not run
     # believing it can.
     channels = channels_mod.load(settings.channels)
-    store = Store(Path(settings.data_dir) / "vitalwatch.sqlite3", fsync=settings.fsync)
+    # A bad database URL or an unreachable database stops the server (BadDatabaseURL,
+    # DatabaseError), with a message that never shows the password.
+    store = Store(open_database(settings), fsync=settings.fsync)
     hub = Hub()
     pipeline = Pipeline(store, hub, ruleset, time.time())
     pipeline.started(time.time())
@@ -99,6 +106,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store.start_checkpointer()
         tasks = [asyncio.create_task(_supervise(pipeline)),
+                 asyncio.create_task(_keep_partitions(store.db)),
                  asyncio.create_task(push.keep_alive(devices, lambda user, t: len(roster.rooms_of(user, t))))]
         await delivery.start()
         if bus is not None:
@@ -187,6 +195,34 @@ def create_app(settings: Settings) -> FastAPI:
         return RedirectResponse("/static/favicon.svg")
 
     return app
+
+
+def open_database(settings: Settings) -> Database:
+    """The server's database: PostgreSQL is migrated to the latest schema first, and its
+    readings' monthly partitions made ahead (``app/storage/partitions.py``)."""
+    url = settings.database or storage.sqlite_url(Path(settings.data_dir) / "vitalwatch.sqlite3")
+    parsed = storage.parse(url)
+    if parsed.scheme == "sqlite":
+        return storage.connect(url, fsync=settings.fsync)
+    revision = migrate.upgrade(parsed.url)
+    db = storage.connect(parsed.url)
+    made = partitions.ensure_months(db, time.time())
+    log.info("database %s at revision %s%s", parsed, revision,
+             f"; partitions made: {', '.join(made)}" if made else "")
+    return db
+
+
+async def _keep_partitions(db: Database) -> None:
+    """On PostgreSQL, the months ahead are made before their readings arrive, however long the
+    server runs (any that arrive first wait in the default partition and are moved)."""
+    if db.dialect != "postgresql":
+        return
+    while True:
+        await asyncio.sleep(PARTITIONS_EVERY_S)
+        try:
+            partitions.ensure_months(db, time.time())
+        except storage.DatabaseError as e:  # unreachable for now: the next round makes them
+            log.warning("could not make the readings' partitions ahead: %s", e)
 
 
 async def _supervise(pipeline: Pipeline) -> None:

@@ -1,12 +1,15 @@
-"""Storage: one SQLite file (WAL) holding every session's readings, cuff measurements, waveforms,
-device statuses and refused messages (alarms: ``alarm_log.py``; accounts: ``accounts.py``).
+"""Storage: the database holding every session's readings, cuff measurements, waveforms, device
+statuses and refused messages (alarms: ``alarm_log.py``; accounts: ``accounts.py``): one SQLite
+file (WAL) by default, or PostgreSQL (``app/storage/``: the same SQL through one interface).
 
 Durability contract: a message is acknowledged to its monitor only after the transaction that
 stores it (and advances its stream's last seq) has committed. In WAL mode with
 ``synchronous=NORMAL`` a committed transaction survives the process being killed (SIGKILL); an
 operating-system crash or power loss may lose the last few (``--fsync`` trades throughput for that).
-Storing the message and advancing ``last_seq`` in one transaction is what makes resending after a
-reconnect safe: a message is either stored with its seq or not at all. A seq settled without
+On PostgreSQL a commit is durable when it returns (``synchronous_commit``, the server's
+default); a lost connection fails the group's commit, so none of it is acknowledged, and the
+next statement reconnects (docs/storage.md). Storing the message and advancing ``last_seq`` in
+one transaction is what makes resending after a reconnect safe: a message is either stored with its seq or not at all. A seq settled without
 being stored (refused for good, or given up by the monitor) is recorded in ``unstored`` in the
 transaction that advances ``last_seq`` past it, so a resend of it is refused again, never
 acknowledged: every seq up to ``last_seq`` is either stored or in ``unstored``.
@@ -38,6 +41,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from app import storage
+from app.storage import Database
+from app.storage.sqlite import SQLiteDatabase
 
 log = logging.getLogger("vitalwatch.store")
 
@@ -90,10 +97,6 @@ CREATE TABLE IF NOT EXISTS rejects (
 MAX_REJECT_RAW = 4096
 
 
-def _row(cur: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
-    return {d[0]: v for d, v in zip(cur.description, row)}
-
-
 class Store:
     # Whether messages stored from inside an event loop are grouped (see the module docstring);
     # off, every message is its own transaction (bench/latency.py --worse measures that).
@@ -101,7 +104,8 @@ class Store:
     # A group this large is committed at once, without waiting for the end of the loop's turn.
     MAX_GROUP = 1000
 
-    def __init__(self, path: str | Path, fsync: bool = False) -> None:
+    def __init__(self, where: str | Path | Database, fsync: bool = False) -> None:
+        """``where``: a SQLite file's path, a ``--database`` URL, or an open ``Database``."""
         self._queue: list[tuple[str, str, int, Any, float]] = []
         self._flush_handle: asyncio.Handle | None = None
         self._waiter: asyncio.Future[None] | None = None  # the queued group's commit
@@ -111,21 +115,20 @@ class Store:
         # their sessions' ids; raises (app/lease.py ``Fenced``) when this instance no longer runs
         # one of them, and then nothing of the transaction is stored or acknowledged.
         self.fence: Callable[[set[int]], None] | None = None
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # One connection, used only from the event loop's thread: the server's writes are short
-        # and ordered, and a single writer is what SQLite is best at.
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.row_factory = _row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        listed = self.db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='session_monitors'").fetchone()
-        had_sessions = self.db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='streams'").fetchone()
-        self.db.executescript(SCHEMA)
-        if "baseline_t" not in {r["name"] for r in self.db.execute("PRAGMA table_info(sessions)")}:
+        if isinstance(where, Database):
+            self.db = where
+        else:
+            # One connection, used only from the event loop's thread: the server's writes are
+            # short and ordered, and a single writer is what SQLite is best at.
+            url = where if isinstance(where, str) and "://" in where else Path(where)
+            self.db = storage.connect(url, fsync=fsync)
+        self.path = self.db.path if isinstance(self.db, SQLiteDatabase) else None
+        if self.db.dialect != "sqlite":
+            return  # PostgreSQL: the schema is the migrations' (app/storage/migrations/)
+        listed = self.db.has_table("session_monitors")
+        had_sessions = self.db.has_table("streams")
+        self.db.create_tables(SCHEMA)
+        if "baseline_t" not in self.db.columns("sessions"):
             # Databases from before a baseline's capture time was kept (a restart then replays
             # the session with its baseline from the start: ``app/resume.py``).
             self.db.execute("ALTER TABLE sessions ADD COLUMN baseline_t REAL")
@@ -145,11 +148,14 @@ class Store:
         checkpoint (with its fsync) would stall the event loop, and with it ingest and every
         dashboard, for up to tens of milliseconds. A passive checkpoint never blocks the writer.
         """
+        if self.path is None:
+            return  # PostgreSQL checkpoints in its own processes
+        path = self.path
         self.db.execute("PRAGMA wal_autocheckpoint=0")
         self._stop = threading.Event()
 
         def run() -> None:
-            conn = sqlite3.connect(self.path, isolation_level=None)
+            conn = sqlite3.connect(path, isolation_level=None)
             try:
                 while not self._stop.wait(every_s):
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
@@ -167,15 +173,10 @@ class Store:
         self.db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Database]:
         self.flush()
-        self.db.execute("BEGIN")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        with self.db.transaction() as db:
+            yield db
 
     # Sessions and streams ------------------------------------------------------------------
 
@@ -339,16 +340,11 @@ class Store:
         if not queue or waiter is None:
             return
         try:
-            self.db.execute("BEGIN")
-            try:
+            with self.db.transaction() as db:
                 if self.fence is not None:
                     self.fence({item[2] for item in queue})
                 for item in queue:
-                    self._write(self.db, *item)
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            self.db.execute("COMMIT")
+                    self._write(db, *item)
         except Exception as e:  # noqa: BLE001 - whatever it is, the waiting connections must hear it
             log.error("could not store %d messages (none is acknowledged): %s", len(queue), e)
             waiter.set_exception(e)
@@ -358,7 +354,7 @@ class Store:
         self.grouped += len(queue)
         waiter.set_result(None)
 
-    def _write(self, db: sqlite3.Connection, monitor_id: str, stream: str, session_id: int, msg: Any,
+    def _write(self, db: Database, monitor_id: str, stream: str, session_id: int, msg: Any,
                received: float) -> None:
         kind = msg.type
         if kind == "numerics":
@@ -464,7 +460,7 @@ class Store:
         row = self.db.execute(
             "SELECT MAX(t) AS t FROM (SELECT MAX(t) AS t FROM numerics WHERE session_id=?"
             " UNION ALL SELECT MAX(t) FROM nibp WHERE session_id=?"
-            " UNION ALL SELECT MAX(t) FROM statuses WHERE session_id=?)",
+            " UNION ALL SELECT MAX(t) FROM statuses WHERE session_id=?) AS latest",
             (session_id, session_id, session_id)).fetchone()
         return None if row["t"] is None else float(row["t"])
 
@@ -505,11 +501,15 @@ class Store:
     def latest(self, session_id: int) -> dict[str, Any]:
         """The last value of each parameter and the last cuff measurement, for snapshots."""
         self.flush()
+        # Each parameter's row at its latest t (a join both databases plan well: PostgreSQL
+        # has no SQLite's "bare column" taking the value from the row of the MAX).
         values = {
             r["param"]: {"value": r["value"], "t": r["t"]}
             for r in self.db.execute(
-                "SELECT param, value, MAX(t) AS t FROM numerics WHERE session_id=? GROUP BY param",
-                (session_id,),
+                "SELECT n.param, n.value, n.t FROM numerics n JOIN (SELECT param, MAX(t) AS t"
+                " FROM numerics WHERE session_id=? GROUP BY param) m ON n.param = m.param AND n.t = m.t"
+                " WHERE n.session_id=? ORDER BY n.t, n.rowid",
+                (session_id, session_id),
             )
         }
         nibp = self.db.execute(

@@ -19,6 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+# The PostgreSQL fixtures (``postgres``, ``postgres_url``, ``database``: tests/postgres.py).
+pytest_plugins = ["tests.postgres"]
+
 ROOT = Path(__file__).resolve().parent.parent
 # Timeouts are written in this unit so a slow, shared machine can stretch them all at once.
 SCALE = float(os.environ.get("VITALWATCH_TIME_SCALE", "1"))
@@ -56,6 +59,7 @@ class Server:
     proc: subprocess.Popen | None = None
     args: tuple[str, ...] = ()
     module: str = "app.cli"  # what ``python -m`` runs (a test's own launcher may wrap the CLI)
+    database: str | None = None  # --database (None: the SQLite file in the data dir)
     _tokens: dict[str, str] = field(default_factory=dict)
     _logins: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -71,16 +75,20 @@ class Server:
     def log(self) -> Path:
         return self.data_dir / "server.log"
 
-    def _accounts(self):  # a separate connection to the server's database (WAL allows it)
-        from app.accounts import Accounts
+    def db(self):  # a separate connection to the server's database (SQLite's WAL allows it)
         from app.store import Store
 
-        return Accounts(Store(self.data_dir / "vitalwatch.sqlite3").db)
+        return Store(self.database or self.data_dir / "vitalwatch.sqlite3").db
+
+    def _accounts(self):
+        from app.accounts import Accounts
+
+        return Accounts(self.db())
 
     def start(self) -> Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         database = self.data_dir / "vitalwatch.sqlite3"
-        if not database.exists():
+        if self.database is None and not database.exists():
             shutil.copyfile(_template_database(), database)
         accounts = self._accounts()
         for role in ROLES:
@@ -90,6 +98,8 @@ class Server:
         self._logins.clear()
         cmd = [sys.executable, "-m", self.module, "serve", "--port", str(self.port),
                "--data-dir", str(self.data_dir), *self.args]
+        if self.database is not None:
+            cmd += ["--database", self.database]
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -170,9 +180,12 @@ def _template_database() -> Path:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    """A freshly started server with an empty data dir; killed after the test."""
-    srv = Server(free_port(), tmp_path / "data").start()
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
+    """A freshly started server with an empty data dir; killed after the test. On SQLite, or on
+    a fresh PostgreSQL database for a test marked ``tests.postgres.on_both`` (run on each)."""
+    kind = getattr(request, "param", "sqlite")
+    database = str(request.getfixturevalue("postgres_url")) if kind == "postgresql" else None
+    srv = Server(free_port(), tmp_path / "data", database=database).start()
     try:
         yield srv
     finally:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -29,6 +28,7 @@ from app.report.exporter import Exporter
 from app.report.model import SessionReport, Signature, build
 from app.report.signed import Reports
 from app.security import require
+from app.storage import IntegrityError
 from app.store import Store
 
 log = logging.getLogger("vitalwatch.report")
@@ -65,11 +65,12 @@ async def _reading(pipeline: Pipeline, read: Callable[[Store], T]) -> T:
     """Run ``read`` on a connection of its own, in a thread: building a report reads every
     reading of the session (~60 ms for a 2-hour one), which on the event loop would stall the
     live path for as long. The messages queued for the next grouped commit are committed first,
-    so the reader sees everything stored so far (WAL lets it read while the server writes)."""
+    so the reader sees everything stored so far (SQLite's WAL lets it read while the server
+    writes)."""
     pipeline.store.flush()
 
     def run() -> T:
-        store = Store(pipeline.store.path)
+        store = Store(pipeline.store.db.reopen())
         try:
             return read(store)
         finally:
@@ -177,7 +178,7 @@ async def _store_version(pipeline: Pipeline, charts: Exporter, session_id: int, 
     try:
         return Reports(pipeline.store.db).add(session_id, version, who.user.name, now, reason, body,
                                               report.model_dump_json())
-    except sqlite3.IntegrityError:
+    except IntegrityError:
         raise HTTPException(409, f"session {session_id}: version {version} was signed meanwhile") from None
 
 

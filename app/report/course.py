@@ -37,9 +37,11 @@ class Course(BaseModel):
 def sessions_of(store: Store, record: Record, label: str) -> list[int]:
     """Ids of the sessions with this label, on the session or at its check-in, oldest first."""
     ids = {r["id"] for r in store.db.execute("SELECT id FROM sessions WHERE label=?", (label,))}
-    for r in store.db.execute("SELECT DISTINCT session_id FROM record_entries WHERE kind='check_in'"
-                              " AND json_extract(data, '$.label')=?", (label,)):
-        ids.add(r["session_id"])
+    # The check-ins' labels are read here rather than by SQL: JSON functions differ between the
+    # two databases, and a session has one check-in.
+    for r in store.db.execute("SELECT session_id, data FROM record_entries WHERE kind='check_in'"):
+        if json.loads(r["data"]).get("label") == label:
+            ids.add(r["session_id"])
     return sorted(ids)
 
 

@@ -10,7 +10,6 @@ the session's (device) clock unless a field says server. Missing data is shown a
 from __future__ import annotations
 
 import json
-import sqlite3
 import statistics
 from typing import Any
 
@@ -23,6 +22,7 @@ from app import clinical
 from app.alarm_log import AlarmLog
 from app.record import Record, Stored
 from app.report import rems
+from app.storage import Database
 from app.store import Store
 
 # The continuous parameters the report's trend and the FHIR export carry, one value a minute.
@@ -152,16 +152,17 @@ def _acknowledgements(alarm_log: AlarmLog, session_id: int) -> dict[int, float]:
     return acked
 
 
-def deliveries(db: sqlite3.Connection, session_id: int) -> Deliveries:
+def deliveries(db: Database, session_id: int) -> Deliveries:
     """Alarm deliveries per recipient (the ``deliveries`` table), when this database has one."""
-    exists = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='deliveries'").fetchone()
-    if not exists:
+    if not db.has_table("deliveries"):
         return Deliveries(available=False)
-    columns = {r["name"] for r in db.execute("PRAGMA table_info(deliveries)")}
+    columns = db.columns("deliveries")
+    # In the order they were made: SQLite's rowid (older tables may have no id), PostgreSQL's id.
+    order = "rowid" if db.dialect == "sqlite" else "id"
     if "session_id" in columns:
-        q = "SELECT * FROM deliveries WHERE session_id=? ORDER BY rowid"
+        q = f"SELECT * FROM deliveries WHERE session_id=? ORDER BY {order}"
     elif "alarm_id" in columns:  # deliveries named by their alarm only
-        q = "SELECT * FROM deliveries WHERE alarm_id IN (SELECT id FROM alarms WHERE session_id=?) ORDER BY rowid"
+        q = f"SELECT * FROM deliveries WHERE alarm_id IN (SELECT id FROM alarms WHERE session_id=?) ORDER BY {order}"
     else:
         return Deliveries(available=False)
     return Deliveries(available=True, rows=[

@@ -8,8 +8,9 @@ audit trail, so not even a bug in this program can rewrite a signed report.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from typing import Any
+
+from app.storage import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reports (
@@ -32,9 +33,9 @@ def sha256(data: bytes) -> str:
 
 
 class Reports:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        db.executescript(SCHEMA)
+        db.create_tables(SCHEMA)
 
     def latest_version(self, session_id: int) -> int:
         row = self.db.execute("SELECT MAX(version) AS v FROM reports WHERE session_id=?",
@@ -43,7 +44,7 @@ class Reports:
 
     def add(self, session_id: int, version: int, by: str, at: float, reason: str, pdf: bytes,
             model_json: str) -> dict[str, Any]:
-        """Store one version. Raises sqlite3.IntegrityError if that version exists already (two
+        """Store one version. Raises IntegrityError if that version exists already (two
         signings at once: the second is refused, never a silent overwrite)."""
         self.db.execute(
             "INSERT INTO reports(session_id, version, signed_by, signed_at, reason, pdf, pdf_sha256,"

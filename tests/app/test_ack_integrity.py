@@ -1,29 +1,47 @@
 """An acknowledgement means stored, through a real server: seqs are taken in order, a gap or an
 over-rate message is refused for now (named, retryable, never settled), a message refused for
 good stays refused, a heartbeat's seq survives a restart, and a real uplink with a backlog
-larger than the rate limit's burst gets all of it stored exactly once."""
+larger than the rate limit's burst gets all of it stored exactly once. Each runs on SQLite and on
+PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import signal
-import sqlite3
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from app.ingest import RATE_BURST
 from monitors.adapter import Identity
 from monitors.protocol import MAX_SEQ
 from monitors.uplink import Uplink
 from tests.app.helpers import RawMonitor, numerics
-from tests.conftest import Server, seconds
+from tests.conftest import Server, free_port, seconds
 
 T0 = 1_800_000_000.0
 
 
-def _db(server: Server) -> sqlite3.Connection:
-    return sqlite3.connect(server.data_dir / "vitalwatch.sqlite3")
+@pytest.fixture
+def server(tmp_path: Path, database: str | None) -> Iterator[Server]:
+    """A fresh server on each implementation of the store (tests/postgres.py ``database``)."""
+    srv = Server(free_port(), tmp_path / "data", database=database).start()
+    try:
+        yield srv
+    finally:
+        srv.kill(signal.SIGTERM)
+
+
+def _rows(server: Server, sql: str) -> list[dict[str, Any]]:
+    db = server.db()
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
 
 
 def test_a_seq_gap_is_refused_for_now_and_never_skipped(server: Server) -> None:
@@ -94,8 +112,7 @@ def test_over_rate_messages_are_refused_for_now_and_stored_once_resent(server: S
                 break
             time.sleep(answer["retry_after_s"])  # paced too fast again: wait as told, resend
         assert answer == {"type": "ack", "seq": seq}
-    with _db(server) as db:
-        ts = [t for (t,) in db.execute("SELECT t FROM numerics ORDER BY t")]
+    ts = [r["t"] for r in _rows(server, "SELECT t FROM numerics ORDER BY t")]
     assert ts == [T0 + s for s in range(1, n + 1)]
     assert server.get("/api/monitors")[0]["refused"] == 0
 
@@ -158,8 +175,7 @@ def test_uplink_backlog_is_paced_and_stored_exactly_once(server: Server) -> None
     took = time.monotonic() - began
     assert not uplink.pending and uplink.outbox.deferred == 0 and not uplink.errors
     assert uplink.acked >= 2000
-    with _db(server) as db:
-        ts = [t for (t,) in db.execute("SELECT t FROM numerics ORDER BY t")]
+    ts = [r["t"] for r in _rows(server, "SELECT t FROM numerics ORDER BY t")]
     assert ts == [T0 + i for i in range(2000)]
     assert took > 2000 / 200  # paced: no faster than the server's limit
     assert server.get("/api/monitors")[0]["refused_by"] == {}

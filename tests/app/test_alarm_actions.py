@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tests.app.helpers import Dashboard, RawMonitor, numerics
 from tests.conftest import Server, free_port
+from tests.postgres import on_both
 
 T0 = 1_800_000_000.0
 
@@ -18,6 +19,7 @@ def raise_h1(mon: RawMonitor, start_seq: int = 1) -> int:
     return seq
 
 
+@on_both
 def test_acknowledge_and_pause_audio_by_role(server: Server) -> None:
     """A nurse pauses the audio and acknowledges; each is broadcast with who did it, logged and
     audited; a reviewer may not; acting on an alarm in a state that does not allow it is 409."""

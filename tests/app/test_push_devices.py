@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import yaml
 from alerts.delivery.wire import State, StatusReport
 from alerts.rules import DEFAULT_RULES, load
 from app.push import Devices, Receipt, Registration, vapid_key
+from app.storage import IntegrityError
 from app.store import Store
 from tests.alerts.test_delivery_push import Browser, PushService, unb64
 from tests.conftest import SSL_CONTEXT, Server, free_port, seconds, wait_for
@@ -143,11 +143,11 @@ class Sink:
         self.reports.append(report)
 
 
-def test_devices_lapse_by_time_and_route_receipts(tmp_path: Path) -> None:
+def test_devices_lapse_by_time_and_route_receipts(tmp_path: Path, database: str | None) -> None:
     """With time as an argument: a device is due a ping after a third of the heartbeat, lapsed
     after all of it (and when gone), gives a sender until gone, and its receipts reach the
-    delivery as StatusReports by its user."""
-    store = Store(tmp_path / "db.sqlite3")
+    delivery as StatusReports by its user. On SQLite and on PostgreSQL."""
+    store = Store(database or tmp_path / "db.sqlite3")
     try:
         policy = load(None).delivery.model_copy(update={"device_heartbeat_s": 90})
         sink = Sink()
@@ -168,7 +168,7 @@ def test_devices_lapse_by_time_and_route_receipts(tmp_path: Path) -> None:
         assert (report.delivery_id, report.state, report.by, report.t_server) == (9, State.seen, "ann", 1100.0)
         devices.gone(dev, 1200.0)
         assert devices.senders_for("ann") == [] and devices.lapsed(1200.0) == [("ann", "ann's phone")]
-        with pytest.raises(sqlite3.IntegrityError):  # one row per endpoint
+        with pytest.raises(IntegrityError):  # one row per endpoint
             store.db.execute("INSERT INTO push_devices(user, label, subscription, endpoint, secret_hash,"
                              " created, last_heard) VALUES ('b','l','{}',?, 'h', 0, 0)",
                              (json.loads(reg.subscription.model_dump_json())["endpoint"],))

@@ -38,6 +38,7 @@ from tests.app.test_alarm_safety_live import Case, records
 from tests.app.test_alarm_safety_live import key as safety_key
 from tests.app.test_alarm_safety_live import offline as safety_offline
 from tests.conftest import Server, free_port, seconds
+from tests.postgres import TEMPLATE
 
 KILL_AT = 150  # device seconds from the session's start: the last message before the kill
 DOSE_AT = 60
@@ -124,11 +125,16 @@ def connect(server: Server, room: Room, stream: str) -> RawMonitor:
     return mon
 
 
-@pytest.fixture(scope="module")
-def restarted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def restarted(request: pytest.FixtureRequest,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The four rooms streamed, the server killed at +150 s and restarted, the rest streamed:
-    each room's alarm log, its offline evaluation and the restarted server's data dir."""
-    srv = Server(free_port(), tmp_path_factory.mktemp("restart") / "data").start()
+    each room's alarm log, its offline evaluation and the restarted server's data dir; on
+    SQLite and on PostgreSQL (what the restart reads back comes from either store)."""
+    database = None
+    if request.param == "postgresql":
+        database = request.getfixturevalue("postgres").create_database(TEMPLATE)
+    srv = Server(free_port(), tmp_path_factory.mktemp("restart") / "data", database=database).start()
     t0 = float(int(time.time()) - 7200)
     for room in ROOMS:
         room.messages = []
@@ -216,22 +222,30 @@ def test_acknowledged_alarm_stays_acknowledged_once_logged(restarted: dict[str, 
     assert resumed["diverged"] == 0 and resumed["refused_actions"] == 0 and resumed["logged_now"] == 0
 
 
-def test_change_decided_but_not_logged_is_logged_once(tmp_path: Path, restarted: dict[str, Any]) -> None:
+def test_change_decided_but_not_logged_is_logged_once(request: pytest.FixtureRequest, tmp_path: Path,
+                                                       restarted: dict[str, Any]) -> None:
     """Changes the server decided but died before logging (O2 at +155 and O1 at +170: the log
     rows from +155 on deleted from a copy of the data) are logged at the next start, once, at
     their own times."""
     src: Server = restarted["server"]
     data = tmp_path / "data"
     data.mkdir()
-    with sqlite3.connect(src.data_dir / "vitalwatch.sqlite3") as db, \
-            sqlite3.connect(data / "vitalwatch.sqlite3") as copy:
-        db.backup(copy)
+    copied = None
+    if src.database is None:
+        with sqlite3.connect(src.data_dir / "vitalwatch.sqlite3") as db, \
+                sqlite3.connect(data / "vitalwatch.sqlite3") as copy:
+            db.backup(copy)
+    else:
+        copied = request.getfixturevalue("postgres").copy_database(src.database)
     sid = restarted["Desat"]["session_id"]
-    with sqlite3.connect(data / "vitalwatch.sqlite3") as db:
-        (t,) = db.execute("SELECT raised FROM alarms WHERE session_id=? AND rule='O2'", (sid,)).fetchone()
+    db = Server(0, data, database=copied).db()
+    try:
+        t = db.execute("SELECT raised FROM alarms WHERE session_id=? AND rule='O2'", (sid,)).fetchone()["raised"]
         assert db.execute("DELETE FROM alarm_log WHERE session_id=? AND t>=?", (sid, t)).rowcount == 2
         db.execute("DELETE FROM alarms WHERE session_id=? AND raised>=?", (sid, t))
-    srv = Server(free_port(), data).start()
+    finally:
+        db.close()
+    srv = Server(free_port(), data, database=copied).start()
     try:
         log = [e for e in srv.get(f"/api/sessions/{sid}/alarm-log") if e["rule"] != "T4"]
         assert key(log, restarted["Desat"]["t0"]) == restarted["Desat"]["offline"]

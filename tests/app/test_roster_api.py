@@ -13,14 +13,17 @@ import httpx
 import pytest
 
 from tests.conftest import SSL_CONTEXT, Server, free_port, seconds
+from tests.postgres import TEMPLATE
 
 H = 3600.0
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server for the module (the tests use shifts of rooms of their own)."""
-    s = Server(free_port(), tmp_path_factory.mktemp("roster") / "data").start()
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def srv(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the module (the tests use shifts of rooms of their own), on each store."""
+    database = (request.getfixturevalue("postgres").create_database(TEMPLATE)
+                if request.param == "postgresql" else None)
+    s = Server(free_port(), tmp_path_factory.mktemp("roster") / "data", database=database).start()
     try:
         yield s
     finally:

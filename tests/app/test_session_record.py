@@ -1,6 +1,6 @@
 """The session record through the API of a real server: check-in and the baseline protocol, the
 pre-dose gate and its sign-off, structured doses (mg/kg, esketamine devices), route timelines,
-and ending a session with discharge criteria unmet."""
+and ending a session with discharge criteria unmet. On SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from tests.app.helpers import RawMonitor, numerics
 from tests.conftest import Server
+from tests.postgres import on_both
 
 T0 = 1_800_000_000.0
 
@@ -25,6 +26,7 @@ def entry(server: Server, sid: int, role: str = "clinician", **body: Any) -> Any
     return server.post(f"/api/sessions/{sid}/record", role=role, json=body)
 
 
+@on_both
 def test_dose_refused_while_gate_active_until_a_clinician_signs_off(server: Server) -> None:
     """With G1 raised (two pre-dose readings of 150/92), a dose (an entry, or a person's dose
     mark) is 409 naming G1; a sign-off by
@@ -76,6 +78,7 @@ def test_dose_refused_while_gate_active_until_a_clinician_signs_off(server: Serv
     assert view["dosing"]["mg_per_kg"] == 0.5
 
 
+@on_both
 def test_baseline_protocol_then_esketamine_devices_and_mg_per_kg(server: Server) -> None:
     """After the rest, two readings make the baseline (their mean); esketamine doses are the
     nasal devices in order, 0.4 mg/kg each for 70 kg; a wrong device, mg/kg, route or scale is a
@@ -125,6 +128,7 @@ def test_baseline_protocol_then_esketamine_devices_and_mg_per_kg(server: Server)
         "check_in", "dose", "dose", "observation"]
 
 
+@on_both
 def test_end_refused_with_unmet_criteria_unless_signed_off(server: Server) -> None:
     """Ending a checked-in session before discharge criteria are met is 409 listing them; after
     a clinician's discharge_unmet sign-off it ends. A correction replaces the check-in in the
@@ -153,6 +157,7 @@ def test_end_refused_with_unmet_criteria_unless_signed_off(server: Server) -> No
     assert server.post(f"/api/sessions/{sid}/end").status_code == 200
 
 
+@on_both
 def test_an_entry_timed_where_no_clock_can_be_is_refused(server: Server) -> None:
     """A dose dated outside any device clock's range (1e300; milliseconds sent as seconds) would
     hold every post-dose rule back for ever: a 422 naming t_device, as the monitor protocol
@@ -169,6 +174,7 @@ def test_an_entry_timed_where_no_clock_can_be_is_refused(server: Server) -> None
     mon.close()
 
 
+@on_both
 def test_an_entry_dated_ahead_of_the_session_clock_is_refused(server: Server) -> None:
     """A dose dated a month ahead of the session's clock (a mistyped date) is a 422 naming
     t_device and the rules file's bound (documentation.ahead_max_min, 60 min), and the dose
