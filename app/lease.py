@@ -24,26 +24,21 @@ change is one conditional statement, so the database decides every race:
 The clocks of the instances only decide when a lease counts as expired: a clock that is off makes
 a takeover come early or late, never two writers at once (the fence).
 
-Plain SQL in the subset both stores share; the SQLite store (one instance) runs no leases.
+Plain SQL in the subset both stores share (the table: ``app/store.py`` on SQLite, migration 0002
+on PostgreSQL); a SQLite store has one instance, which runs no leases.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from sqlite3 import IntegrityError
 from typing import Any
+
+from app.storage import Database, IntegrityError
 
 # A holder renews every RENEW_S; a lease not renewed for TTL_S is another instance's to take.
 RENEW_S = 1.0
 TTL_S = 5.0
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS session_leases (
-    session_id INTEGER PRIMARY KEY, holder TEXT NOT NULL, epoch INTEGER NOT NULL,
-    expires REAL NOT NULL, taken REAL NOT NULL);
-"""
-
 
 class Fenced(Exception):
     """A write for sessions whose lease this instance no longer holds: nothing was written."""
@@ -67,7 +62,7 @@ class Leases:
     """This instance's leases in the shared store; ``db`` is the store's connection (the event
     loop's thread only, like every module's)."""
 
-    def __init__(self, db: Any, holder: str, ttl_s: float = TTL_S) -> None:
+    def __init__(self, db: Database, holder: str, ttl_s: float = TTL_S) -> None:
         self.db, self.holder, self.ttl_s = db, holder, ttl_s
         self.held: dict[int, int] = {}  # session id -> epoch
 

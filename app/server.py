@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from app.delivery_channels import CHANNEL_FACTORIES
 from app.heap import Heap
 from app.hub import Hub
 from app.ingest import ingest
+from app.lease import Leases
 from app.pipeline import Pipeline
 from app.report import api as report_api
 from app.report.exporter import Exporter
@@ -74,7 +76,12 @@ def create_app(settings: Settings) -> FastAPI:
     # DatabaseError), with a message that never shows the password.
     store = Store(open_database(settings), fsync=settings.fsync)
     hub = Hub()
-    pipeline = Pipeline(store, hub, ruleset, time.time())
+    instance_id = settings.instance_id or f"{socket.gethostname()}-{os.getpid()}"
+    # On a store shared by several instances each session runs on the one holding its lease
+    # (app/lease.py); the holder is this run of this instance, so a restart is a new holder.
+    leases = (Leases(store.db, f"{instance_id}/{uuid.uuid4().hex[:8]}")
+              if store.db.dialect != "sqlite" else None)
+    pipeline = Pipeline(store, hub, ruleset, time.time(), leases=leases)
     pipeline.started(time.time())
     security = Security(Accounts(store.db), Audit(store.db), demo=settings.demo,
                         idle_timeout_s=settings.idle_timeout_s, tls=settings.tls,
@@ -96,8 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
     # never print one, and a start costs seconds of CPU).
     charts = Exporter()
     # A bad bus URL stops the server too: an instance meant to be on the bus must not run alone.
-    bus = (Bus(settings.bus, settings.instance_id or f"{socket.gethostname()}-{os.getpid()}", pipeline)
-           if settings.bus else None)
+    bus = Bus(settings.bus, instance_id, pipeline) if settings.bus else None
     if bus is None:
         # An alarm of the bus (N1) still open from a run on the bus ends: there is none now.
         pipeline.cluster_signal(False, time.time())
@@ -121,6 +127,11 @@ def create_app(settings: Settings) -> FastAPI:
                     await task
             if bus is not None:
                 await bus.close()
+            if leases is not None:
+                # Stopping on purpose (an upgrade, a move): the others take its sessions at once,
+                # not after the leases expire.
+                store.flush()
+                leases.release_all()
             await delivery.close()
             await asyncio.to_thread(charts.close)
             store.close()

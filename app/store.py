@@ -88,6 +88,9 @@ CREATE TABLE IF NOT EXISTS unstored (
     last_seq INTEGER NOT NULL, field TEXT NOT NULL, reason TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS unstored_seq ON unstored(monitor_id, stream, first_seq);
 CREATE TABLE IF NOT EXISTS server_starts (t REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS session_leases (
+    session_id INTEGER PRIMARY KEY, holder TEXT NOT NULL, epoch INTEGER NOT NULL,
+    expires REAL NOT NULL, taken REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS rejects (
     id INTEGER PRIMARY KEY, monitor_id TEXT NOT NULL, received REAL NOT NULL, seq INTEGER,
     field TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL);

@@ -15,10 +15,7 @@ T0 = 1_800_000_000.0
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    s = Store(tmp_path / "vitalwatch.sqlite3")
-    from app.lease import SCHEMA
-    s.db.executescript(SCHEMA)
-    return s
+    return Store(tmp_path / "vitalwatch.sqlite3")
 
 
 def pair(store: Store) -> tuple[Leases, Leases]:
