@@ -175,6 +175,15 @@ class Bus:
         kind = getattr(message, "type", "")
         if kind in ("heartbeat", "refused", "snapshot"):
             return
+        if kind == "session_started":
+            # A room this instance took over from another (a shared store's lease) is shown as
+            # its own from now on, not also as the other's, silent one.
+            # (After this message has reached the dashboards: published from inside its tap.)
+            stale = self.remote.forget_room(message.room.room)  # type: ignore[attr-defined]
+            with contextlib.suppress(RuntimeError):  # no running loop: nobody is connected
+                loop = asyncio.get_running_loop()
+                for ended in stale:
+                    loop.call_soon(self.pipeline.hub.publish, ended, False)
         if not self.connected:
             self.not_sent += 1
             return

@@ -184,6 +184,17 @@ class RemoteRooms:
                     out.append(feed.SessionEnded(room=view.room, session_id=sid))
         return out
 
+    def forget_room(self, room: str) -> list[BaseModel]:
+        """This instance runs ``room``'s session now (it took it over, or started it): whatever
+        another instance last said of that room is no longer shown here."""
+        out: list[BaseModel] = []
+        for inst in self.instances.values():
+            for sid, view in list(inst.rooms.items()):
+                if view.room == room:
+                    del inst.rooms[sid]
+                    out.append(feed.SessionEnded(room=view.room, session_id=sid))
+        return out
+
     # Time and loss -----------------------------------------------------------------------
 
     def expire(self, now: float) -> list[BaseModel]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.lease import TTL_S
-from tests.app.helpers import FEED_LOST_S, RawMonitor, numerics, rules_with
+from tests.app.helpers import FEED_LOST_S, Dashboard, RawMonitor, numerics, rules_with
 from tests.cluster.conftest import N1_S, Redis
 from tests.conftest import Server, free_port, seconds, wait_for
 
@@ -131,3 +131,28 @@ def test_an_instance_stalled_while_its_session_moved_is_fenced_when_it_wakes(pai
     assert stored_seqs(b, sid) == [t0 + s for s in acked]
     moved.close()
     mon.ws.close_socket()
+
+
+def test_a_dashboard_on_the_instance_taking_a_room_over_shows_it_once_as_its_own(
+        pair: tuple[Server, Server]) -> None:
+    """A dashboard on B sees A's room through the bus (an aliased, negative session id); when B
+    takes the session over, the dashboard is told the remote room ended and gets the room as
+    B's own (the store's id), and B's room list has it once."""
+    a, b = pair
+    dash = Dashboard(b)
+    mon = RawMonitor(a, room="Room 4")
+    sid = mon.welcome["session_id"]
+    stream_until_acked(mon, 1, 2, time.time() - 10, hr=80)
+    remote = dash.wait(lambda m: m["type"] == "session_started" and m["room"]["room"] == "Room 4")
+    alias = remote["room"]["session_id"]
+    assert alias < 0
+    a.kill()
+    mon.close()
+    mon = RawMonitor(b, room="Room 4", stream=mon.stream)
+    # Its own room first, then the other's stale one ended (both before the monitor's next message).
+    dash.wait(lambda m: m["type"] == "session_ended" and m["session_id"] == alias)
+    assert any(m["type"] == "session_started" and m["room"]["session_id"] == sid for m in dash.seen)
+    rooms = [r for r in b.get("/api/rooms") if r["room"] == "Room 4"]  # type: ignore[union-attr]
+    assert [r["session_id"] for r in rooms] == [sid]
+    dash.close()
+    mon.close()
