@@ -314,8 +314,12 @@ class DeliveryService:
                 log.exception("alarm delivery failed")
             due = [w for t in self.tracked.values() if (w := t.chain.next_at()) is not None]
             wait = min([1.0, *(max(0.0, w - self.clock()) for w in due)])
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the wake-up that
+            # came with a cancellation and drops the cancellation, and close() would wait for
+            # this loop for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
             self._wake.clear()
 
     def _probe(self, now: float) -> None:

@@ -473,8 +473,9 @@ async def run_emulator(protocol: str, scenario: str, seed: int, speed: float) ->
             out = device.data_to_send()
             if host and out:
                 pty.write(out)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), TICK_S)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(TICK_S):
+                    await stop.wait()
     finally:
         pty.close()
     log.info("emulator stopped%s", f" ({pty.dropped} bytes dropped)" if pty.dropped else "")

@@ -301,8 +301,11 @@ class Uplink:
             wait = self.outbox.wait_s(time.monotonic())
             if wait == 0.0:
                 continue
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns a wake-up that came
+            # with a cancellation and drops the cancellation, and this loop would never stop.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
 
     async def _heartbeat(self) -> None:
         while True:

@@ -105,8 +105,9 @@ class Feed:
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         repeat_at = 0.0
         while True:
-            try:
-                msg = await asyncio.wait_for(self.queue.get(), STATUS_REPEAT_S / 4)
+            try:  # asyncio.timeout, not wait_for, which on 3.11 can drop a cancellation
+                async with asyncio.timeout(STATUS_REPEAT_S / 4):
+                    msg = await self.queue.get()
             except TimeoutError:
                 msg = None
             if msg is not None:

@@ -93,3 +93,28 @@ def test_status_reports_move_a_delivery_forward_only(tmp_path: Path) -> None:
     assert row is not None and (row["state"], row["failed"], row["detail"]) == ("failed", 107.0, "gone")
     assert service.counts["failed"] == 1 and service.status()["channels_down"] == ["push ann #1"]
     store.close()
+
+
+def test_the_worker_stops_when_closed_just_as_it_is_woken(tmp_path: Path) -> None:
+    """Closing the service the moment its worker is woken (an alarm change arriving as the
+    server stops) stops the worker: the cancellation is never taken for the wake-up, which
+    would leave the worker looping and the server's shutdown waiting for it for ever."""
+    store = Store(tmp_path / "vitalwatch.sqlite3")
+    pipeline = Pipeline(store, Hub(), load(None), time.time())
+
+    async def run(steps: int) -> None:
+        service = DeliveryService(pipeline, load_channels(None), tmp_path, "http://x",
+                                  AckLinks(store.db, b"k" * 32))
+        await service.start()
+        await asyncio.sleep(0.01)  # the worker waiting for its next wake-up
+        assert service._wake is not None
+        service._wake.set()
+        for _ in range(steps):  # each loop step a point in the wake-up the close may land on
+            await asyncio.sleep(0)
+        closing = asyncio.create_task(service.close())
+        done, _ = await asyncio.wait({closing}, timeout=seconds(5))
+        assert closing in done, f"the worker went on after close ({steps} steps after the wake-up)"
+
+    for steps in range(4):
+        asyncio.run(run(steps))
+    store.close()
