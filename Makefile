@@ -60,9 +60,9 @@ run: install chromium
 	@echo "vitalwatch demo: open http://$(HOST):$(PORT)"
 	$(BIN)/vitalwatch demo --host $(HOST) --port $(PORT) --data-dir data/demo
 
-# A cluster on this machine, for trying it (docs/deploy.md): Redis, three instances behind HAProxy
+# A cluster on this machine, for trying it (docs/deploy.md): PostgreSQL, Redis, three instances behind HAProxy
 # and three simulated rooms streaming through it. A fresh one each time: data/cluster is emptied.
-cluster: install redis-server haproxy
+cluster: install redis-server haproxy postgresql
 	rm -rf data/cluster
 	$(BIN)/vitalwatch cluster --host $(HOST) --port $(PORT) --data-dir data/cluster
 

@@ -385,9 +385,10 @@ def _data_dir_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _database_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--database", metavar="URL",
+    # From the environment too: a password on the command line is visible to every user of ps.
+    p.add_argument("--database", metavar="URL", default=os.environ.get("VITALWATCH_DATABASE") or None,
                    help="sqlite:///path/to/file.sqlite3 or postgresql://user:password@host:port/name "
-                        "(default: the SQLite file in the data dir; docs/storage.md)")
+                        "(default: $VITALWATCH_DATABASE, else the SQLite file in the data dir; docs/storage.md)")
 
 
 def _migrate(args: argparse.Namespace) -> int:

@@ -1,20 +1,23 @@
 """``vitalwatch cluster``: a whole cluster on one machine, for trying it (``make cluster``).
 
-Redis (the bus), ``--instances`` vitalwatch servers on it, Debian's HAProxy in front of them
-(configured by ``app.balancer``, as ``docs/deploy.md`` deploys it) and ``--rooms`` simulated
-monitors streaming through the balancer. Every part is a real process with its own log under
-``<data dir>/logs``; the command prints each one's address and process id, so that a visitor can
-kill an instance (``kill -9 PID``) and watch its monitors move to another and the dashboards
-carry on. Ctrl-C stops everything.
+PostgreSQL (the shared store), Redis (the bus), ``--instances`` vitalwatch servers on both,
+Debian's HAProxy in front of them (configured by ``app.balancer``, as ``docs/deploy.md`` deploys
+it) and ``--rooms`` simulated monitors streaming through the balancer. Every part is a real
+process with its own log under ``<data dir>/logs``; the command prints each one's address and
+process id, so that a visitor can kill an instance (``kill -9 PID``) and watch its sessions go on
+on another: its monitors reconnect through the balancer and the instance they reach takes the
+session's lease over, its alarms restored from the store. Ctrl-C stops everything.
 
-Each instance has its own SQLite store (one store shared by the instances is not built yet:
-docs/deploy.md), so the clinician's login and the monitors' device tokens are registered on each.
-A browser that its instance's loss moves to another is asked to log in again.
+The clinician and the monitors' device tokens are registered once, in PostgreSQL; the database
+URL (with its generated password) reaches the instances in their environment, not on their
+command lines.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import secrets
 import shutil
 import signal
@@ -30,6 +33,8 @@ import httpx
 
 from app.accounts import Accounts
 from app.balancer import Backend, BalancerConfig, haproxy_executable
+from app.storage import migrate
+from app.storage.local_postgres import LocalPostgres, PostgresMissing, binary
 from app.store import Store
 
 CLINICIAN = "clinician"
@@ -60,16 +65,24 @@ class Part:
     cmd: list[str]
     log: Path
     url: str = ""
+    env: dict[str, str] = field(default_factory=dict)  # added to the launcher's environment
     proc: subprocess.Popen | None = None
 
     def launch(self, cwd: Path) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(self.cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                         env={**os.environ, **self.env},
                                          start_new_session=True)  # Ctrl-C reaches the launcher alone
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def exit_code(self) -> int | None:
+        return self.proc.returncode if self.proc is not None else None
 
     def stop(self, timeout_s: float = 10.0) -> None:
         if not self.running():
@@ -81,6 +94,45 @@ class Part:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+@dataclass
+class PostgresPart(Part):
+    """PostgreSQL, which pg_ctl starts in the background: its postmaster's pid from its data."""
+
+    server: LocalPostgres | None = None
+
+    def launch(self, cwd: Path) -> None:
+        assert self.server is not None
+        try:
+            self.server.init().start()
+        except PostgresMissing as e:
+            raise ClusterError(str(e)) from None
+        except subprocess.CalledProcessError as e:
+            raise ClusterError(f"PostgreSQL did not start ({(e.stderr or '').strip()}); its log: {self.log}") from None
+
+    def running(self) -> bool:
+        pid = self.pid()
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # the postgres user's process, seen by another user
+            pass
+        return True
+
+    def pid(self) -> int | None:
+        return self.server.pid() if self.server is not None else None
+
+    def exit_code(self) -> int | None:
+        return None  # not our child: pg_ctl started it
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self.server is not None and self.server.running():
+            with contextlib.suppress(subprocess.CalledProcessError):
+                self.server.stop()
 
 
 @dataclass
@@ -103,6 +155,15 @@ class LocalCluster:
     def _logs(self) -> Path:
         return self.data_dir / "logs"
 
+    def _postgres(self) -> PostgresPart:
+        server = LocalPostgres(self.data_dir / "postgres", free_port(), password=secrets.token_urlsafe(16))
+        try:
+            binary("initdb")
+        except PostgresMissing as e:
+            raise ClusterError(str(e)) from None
+        return PostgresPart("postgresql", [], server.log, f"postgresql://127.0.0.1:{server.port}",
+                            server=server)
+
     def _redis(self) -> Part:
         exe = shutil.which("redis-server")
         if not exe:
@@ -113,12 +174,13 @@ class LocalCluster:
         return Part("redis", [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                               "--dir", str(directory)], self._logs() / "redis.log", f"redis://127.0.0.1:{port}/0")
 
-    def _instance(self, name: str, bus: str) -> Part:
+    def _instance(self, name: str, bus: str, database: str) -> Part:
         port = free_port()
         return Part(f"instance {name}", [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1",
                                          "--port", str(port), "--data-dir", str(self.data_dir / name),
                                          "--bus", bus, "--instance-id", name],
-                    self._logs() / f"instance-{name}.log", f"http://127.0.0.1:{port}")
+                    self._logs() / f"instance-{name}.log", f"http://127.0.0.1:{port}",
+                    env={"VITALWATCH_DATABASE": database})
 
     def _balancer(self, instances: list[Part]) -> Part:
         exe = haproxy_executable()
@@ -138,19 +200,18 @@ class LocalCluster:
                                         "--monitor-id", monitor_id(room), "--token", token],
                     self._logs() / f"{monitor_id(room)}.log")
 
-    def _register(self, names: list[str], room_names: list[str]) -> dict[str, str]:
-        """The clinician and the monitors on every instance's store, with one password and one
-        token each, so that they work on whichever instance the balancer picks."""
-        tokens: dict[str, str] = {}
-        for name in names:
-            store = Store(self.data_dir / name / "vitalwatch.sqlite3")
+    def _register(self, database: str, room_names: list[str]) -> dict[str, str]:
+        """The schema, the clinician and the monitors' device tokens, once, in the shared store."""
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # its steps are not the visitor's news
+        migrate.upgrade(database)
+        store = Store(database)
+        try:
             accounts = Accounts(store.db)
             now = time.time()
             accounts.add_user(CLINICIAN, "clinician", self.password, now)
-            for room in room_names:
-                tokens[room] = accounts.add_device(monitor_id(room), now, (room,), token=tokens.get(room))
+            return {room: accounts.add_device(monitor_id(room), now, (room,)) for room in room_names}
+        finally:
             store.close()
-        return tokens
 
     def start(self, cwd: Path) -> None:
         if self.data_dir.exists() and any(self.data_dir.iterdir()):
@@ -158,10 +219,14 @@ class LocalCluster:
                                "remove it, or give another --data-dir")
         names = [chr(ord("a") + i) for i in range(self.instances)]
         room_names = [f"Room {i + 1}" for i in range(self.rooms)]
-        tokens = self._register(names, room_names)
+        postgres = self._postgres()
+        self._launch(postgres, cwd)
+        assert postgres.server is not None
+        database = postgres.server.add_database("vitalwatch")
+        tokens = self._register(database, room_names)
         redis = self._redis()
         self._launch(redis, cwd)
-        instances = [self._instance(name, redis.url) for name in names]
+        instances = [self._instance(name, redis.url, database) for name in names]
         for part in instances:
             self._launch(part, cwd)
         for part in instances:
@@ -195,7 +260,7 @@ class LocalCluster:
     def describe(self) -> Iterator[str]:
         yield f"vitalwatch cluster: open {self.url} and log in as {CLINICIAN!r} with password {self.password}"
         for part in self.parts:
-            pid = part.proc.pid if part.proc else "-"
+            pid = part.pid() or "-"
             yield f"  {part.name:<18} pid {pid:<8} {part.url or '-':<28} log {part.log}"
         yield "Kill an instance (kill -9 PID) to see its monitors move to another; Ctrl-C stops everything."
 
@@ -213,7 +278,7 @@ def run_cluster(data_dir: Path, port: int, instances: int, rooms: int, host: str
             for part in cluster.parts:
                 if not part.running() and part.name not in reported:
                     reported.add(part.name)
-                    code = part.proc.returncode if part.proc else None
+                    code = part.exit_code()
                     print(f"vitalwatch cluster: {part.name} stopped (exit {code}); its log: {part.log}", flush=True)
             time.sleep(0.5)
     except ClusterError as e:

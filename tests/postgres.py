@@ -7,7 +7,6 @@ One server per xdist worker (initdb costs a few seconds), torn down when the wor
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import shutil
 import subprocess
@@ -15,109 +14,41 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from app.storage.local_postgres import LocalPostgres, binary
 from tests.conftest import free_port, seconds
 
 
-def _bin(name: str) -> Path:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    assert found, (f"no PostgreSQL {name} under /usr/lib/postgresql/*/bin: `make test` installs "
-                   "Debian's postgresql")
-    return Path(found[-1])  # the newest major version installed
-
-
-def _as_owner(cmd: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root: as root (CI, a container), the cluster is the
-    ``postgres`` user's, whom Debian's package creates."""
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
-
-
-@dataclass
-class Postgres:
-    """One PostgreSQL cluster: ``start``/``stop`` (a restart keeps its data and port)."""
-
-    root: Path
-    port: int
-    user: str = "vitalwatch"
-    password: str = "secret-of-the-tests"
-
-    @property
-    def data(self) -> Path:
-        return self.root / "data"
-
-    @property
-    def log(self) -> Path:
-        return self.root / "postgres.log"
-
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
-
-    def init(self) -> Postgres:
-        pwfile = self.root / "pw"
-        pwfile.write_text(self.password)
-        if os.geteuid() == 0:
-            shutil.chown(self.root, "postgres", "postgres")
-            shutil.chown(pwfile, "postgres", "postgres")
-        subprocess.run(_as_owner([str(_bin("initdb")), "-D", str(self.data), "-U", self.user, "--pwfile", str(pwfile),
-                        "-A", "scram-sha-256", "-E", "UTF8", "--no-sync"]),
-                       check=True, capture_output=True)
-        pwfile.unlink()
-        # Only TCP on 127.0.0.1 (the socket directory is the cluster's own: /run/postgresql may
-        # not be writable); fsync stays on: the durability tests rely on what a commit promises.
-        with open(self.data / "postgresql.conf", "a") as conf:
-            conf.write(f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\n"
-                       f"unix_socket_directories = '{self.root}'\nmax_connections = 200\n"
-                       "shared_buffers = 32MB\n")
-        return self
-
-    def start(self) -> Postgres:
-        subprocess.run(_as_owner([str(_bin("pg_ctl")), "-D", str(self.data), "-l", str(self.log), "-w",
-                                  "-t", str(int(seconds(30))), "start"]), check=True, capture_output=True)
-        return self
-
-    def stop(self, mode: str = "fast") -> None:
-        subprocess.run(_as_owner([str(_bin("pg_ctl")), "-D", str(self.data), "-m", mode, "-w",
-                                  "-t", str(int(seconds(30))), "stop"]), check=True, capture_output=True)
-
-    def running(self) -> bool:
-        return subprocess.run(_as_owner([str(_bin("pg_ctl")), "-D", str(self.data), "status"]),
-                              check=False, capture_output=True).returncode == 0
+class Postgres(LocalPostgres):
+    """This worker's PostgreSQL server, with what the tests do to it besides."""
 
     def create_database(self, template: str | None = None) -> str:
         """A fresh database (empty, or a copy of ``template``); returns its URL."""
-        import psycopg
-
-        name = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(self.url(), autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
-        return self.url(name)
+        return self.add_database(f"t_{uuid.uuid4().hex[:12]}", template)
 
     def copy_database(self, url: str) -> str:
         """A copy of the database at ``url`` (pg_dump into a fresh one) while it is in use."""
         copy = self.create_database()
-        dump = subprocess.run([str(_bin("pg_dump")), "--format=custom", "--dbname", url],
+        dump = subprocess.run([str(binary("pg_dump")), "--format=custom", "--dbname", url],
                               check=True, capture_output=True)
-        subprocess.run([str(_bin("pg_restore")), "--no-owner", "--dbname", copy], input=dump.stdout,
+        subprocess.run([str(binary("pg_restore")), "--no-owner", "--dbname", copy], input=dump.stdout,
                        check=True, capture_output=True)
         return copy
 
 
 def start_postgres() -> Postgres:
     root = Path(tempfile.mkdtemp(prefix="vitalwatch-pg-"))
-    pg = Postgres(root, free_port()).init()
+    pg = Postgres(root, free_port(), password="secret-of-the-tests", timeout_s=seconds(30)).init(sync=False)
     for attempt in range(3):  # the free port may be taken by another test meanwhile
         try:
             return pg.start()
         except subprocess.CalledProcessError:
             if attempt == 2:
                 raise AssertionError(f"PostgreSQL did not start: {pg.log.read_text()}") from None
-            pg.port = free_port()
-            with open(pg.data / "postgresql.conf", "a") as conf:
-                conf.write(f"\nport = {pg.port}\n")
+            pg.move_to(free_port())
             time.sleep(0.2)
     raise AssertionError("unreachable")
 
