@@ -69,11 +69,11 @@ def login(url: str, password: str) -> dict[str, str]:
     return {"Cookie": f"vw_session={answer.cookies['vw_session']}"}
 
 
-def own_rooms(url: str, password: str) -> dict[str, int]:
+def own_rooms(url: str, cookie: dict[str, str]) -> dict[str, int]:
     """The rooms whose sessions the instance at ``url`` itself runs, with their session ids (its
     own rooms' snapshot, not the bus's view of the others)."""
     try:
-        rooms = httpx.get(f"{url}/api/rooms", headers=login(url, password), timeout=seconds(5)).json()
+        rooms = httpx.get(f"{url}/api/rooms", headers=cookie, timeout=seconds(5)).json()
         return {r["room"]: r["session_id"] for r in rooms if r["session_id"] > 0}
     except (httpx.HTTPError, KeyError):
         return {}
@@ -89,33 +89,32 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def test_the_cluster_starts_spreads_its_monitors_survives_a_killed_instance_and_stops_whole(
-        launched: Launched) -> None:
-    """Every part is up and named with its pid; the balancer answers ready and spreads the two
-    monitors over the two instances, both on one PostgreSQL; the clinician's printed password
-    logs in through it; when the instance running Room 1 is killed, the launcher says so, Room 1's
-    monitor reconnects through the balancer and the other instance goes on with the same session
-    (its lease taken over, its readings in the shared store); a SIGTERM to the launcher stops
-    every part."""
+def test_the_cluster_starts_survives_a_killed_instance_and_stops_whole(launched: Launched) -> None:
+    """Every part is up and named with its pid; the balancer answers ready and both monitors
+    stream through it into the instances, both on one PostgreSQL; the clinician's printed
+    password logs in through it, and that one login is valid on each instance; when the instance
+    running Room 1 is killed, the launcher says so, Room 1's monitor reconnects through the
+    balancer and the other instance goes on with the same session (its lease taken over, the
+    readings stored before the kill in the shared store); a SIGTERM to the launcher stops every
+    part."""
     lb = launched.urls["haproxy"]
     assert set(launched.pids) == {"postgresql", "redis", "instance a", "instance b", "haproxy",
                                   "monitor Room 1", "monitor Room 2"}
     assert httpx.get(f"{lb}/readyz", timeout=seconds(5)).text == "ready"
-    login(lb, launched.password)
+    cookie = login(lb, launched.password)  # one login, valid on every instance (the shared store)
     a, b = launched.urls["instance a"], launched.urls["instance b"]
-    wait_for(lambda: own_rooms(a, launched.password).keys() | own_rooms(b, launched.password).keys()
+    wait_for(lambda: own_rooms(a, cookie).keys() | own_rooms(b, cookie).keys()
              == {"Room 1", "Room 2"}, timeout=20, what="both rooms streaming")
-    assert own_rooms(a, launched.password) and own_rooms(b, launched.password)  # one each: leastconn
-    holder, other = ("instance a", b) if "Room 1" in own_rooms(a, launched.password) else ("instance b", a)
-    session = own_rooms(launched.urls[holder], launched.password)["Room 1"]
+    holder, other = ("instance a", b) if "Room 1" in own_rooms(a, cookie) else ("instance b", a)
+    session = own_rooms(launched.urls[holder], cookie)["Room 1"]
     os.kill(launched.pids[holder], signal.SIGKILL)
     killed = time.time()
     assert launched.proc.stdout is not None
     assert f"vitalwatch cluster: {holder} stopped (exit -9)" in launched.proc.stdout.readline()
-    wait_for(lambda: own_rooms(other, launched.password).get("Room 1") == session, timeout=30,
+    wait_for(lambda: own_rooms(other, cookie).get("Room 1") == session, timeout=30,
              what="Room 1's session going on on the other instance")
     readings = httpx.get(f"{other}/api/sessions/{session}/readings", params=[("params", "HR")],
-                         headers=login(other, launched.password), timeout=seconds(5))
+                         headers=cookie, timeout=seconds(5))
     assert readings.status_code == 200, readings.text
     assert min(r["t"] for r in readings.json()["numerics"]) < killed - 1  # those the killed one stored too
     launched.proc.send_signal(signal.SIGTERM)
