@@ -91,10 +91,15 @@ try:
 except ImportError:
     sys.exit(3)
 from app.store import Store
-data, user, password, n = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+target, user, password, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 # Tokens issued by another instance's store, registered again on this one (bench/scale.py).
 given = json.loads(sys.argv[5]) if len(sys.argv) > 5 else None
-store = Store(data / "vitalwatch.sqlite3")
+if target.startswith("postgresql://"):  # a cluster's shared store (bench/scale.py)
+    from app.storage import migrate
+    migrate.upgrade(target)
+    store = Store(target)
+else:
+    store = Store(Path(target) / "vitalwatch.sqlite3")
 accounts = Accounts(store.db)
 accounts.add_user(user, "nurse", password, time.time())
 print(json.dumps([accounts.add_device(f"bench-{i:03d}", time.time(), any_room=True,
@@ -432,15 +437,15 @@ class Server:
         assert self.proc is not None
         return [psutil.Process(self.proc.pid)]
 
-    def provision(self, monitors: int, tokens: dict[int, str] | None = None) -> None:
-        """Accounts in the fresh data dir, as an administrator would make them with ``vitalwatch
-        user add`` and ``vitalwatch device add``: a nurse login for the dashboards and a device
-        token per monitor. Done by the measured code itself (``--source``), in a subprocess;
-        skipped for a vitalwatch without accounts."""
+    def provision(self, monitors: int, tokens: dict[int, str] | None = None, database: str | None = None) -> None:
+        """Accounts in the fresh data dir (or ``database``), as an administrator would make them
+        with ``vitalwatch user add`` and ``vitalwatch device add``: a nurse login for the
+        dashboards and a device token per monitor. Done by the measured code itself
+        (``--source``), in a subprocess; skipped for a vitalwatch without accounts."""
         data = self.workdir / "data"
         data.mkdir(parents=True, exist_ok=True)
         given = [json.dumps([tokens[i] for i in range(monitors)])] if tokens else []
-        r = subprocess.run([sys.executable, "-c", PROVISION, str(data), BENCH_USER, BENCH_PASSWORD,
+        r = subprocess.run([sys.executable, "-c", PROVISION, database or str(data), BENCH_USER, BENCH_PASSWORD,
                             str(monitors), *given], cwd=self.source, capture_output=True, check=False, text=True,
                            timeout=120)
         if r.returncode == 3:

@@ -3,16 +3,14 @@ the bare relay of the same run.
 
 Each configuration runs what ``bench/latency.py`` runs (the same monitors, dashboards, windows and
 counting, its ``run_one``), with the server under test being a cluster on this machine: Debian's
-``redis-server`` (the bus), K ``vitalwatch serve --bus`` instances, each with its own store, and
-HAProxy in front of them configured by ``app.balancer`` as ``docs/deploy.md`` deploys it. Monitors
+PostgreSQL (one database shared by the instances; ``--store sqlite``: a file each), Debian's
+``redis-server`` (the bus), K ``vitalwatch serve --bus`` instances and HAProxy in front of them
+configured by ``app.balancer`` as ``docs/deploy.md`` deploys it. Monitors
 and dashboards connect through HAProxy: monitors are spread over the instances (least
 connections), each dashboard stays on the instance it logged in to (HAProxy's cookie) and sees
 the other instances' rooms through the bus. Latency is from the monitor's send to the dashboard's
 receive, whichever instances the message crossed. The server's CPU and memory are summed over
-the instances, Redis and HAProxy.
-
-Each instance has its own SQLite store (one shared store is not built yet), so the dashboards'
-login and the monitors' tokens are registered on each, with the same values.
+the instances, Redis, HAProxy and PostgreSQL.
 
     .venv/bin/python bench/scale.py                                  # 64,256,1000 rooms × 1,2,3 instances
     .venv/bin/python bench/scale.py --monitors 64 --instances 1,3 --seconds 10
@@ -30,6 +28,7 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import secrets
 import shutil
 import signal
 import subprocess
@@ -50,6 +49,7 @@ sys.path.insert(0, str(BENCH.parent))
 import latency  # noqa: E402 - after the sys.path change above
 
 from app.balancer import Backend, BalancerConfig, haproxy_executable  # noqa: E402
+from app.storage.local_postgres import LocalPostgres  # noqa: E402
 
 
 class Cluster:
@@ -57,14 +57,17 @@ class Cluster:
     ``ws``/``http`` (HAProxy's), ``tokens``, ``provision``, ``start``, ``login_headers``,
     ``processes``, ``counters``, ``stop``, ``log_problems``, ``instrumentation``."""
 
-    def __init__(self, instances: int, workdir: Path, source: Path, pause_bus: tuple[float, float] | None = None
-                 ) -> None:
+    def __init__(self, instances: int, workdir: Path, source: Path, pause_bus: tuple[float, float] | None = None,
+                 database: str | None = None, postgres_pid: int | None = None) -> None:
         self.system = f"vitalwatch ×{instances}"
         self.workdir = workdir
+        self.database = database  # PostgreSQL shared by the instances; None: a SQLite store each
+        self.postgres_pid = postgres_pid
         self.redis_port = latency.free_port()
         self.port = latency.free_port()
         bus = ("--bus", f"redis://127.0.0.1:{self.redis_port}/0")
-        self.instances = [latency.Server("vitalwatch", workdir / f"instance-{k}", source=source,
+        env = {"VITALWATCH_DATABASE": database} if database else {}
+        self.instances = [latency.Server("vitalwatch", workdir / f"instance-{k}", source=source, env=env,
                                          extra_args=(*bus, "--instance-id", f"i{k}")) for k in range(instances)]
         self.tokens: dict[int, str] | None = None
         self.redis: subprocess.Popen | None = None
@@ -80,9 +83,14 @@ class Cluster:
         return f"ws://127.0.0.1:{self.port}"
 
     def provision(self, monitors: int) -> None:
+        """The dashboards' login and the monitors' tokens: once in the shared store, or the same
+        values in each instance's own."""
         for server in self.instances:
             server.workdir.mkdir(parents=True, exist_ok=True)
-            server.provision(monitors, self.tokens)
+            if self.database and self.tokens:
+                server.tokens, server.authenticated = self.tokens, True
+                continue
+            server.provision(monitors, self.tokens, self.database)
             self.tokens = self.tokens or server.tokens
 
     def start(self) -> Cluster:
@@ -130,8 +138,13 @@ class Cluster:
                           f"vitalwatch-instance={r.cookies['vitalwatch-instance']}"}
 
     def processes(self) -> list[psutil.Process]:
+        """The instances, Redis, HAProxy and PostgreSQL with its backends."""
         procs = [p for s in self.instances for p in s.processes()]
-        return procs + [psutil.Process(p.pid) for p in (self.redis, self.haproxy) if p is not None]
+        procs += [psutil.Process(p.pid) for p in (self.redis, self.haproxy) if p is not None]
+        if self.postgres_pid is not None:
+            postmaster = psutil.Process(self.postgres_pid)
+            procs += [postmaster, *postmaster.children(recursive=True)]
+        return procs
 
     def counters(self) -> dict[str, Any]:
         per = [s.counters() for s in self.instances]
@@ -155,6 +168,11 @@ class Cluster:
         if self.redis is not None and self.redis.poll() is None:
             self.redis.terminate()
             self.redis.wait(timeout=30)
+
+
+def start_postgres(root: Path) -> LocalPostgres:
+    """Debian's PostgreSQL for the run, on a free port, fsync on (what an acknowledgement means)."""
+    return LocalPostgres(root, latency.free_port(), password=secrets.token_urlsafe(16)).init().start()
 
 
 def table(rows: list[dict[str, Any]], relay: dict[int, dict[str, Any]]) -> str:
@@ -198,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--settle", type=float, default=30, help="wait up to this long for a quiet machine (default 30)")
     p.add_argument("--quiet", type=float, default=50, help="quiet: less than this %% of one core (default 50)")
     p.add_argument("--json", type=Path, help="default bench/results/scale-<time>.json")
+    p.add_argument("--store", choices=("postgresql", "sqlite"), default="postgresql",
+                   help="postgresql: one database shared by the instances, as docs/deploy.md deploys them "
+                        "(Debian's, started for the run); sqlite: a store of each instance's own (default postgresql)")
     p.add_argument("--pause-bus", type=float, metavar="SECONDS",
                    help="a worse cluster, to show that the run can fail: Redis is stopped (SIGSTOP) for this "
                         "long in the middle of each measured window; messages between instances are lost")
@@ -209,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(x) for x in args.instances.split(",") if x.strip()]
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     base = Path(tempfile.mkdtemp(prefix=f"vitalwatch-scale-{stamp}-"))
+    base.chmod(0o755)  # PostgreSQL, run as its own user, keeps its cluster in here
+    postgres = start_postgres(base / "postgres") if args.store == "postgresql" else None
     out_json = args.json or BENCH / "results" / f"scale-{stamp}.json"
     out_json.parent.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
@@ -232,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 # Start-up, logins and connecting take a few seconds before the window's warm-up.
                 pause = (args.warmup + 3 + args.seconds / 2, args.pause_bus) if args.pause_bus else None
-                cluster = Cluster(k, workdir, BENCH.parent, pause)
+                database = postgres.add_database(f"scale_{n}_{k}") if postgres else None
+                cluster = Cluster(k, workdir, BENCH.parent, pause, database, postgres.pid() if postgres else None)
                 cluster.provision(n)
                 r = latency.run_one(cluster.system, n, views, run_args, workdir, server=cluster)
                 s = latency.summarise([r])
@@ -243,12 +267,15 @@ def main(argv: list[str] | None = None) -> int:
                       f"disconnects {s['monitor_disconnects']} / {s['dashboard_disconnects']}",
                       file=sys.stderr, flush=True)
     finally:
+        if postgres is not None:
+            postgres.stop("immediate")
         shutil.rmtree(base, ignore_errors=True)
     meta = {"date": dt.datetime.now().astimezone().isoformat(timespec="seconds"), **latency._version(BENCH.parent),
-            "argv": sys.argv[1:], "waveforms": waves_of}
+            "argv": sys.argv[1:], "waveforms": waves_of, "store": args.store}
     out_json.write_text(json.dumps({"meta": meta, "relay": relay, "rows": rows}, indent=1))
     print(f"Scale-out, vitalwatch {meta['commit']}, {meta['date']}: {args.central} central stations + "
-          f"{args.nurses} nurse views through HAProxy, {args.seconds:g} s per configuration; waveforms at "
+          f"{args.nurses} nurse views through HAProxy, store {args.store}, {args.seconds:g} s per configuration; "
+          "waveforms at "
           + ", ".join(f"{n} rooms: {'yes' if w else 'no'}" for n, w in waves_of.items()) + ".\n")
     print(table(rows, relay))
     lost = [(s["monitors"], s["instances"], s["lost"]) for s in rows if s["lost"]]
