@@ -297,6 +297,9 @@ class RoomState(_Model):
 
     session_id: int
     room: str
+    # The site the room belongs to (app/sites.py): the site of the device that started the
+    # session. A dashboard only ever gets rooms of the sites its user sees.
+    site: str = Field(pattern=r"^[a-z0-9-]{1,32}$")
     mode: str
     label: str = ""
     started_server: ServerTime

@@ -28,6 +28,7 @@ from app import feed
 from app.hub import Client, Outgoing
 from app.pipeline import Pipeline
 from app.security import Security
+from app.sites import EVERY_SITE, Visible
 
 log = logging.getLogger("vitalwatch.live")
 
@@ -38,9 +39,12 @@ RECHECK_S = 2.0  # how often an open dashboard's login is checked again
 MAX_FRAME = 64 * 1024
 
 
-async def serve(ws: WebSocket, pipeline: Pipeline, security: Security) -> None:
+async def serve(ws: WebSocket, pipeline: Pipeline, security: Security, sites: Visible = EVERY_SITE) -> None:
+    """``sites``: the sites the login sees (app/sites.py): nothing of another site's rooms is
+    ever sent on this socket, snapshot included."""
     await ws.accept()
-    client = pipeline.hub.connect()  # before the snapshot, so nothing falls between the two
+    # Before the snapshot, so nothing falls between the two.
+    client = pipeline.hub.connect(sites=sites)
     refusal = None
     if (asked := ws.query_params.get("subscribe")) is not None:
         # Set before anything is awaited, so that no message is queued for the default selection.
@@ -49,7 +53,7 @@ async def serve(ws: WebSocket, pipeline: Pipeline, security: Security) -> None:
         except ValidationError as e:
             refusal = _why(e)
     try:
-        await ws.send_text(pipeline.snapshot(time.time(), client.subscription).model_dump_json())
+        await ws.send_text(pipeline.snapshot(time.time(), client.subscription, visible=client.sites).model_dump_json())
         if refusal is not None:
             field, reason = refusal
             _refuse(client, pipeline, f"subscribe.{field}" if field else "subscribe", reason)
@@ -152,7 +156,7 @@ async def _receive(ws: WebSocket, client: Client, pipeline: Pipeline) -> None:
                 continue
             client.subscription = wanted
             # Through the queue, after what is already in it: from here on only the new selection.
-            snapshot = pipeline.snapshot(time.time(), wanted)
+            snapshot = pipeline.snapshot(time.time(), wanted, visible=client.sites)
             if not client.offer(Outgoing(snapshot.model_dump_json(), batchable=False), droppable=False):
                 pipeline.hub.cut_off += 1
 
