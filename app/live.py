@@ -60,7 +60,7 @@ async def serve(ws: WebSocket, pipeline: Pipeline, security: Security, sites: Vi
         sender = asyncio.create_task(_send(ws, client.queue, pipeline))
         receiver = asyncio.create_task(_receive(ws, client, pipeline))
         overflow = asyncio.create_task(client.overflow_event.wait())
-        login = asyncio.create_task(_login_ends(ws, security))
+        login = asyncio.create_task(_login_ends(ws, security, sites))
         done, pending = await asyncio.wait(
             {sender, receiver, overflow, login}, return_when=asyncio.FIRST_COMPLETED
         )
@@ -75,7 +75,7 @@ async def serve(ws: WebSocket, pipeline: Pipeline, security: Security, sites: Vi
             pipeline.hub.disconnect(client)
             # 4401: the page asks /api/me, finds the login gone and goes to the login page.
             with contextlib.suppress(RuntimeError, asyncio.TimeoutError):
-                await asyncio.wait_for(ws.close(code=4401, reason="login ended"), CLOSE_TIMEOUT_S)
+                await asyncio.wait_for(ws.close(code=4401, reason="login ended or changed"), CLOSE_TIMEOUT_S)
         if overflow in done:
             pipeline.hub.disconnect(client)
             # 1013 "try again later": the dashboard reconnects and gets a fresh snapshot. A
@@ -128,12 +128,14 @@ def _delivered(pipeline: Pipeline, sent: list[Outgoing]) -> None:
             pipeline.alarm_log.delivered(out.log_id, now)
 
 
-async def _login_ends(ws: WebSocket, security: Security) -> None:
+async def _login_ends(ws: WebSocket, security: Security, sites: Visible) -> None:
     """Returns when the stream's login has ended (logout, idle timeout, user disabled or role
-    changed): a dashboard must not keep showing patient data to someone no longer allowed."""
+    changed) or its sites changed: a dashboard must not keep showing patient data to someone no
+    longer allowed, and a page told 4401 reconnects with the login's sites as they are now."""
     while True:
         await asyncio.sleep(RECHECK_S)
-        if not security.still_allowed(ws.cookies, "view_live"):
+        login = security.login_of(ws.cookies, touch=False)
+        if login is None or not login.user.can("view_live") or login.sites != sites:
             return
 
 

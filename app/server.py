@@ -161,7 +161,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.websocket("/ws/live")
     async def ws_live(ws: WebSocket) -> None:
         if (who := await security.websocket_login(ws, "view_live")) is not None:
-            await live.serve(ws, pipeline, security, security.accounts.visible(who.user))
+            await live.serve(ws, pipeline, security, who.sites)
 
     app.include_router(api.router)
     app.include_router(ack.router)
