@@ -72,6 +72,10 @@ async def health(request: Request, pipeline: PipelineDep, who: SessionDep) -> di
         # Per session rebuilt at start-up: messages replayed, seconds, changes logged then, and
         # how far the replay differed from the alarm log (docs/alarms.md, "After a restart").
         "resumed": {str(s.id): s.resumed for s in pipeline.sessions.values() if s.resumed},
+        # The sites whose link is lost (app/site_link.py), of those the login sees.
+        "site_links_lost": [{"site": s.site, "last_heard_server": s.last_heard_server,
+                             "silent_s": round(time.time() - s.last_heard_server, 1), "delay_s": s.delay_s}
+                            for s in pipeline.site_links.lost() if who.sites.sees(s.site)],
     }
 
 

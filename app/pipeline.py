@@ -33,6 +33,7 @@ from app.alarm_log import AlarmLog, to_feed
 from app.hub import Hub
 from app.lease import RENEW_S, Fenced, Leases, Taken
 from app.record import Entry, Record, Stored
+from app.site_link import SiteLinks
 from app.sites import DEFAULT_SITE, EVERY_SITE, Visible
 from app.store import Store
 from monitors.protocol import Hello, last_t
@@ -181,6 +182,7 @@ class Pipeline:
         a device (app/sites.py)."""
         self.store = store
         self.default_site = default_site
+        self.site_links = SiteLinks(rules)  # each site's link (app/site_link.py)
         self.alarm_log = AlarmLog(store.db)
         self.record = Record(store.db)
         self.hub = hub
@@ -858,7 +860,20 @@ class Pipeline:
                 else:
                     session.ticks.skip(session.device_clock(now))
             self.judge(session, now)
+        for message in self.site_links.supervise(now, self._sites_heard()):
+            log.warning("site %s: link %s (no monitor heard for %.0f s)", message.site,
+                        "lost" if message.lost else "back", now - message.last_heard_server)
+            self.hub.publish(message)
         self.hub.publish(wire.Heartbeat(t_server=now))
+
+    def _sites_heard(self) -> dict[str, float]:
+        """For each site with monitors this instance expects, when one of them was last heard."""
+        heard: dict[str, float] = {}
+        for session in self.sessions.values():
+            for feed in session.feeds.values():
+                if feed.expected:
+                    heard[session.site] = max(heard.get(session.site, feed.last_heard), feed.last_heard)
+        return heard
 
     # Views -------------------------------------------------------------------------------
 
@@ -984,4 +999,5 @@ class Pipeline:
                  if (subscription.rooms is None or s.room in subscription.rooms) and visible.sees(s.site)]
         if self.remote is not None and not local_only:
             rooms += [v for v in self.remote(subscription) if visible.sees(v.site)]
-        return wire.Snapshot(t_server=now, subscription=subscription, rooms=rooms)
+        return wire.Snapshot(t_server=now, subscription=subscription, rooms=rooms,
+                             site_links=[s for s in self.site_links.lost() if visible.sees(s.site)])
