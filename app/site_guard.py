@@ -16,12 +16,17 @@ from fastapi import HTTPException, Request
 
 from app.accounts import Login
 
+# The ids the routes accept (app/api.py MAX_ID): anything else is the route's own 422, and is never
+# looked up here (SQLite takes integers of at most 64 bits).
+MAX_ID = 2**53
+
 
 def _int(value: Any) -> int | None:
     try:
-        return int(value)
+        n = int(value)
     except (TypeError, ValueError):
         return None  # the route's own validation answers it (a 422)
+    return n if 1 <= n <= MAX_ID else None
 
 
 def check(request: Request, login: Login) -> None:

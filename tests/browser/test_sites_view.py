@@ -95,3 +95,32 @@ def test_a_silent_site_shows_its_site_link_lost_banner(tmp_path: Path, page: Pag
         back.close()
     finally:
         srv.kill()
+
+
+def test_the_admin_page_grants_sites_and_registers_a_device_at_a_site(server: Server, page: Page) -> None:
+    """On the admin page an admin adds a user with sites "north, south" and a device at site
+    north: the users table shows the user's sites, the devices table the device's site, and the
+    server stored both."""
+    from tests.browser.conftest import login
+
+    login(page, server, "admin")
+    page.goto(f"{server.http}/admin")
+    page.fill("#user-name", "nurse-admin-made")
+    page.select_option("#user-role", "nurse")
+    page.fill("#user-sites", "north, south")
+    page.fill("#user-password", PASSWORD)
+    page.click("#user-form button[type=submit]")
+    row = page.locator("#users-body tr[data-user='nurse-admin-made'] td.sites")
+    expect(row).to_have_text("north, south", timeout=seconds(10) * 1000)
+    page.fill("#device-name", "mon-admin-made")
+    page.fill("#device-rooms", "N-9")
+    page.fill("#device-site", "north")
+    page.click("#device-form button[type=submit]")
+    expect(page.locator("#devices-body tr[data-device='mon-admin-made'] td.rooms")).to_contain_text(
+        "site north", timeout=seconds(10) * 1000)
+    accounts = server._accounts()
+    try:
+        assert accounts.user_sites("nurse-admin-made") == ("north", "south")
+        assert accounts.device_site("mon-admin-made") == "north"
+    finally:
+        accounts.db.close()
