@@ -92,7 +92,7 @@ async function loadDevices() {
   const devices = await getJSON("/api/devices");
   const body = $("devices-body");
   if (!devices.length) {
-    emptyRow(body, 5, "No devices. Add one for each monitor adapter.");
+    emptyRow(body, 6, "No devices. Add one for each monitor adapter.");
     return;
   }
   body.replaceChildren(...devices.map((d) => {
@@ -114,9 +114,9 @@ async function loadDevices() {
       button.addEventListener("click", () => revokeDevice(d.name, button));
       action.append(rooms, " ", button);
     }
-    const rooms = el("td", "rooms", `${roomsText(d)} · site ${d.site}`);
+    const rooms = el("td", "rooms", roomsText(d));
     if (!d.any_room && !d.rooms.length) rooms.append(" ", tag("refused everywhere", "off"));
-    tr.append(el("td", "", d.name), rooms, el("td", "t", dateTime(d.created)), status, action);
+    tr.append(el("td", "", d.name), rooms, el("td", "site", d.site), el("td", "t", dateTime(d.created)), status, action);
     return tr;
   }));
 }

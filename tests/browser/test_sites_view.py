@@ -116,8 +116,8 @@ def test_the_admin_page_grants_sites_and_registers_a_device_at_a_site(server: Se
     page.fill("#device-rooms", "N-9")
     page.fill("#device-site", "north")
     page.click("#device-form button[type=submit]")
-    expect(page.locator("#devices-body tr[data-device='mon-admin-made'] td.rooms")).to_contain_text(
-        "site north", timeout=seconds(10) * 1000)
+    expect(page.locator("#devices-body tr[data-device='mon-admin-made'] td.site")).to_have_text(
+        "north", timeout=seconds(10) * 1000)
     accounts = server._accounts()
     try:
         assert accounts.user_sites("nurse-admin-made") == ("north", "south")
