@@ -57,6 +57,7 @@ SIGNALS = {
     "channel_down": "a notification channel fails or does not answer",
     "nurse_device_lapsed": "an installed nurse view is not heard from, or its push subscription lapsed",
     "cluster_degraded": "the bus between the site's instances is lost: their dashboards no longer see each other's rooms",
+    "site_link_lost": "every monitor of a site has gone silent or disconnected: the site's link, not one monitor",
     **DERIVED_SIGNALS,
 }
 SIGNAL_STATUS_CODES = {

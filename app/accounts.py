@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from app import sites
+from app.sites import NO_SITE, SiteError, Visible
 from app.storage import Database, IntegrityError, OperationalError
 
 SCHEMA = """
@@ -28,8 +30,13 @@ CREATE TABLE IF NOT EXISTS logins (
 CREATE TABLE IF NOT EXISTS devices (
     name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, created REAL NOT NULL,
     revoked REAL, demo INTEGER NOT NULL DEFAULT 0,
-    rooms TEXT NOT NULL DEFAULT '[]', any_room INTEGER NOT NULL DEFAULT 0);
+    rooms TEXT NOT NULL DEFAULT '[]', any_room INTEGER NOT NULL DEFAULT 0,
+    site TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS user_sites (
+    name TEXT NOT NULL, site TEXT NOT NULL, PRIMARY KEY (name, site));
 """
+# A device's ``site`` '' is "the default site", whatever the server's ``default_site`` says when it
+# is read: a clinic that names its default site later keeps its devices (app/sites.py).
 # A room name as a monitor's hello carries it (monitors/protocol.py: Hello.room).
 MAX_ROOM = 64
 MAX_ROOMS = 32
@@ -85,6 +92,8 @@ class Login:
     user: User
     csrf: str
     token_hash: str
+    # The sites the user sees as of this request (``Accounts.visible``); none unless said.
+    sites: Visible = NO_SITE
 
 
 class AccountError(ValueError):
@@ -123,11 +132,22 @@ def binding(rooms: Iterable[str], any_room: bool = False) -> Binding:
     return Binding(listed, any_room)
 
 
+def _sites(names: Iterable[str]) -> tuple[str, ...]:
+    try:
+        return sites.checked(names)
+    except SiteError as e:
+        raise AccountError(str(e)) from None
+
+
 class Accounts:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, default_site: str = sites.DEFAULT_SITE) -> None:
         self.db = db
+        self.default_site = sites.check(default_site)
         db.create_tables(SCHEMA)
         self._bind_legacy_devices()
+        if "site" not in self.db.columns("devices"):
+            # Devices registered before sites: they belong to the default site.
+            self.db.execute("ALTER TABLE devices ADD COLUMN site TEXT NOT NULL DEFAULT ''")
 
     def _bind_legacy_devices(self) -> None:
         """Databases from before devices were bound to rooms: each existing device is bound to
@@ -152,7 +172,10 @@ class Accounts:
 
     # Users -------------------------------------------------------------------------------
 
-    def add_user(self, name: str, role: str, password: str, now: float, demo: bool = False) -> User:
+    def add_user(self, name: str, role: str, password: str, now: float, demo: bool = False,
+                 granted: Iterable[str] = ()) -> User:
+        """``granted``: the sites the user sees (none: the default site only)."""
+        listed = _sites(granted)
         if role not in ROLES:
             raise AccountError(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
         if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
@@ -166,7 +189,33 @@ class Accounts:
             )
         except IntegrityError:
             raise AccountError(f"user {name!r} exists already") from None
+        self._grant(name, listed)
         return User(name, role, demo)
+
+    def _grant(self, name: str, listed: tuple[str, ...]) -> None:
+        self.db.execute("DELETE FROM user_sites WHERE name=?", (name,))
+        self.db.executemany("INSERT INTO user_sites(name, site) VALUES (?,?)", [(name, s) for s in listed])
+
+    def set_user_sites(self, name: str, granted: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Replace the sites a user is granted; returns ``(old, new)`` for the audit."""
+        listed = _sites(granted)
+        if self.db.execute("SELECT 1 FROM users WHERE name=?", (name,)).fetchone() is None:
+            raise AccountError(f"no user {name!r}")
+        old = self.user_sites(name)
+        self._grant(name, listed)
+        return old, listed
+
+    def user_sites(self, name: str) -> tuple[str, ...]:
+        """The sites granted to a user, by name (none granted: empty)."""
+        return tuple(r["site"] for r in self.db.execute(
+            "SELECT site FROM user_sites WHERE name=? ORDER BY site", (name,)))
+
+    def visible(self, user: User) -> Visible:
+        """The sites ``user`` sees: every site for the admin role, else those granted, or the
+        default site alone when none is."""
+        if user.role == "admin":
+            return sites.EVERY_SITE
+        return Visible(frozenset(self.user_sites(user.name) or (self.default_site,)))
 
     def set_disabled(self, name: str, disabled: bool) -> None:
         if self.db.execute("UPDATE users SET disabled=? WHERE name=?", (int(disabled), name)).rowcount == 0:
@@ -175,8 +224,14 @@ class Accounts:
             self.db.execute("DELETE FROM logins WHERE user=?", (name,))
 
     def users(self) -> list[dict]:
-        return self.db.execute(
+        rows = self.db.execute(
             "SELECT name, role, demo, disabled, created FROM users ORDER BY name").fetchall()
+        granted: dict[str, list[str]] = {}
+        for r in self.db.execute("SELECT name, site FROM user_sites ORDER BY site"):
+            granted.setdefault(r["name"], []).append(r["site"])
+        for r in rows:
+            r["sites"] = granted.get(r["name"], [])
+        return rows
 
     def password_record(self, name: str) -> dict | None:
         return self.db.execute("SELECT * FROM users WHERE name=?", (name,)).fetchone()
@@ -223,7 +278,8 @@ class Accounts:
             return None
         if touch:
             self.db.execute("UPDATE logins SET last_seen=? WHERE token_hash=?", (now, h))
-        return Login(User(row["name"], row["role"], bool(row["demo"])), row["csrf"], h)
+        user = User(row["name"], row["role"], bool(row["demo"]))
+        return Login(user, row["csrf"], h, self.visible(user))
 
     def logout(self, token_hash: str) -> None:
         self.db.execute("DELETE FROM logins WHERE token_hash=?", (token_hash,))
@@ -231,11 +287,13 @@ class Accounts:
     # Devices -----------------------------------------------------------------------------
 
     def add_device(self, name: str, now: float, rooms: Iterable[str] = (), any_room: bool = False,
-                   demo: bool = False, token: str | None = None) -> str:
+                   demo: bool = False, token: str | None = None, site: str | None = None) -> str:
         """Register a monitor by its monitor id, bound to the rooms it may feed (or, said
-        explicitly, to any room); returns its token (shown once, stored hashed). A ``token``
-        given is one issued before, registered again on another instance's own store."""
+        explicitly, to any room), at ``site`` (None: the default site); returns its token (shown
+        once, stored hashed). A ``token`` given is one issued before, registered again on another
+        instance's own store."""
         bound = binding(rooms, any_room)
+        at = "" if site is None else _sites([site])[0]
         if token is not None and (not token.startswith(DEVICE_PREFIX) or len(token) < len(DEVICE_PREFIX) + 32):
             raise AccountError(f"a device token starts with {DEVICE_PREFIX!r} and has at least 32 more characters")
         token = token or DEVICE_PREFIX + secrets.token_urlsafe(32)
@@ -244,9 +302,15 @@ class Accounts:
             raise AccountError(f"device {name!r} exists already; revoke it first to issue a new token")
         self.db.execute("DELETE FROM devices WHERE name=?", (name,))
         self.db.execute(
-            "INSERT INTO devices(name, token_hash, created, demo, rooms, any_room) VALUES (?,?,?,?,?,?)",
-            (name, digest(token), now, int(demo), json.dumps(list(bound.rooms)), int(bound.any_room)))
+            "INSERT INTO devices(name, token_hash, created, demo, rooms, any_room, site)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (name, digest(token), now, int(demo), json.dumps(list(bound.rooms)), int(bound.any_room), at))
         return token
+
+    def device_site(self, name: str) -> str:
+        """The site of a device (the default site for one registered without, or unknown)."""
+        row = self.db.execute("SELECT site FROM devices WHERE name=?", (name,)).fetchone()
+        return (row["site"] if row is not None else "") or self.default_site
 
     def device_binding(self, name: str) -> Binding | None:
         """The rooms an active device may feed; None if there is no such active device."""
@@ -287,9 +351,10 @@ class Accounts:
 
     def devices(self) -> list[dict]:
         rows = self.db.execute(
-            "SELECT name, created, revoked, demo, rooms, any_room FROM devices ORDER BY name").fetchall()
+            "SELECT name, created, revoked, demo, rooms, any_room, site FROM devices ORDER BY name").fetchall()
         for r in rows:
             r["rooms"], r["any_room"] = json.loads(r["rooms"]), bool(r["any_room"])
+            r["site"] = r["site"] or self.default_site
         return rows
 
     def device(self, token: str | None, demo_mode: bool) -> tuple[str | None, str]:

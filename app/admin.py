@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from app.accounts import MAX_ROOM, MAX_ROOMS, AccountError, Login, binding
 from app.security import Security, require
+from app.sites import MAX_GRANTS
 
 router = APIRouter(prefix="/api")
 
@@ -21,6 +22,8 @@ ViewAudit = Annotated[Login, Depends(require("view_audit"))]
 UserName = Annotated[str, Path(min_length=1, max_length=64)]
 DeviceName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 Room = Annotated[str, Field(min_length=1, max_length=MAX_ROOM)]
+# Checked again by app/sites.py (the one definition of a site name); bounded here like any field.
+Site = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z0-9-]+$")]
 
 
 def _sec(request: Request) -> Security:
@@ -31,6 +34,12 @@ class NewUser(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     role: str
     password: str = Field(min_length=10, max_length=1024)
+    sites: list[Site] = Field(default_factory=list, max_length=MAX_GRANTS)  # none: the default site
+
+
+class UserSites(BaseModel):
+    model_config = {"extra": "forbid"}
+    sites: list[Site] = Field(default_factory=list, max_length=MAX_GRANTS)
 
 
 @router.get("/users")
@@ -42,11 +51,28 @@ async def users(request: Request, login: ManageUsers) -> list[dict[str, Any]]:
 async def add_user(body: NewUser, request: Request, login: ManageUsers) -> dict[str, Any]:
     sec = _sec(request)
     try:
-        sec.accounts.add_user(body.name, body.role, body.password, time.time())
+        sec.accounts.add_user(body.name, body.role, body.password, time.time(), granted=body.sites)
     except AccountError as e:
         raise HTTPException(422, str(e)) from None
-    sec.audit.record(time.time(), login.user.name, "user_added", body.name, new={"role": body.role})
-    return {"name": body.name, "role": body.role}
+    granted = list(sec.accounts.user_sites(body.name))
+    sec.audit.record(time.time(), login.user.name, "user_added", body.name,
+                     new={"role": body.role, **({"sites": granted} if granted else {})})
+    return {"name": body.name, "role": body.role, "sites": granted}
+
+
+@router.put("/users/{name}/sites")
+async def set_user_sites(name: UserName, body: UserSites, request: Request,
+                         login: ManageUsers) -> dict[str, Any]:
+    """Replace the sites a user sees (none: the default site); from the user's next request,
+    and their open live feeds at their next login check. Audited with old → new."""
+    sec = _sec(request)
+    try:
+        old, new = sec.accounts.set_user_sites(name, body.sites)
+    except AccountError as e:
+        raise HTTPException(404 if "no user" in str(e) else 422, str(e)) from None
+    sec.audit.record(time.time(), login.user.name, "user_sites_changed", name,
+                     old={"sites": list(old)}, new={"sites": list(new)})
+    return {"name": name, "sites": list(new)}
 
 
 @router.post("/users/{name}/disable")
@@ -71,6 +97,7 @@ class DeviceRooms(BaseModel):
 
 class NewDevice(DeviceRooms):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")
+    site: Site | None = None  # None: the default site
 
 
 @router.get("/devices")
@@ -87,11 +114,13 @@ async def add_device(body: NewDevice, request: Request, login: ManageDevices) ->
     except AccountError as e:
         raise HTTPException(422, str(e)) from None
     try:
-        token = sec.accounts.add_device(body.name, time.time(), bound.rooms, bound.any_room)
+        token = sec.accounts.add_device(body.name, time.time(), bound.rooms, bound.any_room,
+                                        site=body.site)
     except AccountError as e:
         raise HTTPException(409, str(e)) from None
-    sec.audit.record(time.time(), login.user.name, "device_added", body.name, new=bound.to_json())
-    return {"name": body.name, "token": token, **bound.to_json()}
+    added = {**bound.to_json(), "site": sec.accounts.device_site(body.name)}
+    sec.audit.record(time.time(), login.user.name, "device_added", body.name, new=added)
+    return {"name": body.name, "token": token, **added}
 
 
 @router.put("/devices/{name}/rooms")

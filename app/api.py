@@ -72,6 +72,10 @@ async def health(request: Request, pipeline: PipelineDep, who: SessionDep) -> di
         # Per session rebuilt at start-up: messages replayed, seconds, changes logged then, and
         # how far the replay differed from the alarm log (docs/alarms.md, "After a restart").
         "resumed": {str(s.id): s.resumed for s in pipeline.sessions.values() if s.resumed},
+        # The sites whose link is lost (app/site_link.py), of those the login sees.
+        "site_links_lost": [{"site": s.site, "last_heard_server": s.last_heard_server,
+                             "silent_s": round(time.time() - s.last_heard_server, 1), "delay_s": s.delay_s}
+                            for s in pipeline.site_links.lost() if who.sites.sees(s.site)],
     }
 
 
@@ -79,26 +83,44 @@ async def health(request: Request, pipeline: PipelineDep, who: SessionDep) -> di
 async def rooms(pipeline: PipelineDep, who: ViewLive) -> list[dict[str, Any]]:
     """Every room with an active session, as the live feed's snapshot gives it (``feed.RoomView``):
     its latest values, last NIBP, active alarms and the settings in force."""
-    return [r.model_dump(mode="json") for r in pipeline.snapshot(time.time()).rooms]
+    return [r.model_dump(mode="json") for r in pipeline.snapshot(time.time(), visible=who.sites).rooms]
+
+
+def _visible_sessions(pipeline: Pipeline, who: Login, active: bool = False) -> list[dict[str, Any]]:
+    """The sessions of the sites ``who`` sees, each with its site (a row stored before sites
+    says '': the default site's)."""
+    rows = pipeline.store.sessions(active_only=active)
+    for row in rows:
+        row["site"] = pipeline.site_of(row)
+    return [r for r in rows if who.sites.sees(r["site"])]
 
 
 @router.get("/sessions")
 async def sessions(pipeline: PipelineDep, who: ViewHistory, active: bool = False) -> list[dict[str, Any]]:
-    return pipeline.store.sessions(active_only=active)
+    return _visible_sessions(pipeline, who, active)
 
 
 class SessionStart(BaseModel):
     room: str = Field(min_length=1, max_length=64)
     mode: str = Field(default="live", pattern="^(live|demo|replay|test)$")
     label: str = Field(default="", max_length=64)
+    # None: the default site when the user sees it, else the first of the user's sites.
+    site: str | None = Field(default=None, min_length=1, max_length=32, pattern=r"^[a-z0-9-]+$")
 
 
 @router.post("/sessions", status_code=201)
 async def start_session(body: SessionStart, pipeline: PipelineDep, who: ManageSessions,
                         request: Request) -> dict[str, Any]:
-    """Start a session in a room (a monitor streaming into an idle room also starts one)."""
+    """Start a session in a room (a monitor streaming into an idle room also starts one), at a
+    site the user sees."""
+    site = body.site
+    if site is None:
+        seen = who.sites.to_json()
+        site = pipeline.default_site if seen is None or pipeline.default_site in seen else seen[0]
+    if not who.sites.sees(site):
+        raise HTTPException(403, f"{who.user.name!r} does not see site {site!r}")
     try:
-        state = pipeline.start_session(body.room, body.mode, time.time(), body.label)
+        state = pipeline.start_session(body.room, body.mode, time.time(), body.label, site=site)
     except HeldElsewhere as e:  # several instances: the room's session runs on another
         raise HTTPException(409, str(e)) from None
     _security(request).audit.record(time.time(), who.user.name, "session_started", f"session {state.id}",
@@ -224,8 +246,13 @@ async def statuses(session_id: Id, pipeline: PipelineDep, who: ViewHistory) -> l
 async def alarms(pipeline: PipelineDep, who: ViewHistory,
                  session_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
                  active: bool = False) -> list[dict[str, Any]]:
-    """Alarms, newest first: the active ones with ``active=true``, else the history too."""
-    return pipeline.alarm_log.alarms(session_id, active_only=active)
+    """Alarms, newest first: the active ones with ``active=true``, else the history too; only
+    those of sessions of the sites the user sees."""
+    alarms = pipeline.alarm_log.alarms(session_id, active_only=active)
+    if who.sites.every:
+        return alarms
+    seen = {r["id"] for r in _visible_sessions(pipeline, who)}
+    return [a for a in alarms if a["session_id"] in seen]
 
 
 @router.get("/sessions/{session_id}/alarm-log")
@@ -258,7 +285,8 @@ async def monitors(pipeline: PipelineDep, who: ViewMonitors) -> list[dict[str, A
     messages (by field) and its last error: its reason quotes what was sent, so only roles that
     may see vital signs get it; others (admins) get its seq, field and kind."""
     values = who.user.can("view_history")
-    return [m.to_json(values) for m in pipeline.monitors.values()]
+    return [m.to_json(values) for m in pipeline.monitors.values()
+            if who.sites.sees(m.site or pipeline.default_site)]
 
 
 @router.get("/monitors/{monitor_id}/errors")

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.sites import DEFAULT_SITE
+
 if TYPE_CHECKING:
     from app.accounts import Binding
 
@@ -44,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "dashboard sees every room of the site (docs/cluster.md)")
     serve.add_argument("--instance-id", metavar="NAME",
                        help="this instance's name on the bus (default: <host name>:<port>)")
+    _default_site_arg(serve)
     _database_arg(serve)
     serve.add_argument("--fsync", action="store_true",
                        help="fsync every stored message (survives power loss; slower)")
@@ -72,8 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     uadd = usub.add_parser("add", help="add a user (password from a prompt, or from stdin)")
     uadd.add_argument("name", help="the login name")
     uadd.add_argument("--role", required=True, help="clinician, nurse, reviewer, admin, kiosk")
+    _sites_arg(uadd)
     _data_dir_arg(uadd)
     _database_arg(uadd)
+    usites = usub.add_parser("sites", help="replace the sites a user sees (audited)")
+    usites.add_argument("name", help="the login name")
+    _sites_arg(usites)
+    _data_dir_arg(usites)
+    _database_arg(usites)
 
     device = sub.add_parser("device", help="manage monitor devices and their tokens")
     dsub = device.add_subparsers(dest="action", required=True)
@@ -81,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "token once")
     dadd.add_argument("name", help="the monitor id the device will use")
     _rooms_args(dadd)
+    dadd.add_argument("--site", metavar="SITE",
+                      help="the site the device's rooms belong to: 1-32 lowercase letters, digits "
+                           "or '-' (default: the server's default site, --default-site)")
     _data_dir_arg(dadd)
     _database_arg(dadd)
     drooms = dsub.add_parser("rooms", help="change the rooms a monitor may feed (audited)")
@@ -368,6 +380,18 @@ def _rooms_args(p: argparse.ArgumentParser) -> None:
                             "device can feed every room of the clinic)")
 
 
+def _sites_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--site", action="append", dest="sites", default=[], metavar="SITE",
+                   help="a site the user sees (repeatable; none: the default site only; the admin "
+                        "role sees every site)")
+
+
+def _default_site_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--default-site", metavar="SITE", default=DEFAULT_SITE,
+                   help="the site of devices registered without one, and the site users without a "
+                        f"grant see (default {DEFAULT_SITE!r})")
+
+
 def _token_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token", default=os.environ.get("VITALWATCH_TOKEN"),
                    help="the device token (default: $VITALWATCH_TOKEN)")
@@ -415,6 +439,7 @@ def _serve(args: argparse.Namespace) -> int:
     from app import storage
     from app.bus import BusError
     from app.server import Settings, create_app, run
+    from app.sites import SiteError
 
     if bool(args.certfile) != bool(args.keyfile):
         print("vitalwatch: --certfile and --keyfile go together", file=sys.stderr)
@@ -427,7 +452,7 @@ def _serve(args: argparse.Namespace) -> int:
             allowed_origins=tuple(args.allowed_origin), channels=args.channels,
             public_url=args.public_url or f"{scheme}://{args.host}:{args.port}",
             bus=args.bus, instance_id=args.instance_id or f"{socket.gethostname()}:{args.port}",
-            database=args.database))
+            database=args.database, default_site=args.default_site))
     except RulesError as e:
         print(f"vitalwatch: refusing to start, the rules file has problems:\n{e}", file=sys.stderr)
         return 2
@@ -439,6 +464,9 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     except (storage.BadDatabaseURL, storage.DatabaseError) as e:  # neither shows a password
         print(f"vitalwatch: refusing to start, the database: {e}", file=sys.stderr)
+        return 2
+    except SiteError as e:
+        print(f"vitalwatch: refusing to start, --default-site: {e}", file=sys.stderr)
         return 2
     print(f"vitalwatch serving on {scheme}://{args.host}:{args.port}", flush=True)
     asyncio.run(run(app, args.host, args.port, args.certfile, args.keyfile))
@@ -465,7 +493,12 @@ def _accounts(args: argparse.Namespace) -> int:
     accounts, audit = Accounts(store.db), Audit(store.db)
     actor = f"cli:{getpass.getuser()}"
     try:
-        if args.command == "user":
+        if args.command == "user" and args.action == "sites":
+            old_sites, new_sites = accounts.set_user_sites(args.name, args.sites)
+            audit.record(time.time(), actor, "user_sites_changed", args.name,
+                         old={"sites": list(old_sites)}, new={"sites": list(new_sites)})
+            print(f"user {args.name}: {', '.join(new_sites) or 'the default site'}")
+        elif args.command == "user":
             if sys.stdin.isatty():
                 password = getpass.getpass(f"password for {args.name}: ")
                 if getpass.getpass("again: ") != password:
@@ -473,14 +506,16 @@ def _accounts(args: argparse.Namespace) -> int:
                     return 2
             else:
                 password = sys.stdin.readline().rstrip("\n")
-            accounts.add_user(args.name, args.role, password, time.time())
-            audit.record(time.time(), actor, "user_added", args.name, new={"role": args.role})
+            accounts.add_user(args.name, args.role, password, time.time(), granted=args.sites)
+            audit.record(time.time(), actor, "user_added", args.name,
+                         new={"role": args.role, **({"sites": list(args.sites)} if args.sites else {})})
             print(f"user {args.name} added ({args.role})")
         elif args.action == "add":
-            token = accounts.add_device(args.name, time.time(), args.rooms or (), args.any_room)
+            token = accounts.add_device(args.name, time.time(), args.rooms or (), args.any_room,
+                                        site=args.site)
             bound = accounts.device_binding(args.name)
             audit.record(time.time(), actor, "device_added", args.name,
-                         new=bound.to_json() if bound else None)
+                         new={**bound.to_json(), "site": accounts.device_site(args.name)} if bound else None)
             print(token)
         elif args.action == "rooms":
             old, new = accounts.set_device_rooms(args.name, args.rooms or (), args.any_room)
@@ -491,7 +526,7 @@ def _accounts(args: argparse.Namespace) -> int:
             for d in accounts.devices():
                 state = "revoked" if d["revoked"] else "demo" if d["demo"] else "active"
                 rooms = "any room" if d["any_room"] else ", ".join(d["rooms"]) or "no room"
-                print(f"{d['name']}\t{state}\t{rooms}")
+                print(f"{d['name']}\t{state}\t{rooms}\tsite {d['site']}")
         else:
             accounts.revoke_device(args.name, time.time())
             audit.record(time.time(), actor, "device_revoked", args.name)

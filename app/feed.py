@@ -297,6 +297,9 @@ class RoomState(_Model):
 
     session_id: int
     room: str
+    # The site the room belongs to (app/sites.py): the site of the device that started the
+    # session. A dashboard only ever gets rooms of the sites its user sees.
+    site: str = Field(pattern=r"^[a-z0-9-]{1,32}$")
     mode: str
     label: str = ""
     started_server: ServerTime
@@ -330,6 +333,18 @@ class RoomView(RoomState):
     device_clock_offset: float | None
 
 
+class SiteLink(_Model):
+    """A site's link as this instance supervises it (app/site_link.py, the rules file's
+    ``site_link_lost`` rule): ``lost`` once every monitor of the site streaming here has been
+    silent or disconnected for ``delay_s``; ``last_heard_server``: when one was last heard."""
+
+    site: str = Field(pattern=r"^[a-z0-9-]{1,32}$")
+    lost: bool
+    last_heard_server: ServerTime
+    delay_s: float
+    title: str  # the rule's title, as the rules file names it
+
+
 # Server -> dashboard ------------------------------------------------------------------------------
 
 
@@ -339,6 +354,14 @@ class Snapshot(_Model):
     t_server: ServerTime
     subscription: Subscribe
     rooms: list[RoomView]
+    # The sites whose link is lost now, of those the dashboard's user sees.
+    site_links: list[SiteLink] = Field(default_factory=list)
+
+
+class SiteLinkMessage(SiteLink):
+    """A site's link was lost, or a monitor of it was heard again (``lost`` false)."""
+
+    type: Literal["site_link"] = "site_link"
 
 
 class Heartbeat(_Model):
@@ -427,7 +450,8 @@ MAX_BATCH: Final = 64
 # replaces its state at a frame's start) and a batch.
 BatchedMessage = Annotated[
     Heartbeat | SessionStarted | SessionEnded | RoomChanged | NumericsMessage | NibpMessage
-    | WaveformMessage | StatusMessage | AlarmMessage | MarkMessage | SettingsMessage | Refused,
+    | WaveformMessage | StatusMessage | AlarmMessage | MarkMessage | SettingsMessage | SiteLinkMessage
+    | Refused,
     Field(discriminator="type"),
 ]
 
@@ -444,7 +468,7 @@ class Batch(_Model):
 ServerMessage = Annotated[
     Snapshot | Heartbeat | SessionStarted | SessionEnded | RoomChanged | NumericsMessage
     | NibpMessage | WaveformMessage | StatusMessage | AlarmMessage | MarkMessage | SettingsMessage
-    | Refused | Batch,
+    | SiteLinkMessage | Refused | Batch,
     Field(discriminator="type"),
 ]
 server_message = TypeAdapter(ServerMessage)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from app import feed
+from app.sites import EVERY_SITE, Visible
 
 # About ten seconds of everything 64 monitors with waveforms send: room for a burst, not for a
 # dashboard that has stopped reading.
@@ -38,6 +39,9 @@ class Outgoing:
 class Client:
     queue: asyncio.Queue[Outgoing] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     subscription: feed.Subscribe = field(default_factory=feed.Subscribe)
+    # The sites its user sees (app/sites.py): set by the server from the login, never by what
+    # the dashboard asks; a subscription only narrows within it.
+    sites: Visible = EVERY_SITE
     dropped_waveforms: int = 0
     refused: int = 0  # messages from this dashboard the server could not take (``feed.Refused``)
     overflowed: bool = False  # set when a message that may not be dropped did not fit
@@ -60,12 +64,13 @@ class Client:
         return True
 
 
-def _room_of(message: BaseModel) -> str | None:
-    """The room a message is about (None: every dashboard's, a heartbeat)."""
+def _room_of(message: BaseModel) -> tuple[str | None, str | None]:
+    """The room a message is about (None: every dashboard's, a heartbeat), and its site when the
+    message itself says (a RoomState / RoomView, a site's own message)."""
     room = getattr(message, "room", None)
     if room is None or isinstance(room, str):
-        return room
-    return str(room.room)  # a RoomState / RoomView
+        return room, getattr(message, "site", None)
+    return str(room.room), str(room.site)  # a RoomState / RoomView
 
 
 class Hub:
@@ -77,11 +82,19 @@ class Hub:
         # Told of every message this instance produces itself (the bus, app/bus.py); it runs on
         # the hot path: it must only take note, never wait.
         self.taps: list[Callable[[BaseModel], None]] = []
+        # The site of each room, learnt from the messages that carry it (a room's state, local
+        # or from the bus) and from the pipeline when it loads a session: room messages name
+        # only their room, and their site is looked up here.
+        self.sites: dict[str, str] = {}
 
-    def connect(self, subscription: feed.Subscribe | None = None) -> Client:
-        client = Client(subscription=subscription or feed.Subscribe())
+    def connect(self, subscription: feed.Subscribe | None = None, sites: Visible = EVERY_SITE) -> Client:
+        client = Client(subscription=subscription or feed.Subscribe(), sites=sites)
         self.clients.add(client)
         return client
+
+    def place(self, room: str, site: str) -> None:
+        """``room`` belongs to ``site`` (from now on, until a room state says otherwise)."""
+        self.sites[room] = site
 
     def disconnect(self, client: Client) -> None:
         self.clients.discard(client)
@@ -91,7 +104,12 @@ class Hub:
         message, from the bus: not passed to the taps again, and its ``log_id`` is no row of this
         instance's alarm log."""
         kind: str = message.type  # type: ignore[attr-defined]
-        room = _room_of(message)
+        room, site = _room_of(message)
+        if room is not None:
+            if site is not None:
+                self.sites[room] = site
+            else:
+                site = self.sites.get(room)
         wave = getattr(message, "wave", None)
         droppable = kind == "waveform"
         log_id = getattr(message, "log_id", None) if local else None
@@ -103,6 +121,8 @@ class Hub:
         for client in list(self.clients):
             if client.overflowed:
                 continue
+            if (room is not None or site is not None) and not client.sites.sees(site):
+                continue  # another site's: never sent, whatever the subscription says
             if room is not None and not client.subscription.wants(room, kind, wave):
                 continue
             if out is None:  # serialised once, and only if someone wants it

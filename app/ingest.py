@@ -359,7 +359,9 @@ async def _ingest(ws: WebSocket, pipeline: Pipeline, security: Security) -> None
         return
 
     monitor_id = hello.monitor_id
-    session_id, last_seq, connection = pipeline.hello(hello, time.time())
+    # The room's site is its device's (its registration, app/accounts.py): not the hello's to say.
+    session_id, last_seq, connection = pipeline.hello(hello, time.time(),
+                                                      security.accounts.device_site(device))
     session = pipeline.sessions.get(session_id)
     live = hello.mode == "live" or (session is not None and session.mode == "live")
     conn = Connection(pipeline, hello, live, time.monotonic())

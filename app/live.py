@@ -28,6 +28,7 @@ from app import feed
 from app.hub import Client, Outgoing
 from app.pipeline import Pipeline
 from app.security import Security
+from app.sites import EVERY_SITE, Visible
 
 log = logging.getLogger("vitalwatch.live")
 
@@ -38,9 +39,12 @@ RECHECK_S = 2.0  # how often an open dashboard's login is checked again
 MAX_FRAME = 64 * 1024
 
 
-async def serve(ws: WebSocket, pipeline: Pipeline, security: Security) -> None:
+async def serve(ws: WebSocket, pipeline: Pipeline, security: Security, sites: Visible = EVERY_SITE) -> None:
+    """``sites``: the sites the login sees (app/sites.py): nothing of another site's rooms is
+    ever sent on this socket, snapshot included."""
     await ws.accept()
-    client = pipeline.hub.connect()  # before the snapshot, so nothing falls between the two
+    # Before the snapshot, so nothing falls between the two.
+    client = pipeline.hub.connect(sites=sites)
     refusal = None
     if (asked := ws.query_params.get("subscribe")) is not None:
         # Set before anything is awaited, so that no message is queued for the default selection.
@@ -49,14 +53,14 @@ async def serve(ws: WebSocket, pipeline: Pipeline, security: Security) -> None:
         except ValidationError as e:
             refusal = _why(e)
     try:
-        await ws.send_text(pipeline.snapshot(time.time(), client.subscription).model_dump_json())
+        await ws.send_text(pipeline.snapshot(time.time(), client.subscription, visible=client.sites).model_dump_json())
         if refusal is not None:
             field, reason = refusal
             _refuse(client, pipeline, f"subscribe.{field}" if field else "subscribe", reason)
         sender = asyncio.create_task(_send(ws, client.queue, pipeline))
         receiver = asyncio.create_task(_receive(ws, client, pipeline))
         overflow = asyncio.create_task(client.overflow_event.wait())
-        login = asyncio.create_task(_login_ends(ws, security))
+        login = asyncio.create_task(_login_ends(ws, security, sites))
         done, pending = await asyncio.wait(
             {sender, receiver, overflow, login}, return_when=asyncio.FIRST_COMPLETED
         )
@@ -71,7 +75,7 @@ async def serve(ws: WebSocket, pipeline: Pipeline, security: Security) -> None:
             pipeline.hub.disconnect(client)
             # 4401: the page asks /api/me, finds the login gone and goes to the login page.
             with contextlib.suppress(RuntimeError, asyncio.TimeoutError):
-                await asyncio.wait_for(ws.close(code=4401, reason="login ended"), CLOSE_TIMEOUT_S)
+                await asyncio.wait_for(ws.close(code=4401, reason="login ended or changed"), CLOSE_TIMEOUT_S)
         if overflow in done:
             pipeline.hub.disconnect(client)
             # 1013 "try again later": the dashboard reconnects and gets a fresh snapshot. A
@@ -124,12 +128,14 @@ def _delivered(pipeline: Pipeline, sent: list[Outgoing]) -> None:
             pipeline.alarm_log.delivered(out.log_id, now)
 
 
-async def _login_ends(ws: WebSocket, security: Security) -> None:
+async def _login_ends(ws: WebSocket, security: Security, sites: Visible) -> None:
     """Returns when the stream's login has ended (logout, idle timeout, user disabled or role
-    changed): a dashboard must not keep showing patient data to someone no longer allowed."""
+    changed) or its sites changed: a dashboard must not keep showing patient data to someone no
+    longer allowed, and a page told 4401 reconnects with the login's sites as they are now."""
     while True:
         await asyncio.sleep(RECHECK_S)
-        if not security.still_allowed(ws.cookies, "view_live"):
+        login = security.login_of(ws.cookies, touch=False)
+        if login is None or not login.user.can("view_live") or login.sites != sites:
             return
 
 
@@ -152,7 +158,7 @@ async def _receive(ws: WebSocket, client: Client, pipeline: Pipeline) -> None:
                 continue
             client.subscription = wanted
             # Through the queue, after what is already in it: from here on only the new selection.
-            snapshot = pipeline.snapshot(time.time(), wanted)
+            snapshot = pipeline.snapshot(time.time(), wanted, visible=client.sites)
             if not client.offer(Outgoing(snapshot.model_dump_json(), batchable=False), droppable=False):
                 pipeline.hub.cut_off += 1
 

@@ -69,4 +69,5 @@ async def logout(request: Request, login: Annotated[Login, Depends(require("sess
 @router.get("/api/me")
 async def me(login: Annotated[Login, Depends(require("session"))]) -> dict[str, Any]:
     return {"name": login.user.name, "role": login.user.role, "demo": login.user.demo,
-            "permissions": sorted(login.user.permissions)}
+            "permissions": sorted(login.user.permissions),
+            "sites": login.sites.to_json()}  # None: every site

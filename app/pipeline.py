@@ -33,6 +33,8 @@ from app.alarm_log import AlarmLog, to_feed
 from app.hub import Hub
 from app.lease import RENEW_S, Fenced, Leases, Taken
 from app.record import Entry, Record, Stored
+from app.site_link import SiteLinks
+from app.sites import DEFAULT_SITE, EVERY_SITE, Visible
 from app.store import Store
 from monitors.protocol import Hello, last_t
 
@@ -58,6 +60,7 @@ class MonitorState:
     monitor_id: str
     device_time: float | None = None  # the latest device time it has sent (a waveform: its end)
     room: str = ""
+    site: str = ""  # the site of its device registration (app/sites.py), from its hello
     session_id: int | None = None
     stream: str = ""
     mode: str = ""
@@ -127,6 +130,7 @@ class SessionState:
     mode: str
     started: float
     alarms: AlarmSystem  # on the device's clock
+    site: str = DEFAULT_SITE  # the site of the device that started it (app/sites.py)
     # The monitors the session lists, in the order they joined: the first device to start it and
     # those a clinician added. Only they may feed it; each is supervised on its own.
     feeds: dict[str, Feed] = field(default_factory=dict)
@@ -170,10 +174,15 @@ class SessionState:
 
 
 class Pipeline:
-    def __init__(self, store: Store, hub: Hub, rules: RuleSet, now: float, leases: Leases | None = None) -> None:
+    def __init__(self, store: Store, hub: Hub, rules: RuleSet, now: float, leases: Leases | None = None,
+                 default_site: str = DEFAULT_SITE) -> None:
         """``leases``: on a store shared by several instances, the sessions this one runs
-        (app/lease.py); None on a store of its own, which runs every open session."""
+        (app/lease.py); None on a store of its own, which runs every open session.
+        ``default_site``: the site of sessions stored before sites, and of those started without
+        a device (app/sites.py)."""
         self.store = store
+        self.default_site = default_site
+        self.site_links = SiteLinks(rules)  # each site's link (app/site_link.py)
         self.alarm_log = AlarmLog(store.db)
         self.record = Record(store.db)
         self.hub = hub
@@ -219,8 +228,10 @@ class Pipeline:
         the server stopped (``restarted``), its alarms rebuilt by replaying what it stored
         (``resume.py``)."""
         state = SessionState(row["id"], row["room"], row["mode"], row["started"],
-                             AlarmSystem(self.rules), label=row.get("label") or "",
+                             AlarmSystem(self.rules), site=self.site_of(row),
+                             label=row.get("label") or "",
                              delivery=AlarmSystem(self.rules, only=DELIVERY_RULES))
+        self.hub.place(state.room, state.site)
         # A session loaded at start-up expects its monitors back: one that stays away has lost
         # its feed like any other (the clock starts now, when the server could first hear it).
         for listed in self.store.session_monitors(row["id"]):
@@ -307,10 +318,16 @@ class Pipeline:
     def session_for_room(self, room: str) -> SessionState | None:
         return next((s for s in self.sessions.values() if s.room == room), None)
 
-    def start_session(self, room: str, mode: str, now: float, label: str = "", take: bool = False) -> SessionState:
-        """The room's running session, or a new one. On a shared store, a room whose session
-        another instance runs raises HeldElsewhere, unless ``take`` (its monitor has connected
-        here): then this instance takes it over (``_take_over``)."""
+    def site_of(self, row: dict[str, Any]) -> str:
+        """The site of a stored session (one stored before sites: the default site's)."""
+        return row.get("site") or self.default_site
+
+    def start_session(self, room: str, mode: str, now: float, label: str = "", take: bool = False,
+                      site: str | None = None) -> SessionState:
+        """The room's running session, or a new one, at ``site`` (None: the default site). On a
+        shared store, a room whose session another instance runs raises HeldElsewhere, unless
+        ``take`` (its monitor has connected here): then this instance takes it over
+        (``_take_over``)."""
         existing = self.session_for_room(room)
         if existing is not None:
             return existing
@@ -318,7 +335,7 @@ class Pipeline:
             row = self.store.active_session(room)
             if row is not None:
                 return self._take_over(row, now, steal=take)
-        row = self.store.start_session(room, mode, now, label)
+        row = self.store.start_session(room, mode, now, label, site or self.default_site)
         if self.leases is not None:
             self.leases.take(row["id"], now)
         state = self._load_session(row, now, restarted=False)
@@ -416,18 +433,19 @@ class Pipeline:
         return (f"room {room!r} has a running session ({session_id}) fed by "
                 f"{', '.join(listed)}; a clinician adds {monitor_id!r} to that session first")
 
-    def hello(self, hello: Hello, now: float) -> tuple[int, int, int]:
+    def hello(self, hello: Hello, now: float, site: str | None = None) -> tuple[int, int, int]:
         """A monitor (re)connects: join its room's session, or start one. Returns
         ``(session_id, last_seq, connection)``: the seq of the stream already stored, and the id
         of this connection, which only its own ``disconnected`` may end. Raises NotAdmitted if
         the room's running session does not list the monitor (see ``admission``)."""
         if why := self.admission(hello.monitor_id, hello.room):
             raise NotAdmitted(why)
-        session = self.start_session(hello.room, hello.mode, now, take=True)
+        session = self.start_session(hello.room, hello.mode, now, take=True, site=site)
         self._list(session, hello.monitor_id, f"monitor:{hello.monitor_id}", now)
         session.last_heard = now
         m = self.monitor(hello.monitor_id)
         m.room, m.session_id, m.stream, m.mode = hello.room, session.id, hello.stream, hello.mode
+        m.site = site or self.default_site
         m.vendor, m.model, m.connected, m.last_heard = hello.vendor, hello.model, True, now
         m.connection = next(self._connections)
         last = self.store.open_stream(hello, session.id)
@@ -527,7 +545,7 @@ class Pipeline:
             # (unless another monitor has started one in the room meanwhile).
             if why := self.admission(monitor_id, m.room):
                 raise NotAdmitted(why)
-            session = self.start_session(m.room, m.mode, now, take=True)
+            session = self.start_session(m.room, m.mode, now, take=True, site=m.site or None)
             self._list(session, monitor_id, f"monitor:{monitor_id}", now)
             m.session_id = session.id
             self.store.open_stream(
@@ -842,7 +860,20 @@ class Pipeline:
                 else:
                     session.ticks.skip(session.device_clock(now))
             self.judge(session, now)
+        for message in self.site_links.supervise(now, self._sites_heard()):
+            log.warning("site %s: link %s (no monitor heard for %.0f s)", message.site,
+                        "lost" if message.lost else "back", now - message.last_heard_server)
+            self.hub.publish(message)
         self.hub.publish(wire.Heartbeat(t_server=now))
+
+    def _sites_heard(self) -> dict[str, float]:
+        """For each site with monitors this instance expects, when one of them was last heard."""
+        heard: dict[str, float] = {}
+        for session in self.sessions.values():
+            for feed in session.feeds.values():
+                if feed.expected:
+                    heard[session.site] = max(heard.get(session.site, feed.last_heard), feed.last_heard)
+        return heard
 
     # Views -------------------------------------------------------------------------------
 
@@ -898,7 +929,7 @@ class Pipeline:
                 last_error=dict(last_error) if last_error is not None else None))
         silent = [v.monitor_id for v in monitors if not v.live]
         return {
-            "session_id": session.id, "room": session.room, "mode": session.mode,
+            "session_id": session.id, "room": session.room, "site": session.site, "mode": session.mode,
             "label": session.label, "started_server": session.started, "monitors": monitors,
             "live": bool(monitors) and not silent,
             "partial": bool(silent) and len(silent) < len(monitors),
@@ -959,13 +990,14 @@ class Pipeline:
         return session.settings
 
     def snapshot(self, now: float, subscription: wire.Subscribe | None = None,
-                 local_only: bool = False) -> wire.Snapshot:
-        """Every room ``subscription`` selects (default: every room), as the feed's snapshot:
-        this instance's rooms, then (unless ``local_only``) the other instances' rooms as heard
-        on the bus (``remote``, app/bus.py)."""
+                 local_only: bool = False, visible: Visible = EVERY_SITE) -> wire.Snapshot:
+        """Every room ``subscription`` selects (default: every room) of the sites ``visible``
+        (default: every site), as the feed's snapshot: this instance's rooms, then (unless
+        ``local_only``) the other instances' rooms as heard on the bus (``remote``, app/bus.py)."""
         subscription = subscription or wire.Subscribe()
         rooms = [self.room_view(s) for s in sorted(self.sessions.values(), key=lambda s: s.room)
-                 if subscription.rooms is None or s.room in subscription.rooms]
+                 if (subscription.rooms is None or s.room in subscription.rooms) and visible.sees(s.site)]
         if self.remote is not None and not local_only:
-            rooms += self.remote(subscription)
-        return wire.Snapshot(t_server=now, subscription=subscription, rooms=rooms)
+            rooms += [v for v in self.remote(subscription) if visible.sees(v.site)]
+        return wire.Snapshot(t_server=now, subscription=subscription, rooms=rooms,
+                             site_links=[s for s in self.site_links.lost() if visible.sees(s.site)])

@@ -22,6 +22,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from app import site_guard
 from app.accounts import Accounts, Login
 from app.audit import Audit
 
@@ -143,6 +144,7 @@ def require(permission: str) -> Callable[[Request], Awaitable[Login]]:
                 raise HTTPException(403, "cross-origin request refused")
             if not csrf_ok(request.headers.get(CSRF_HEADER), login.csrf):
                 raise HTTPException(403, "missing or wrong CSRF token")
+        site_guard.check(request, login)  # another site's session, alarm or monitor: a 404
         return login
 
     dependency.permission = permission  # type: ignore[attr-defined]
@@ -167,6 +169,7 @@ def page(permission: str) -> Callable[[Request], Awaitable[Login]]:
             raise HTTPException(303, headers={"Location": f"/login?next={quote(request.url.path)}"})
         if not login.user.can(permission):
             raise HTTPException(403, f"role {login.user.role!r} may not see this page")
+        site_guard.check(request, login)  # a room or replay page of another site's session
         return login
 
     dependency.permission = permission  # type: ignore[attr-defined]

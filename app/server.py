@@ -36,6 +36,7 @@ from app.report import api as report_api
 from app.report.exporter import Exporter
 from app.roster import Roster
 from app.security import Security, SecurityHeaders, page
+from app.sites import DEFAULT_SITE
 from app.storage import Database, migrate, partitions
 from app.store import Store
 
@@ -63,6 +64,9 @@ class Settings:
     # The database (app/storage/): sqlite:///path or postgresql://user:password@host:port/name;
     # default: the SQLite file in the data dir.
     database: str | None = None
+    # The clinic's default site (app/sites.py): the site of devices registered without one, and
+    # the one site a user without a grant sees.
+    default_site: str = DEFAULT_SITE
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -81,9 +85,10 @@ def create_app(settings: Settings) -> FastAPI:
     # (app/lease.py); the holder is this run of this instance, so a restart is a new holder.
     leases = (Leases(store.db, f"{instance_id}/{uuid.uuid4().hex[:8]}")
               if store.db.dialect != "sqlite" else None)
-    pipeline = Pipeline(store, hub, ruleset, time.time(), leases=leases)
+    pipeline = Pipeline(store, hub, ruleset, time.time(), leases=leases,
+                        default_site=settings.default_site)
     pipeline.started(time.time())
-    security = Security(Accounts(store.db), Audit(store.db), demo=settings.demo,
+    security = Security(Accounts(store.db, settings.default_site), Audit(store.db), demo=settings.demo,
                         idle_timeout_s=settings.idle_timeout_s, tls=settings.tls,
                         allowed_origins=settings.allowed_origins)
     push_settings = channels.push or channels_mod.load(None).push
@@ -155,8 +160,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.websocket("/ws/live")
     async def ws_live(ws: WebSocket) -> None:
-        if await security.websocket_login(ws, "view_live") is not None:
-            await live.serve(ws, pipeline, security)
+        if (who := await security.websocket_login(ws, "view_live")) is not None:
+            await live.serve(ws, pipeline, security, who.sites)
 
     app.include_router(api.router)
     app.include_router(ack.router)

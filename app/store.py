@@ -135,6 +135,10 @@ class Store:
             # Databases from before a baseline's capture time was kept (a restart then replays
             # the session with its baseline from the start: ``app/resume.py``).
             self.db.execute("ALTER TABLE sessions ADD COLUMN baseline_t REAL")
+        if "site" not in self.db.columns("sessions"):
+            # The site the session's room belongs to (app/sites.py); '' for sessions from before
+            # sites, which were the default site's. After baseline_t, as the migrations add it.
+            self.db.execute("ALTER TABLE sessions ADD COLUMN site TEXT NOT NULL DEFAULT ''")
         if had_sessions and not listed:
             # A database from before sessions listed their monitors: each open session lists the
             # monitor that last streamed into it, which was then the session's one monitor.
@@ -188,10 +192,12 @@ class Store:
             "SELECT * FROM sessions WHERE room=? AND ended IS NULL ORDER BY id DESC LIMIT 1", (room,)
         ).fetchone()
 
-    def start_session(self, room: str, mode: str, started: float, label: str = "") -> dict:
+    def start_session(self, room: str, mode: str, started: float, label: str = "",
+                      site: str = "") -> dict:
+        """``site``: the site of the device that started it ('' : the default site)."""
         cur = self.db.execute(
-            "INSERT INTO sessions(room, mode, started, label) VALUES (?,?,?,?)",
-            (room, mode, started, label),
+            "INSERT INTO sessions(room, mode, started, label, site) VALUES (?,?,?,?,?)",
+            (room, mode, started, label, site),
         )
         return self.session(cur.lastrowid)  # type: ignore[return-value, arg-type]
 

@@ -34,7 +34,7 @@ async function loadUsers() {
   const [users, self] = await Promise.all([getJSON("/api/users"), me]);
   const body = $("users-body");
   if (!users.length) {
-    emptyRow(body, 5, "No users.");
+    emptyRow(body, 6, "No users.");
     return;
   }
   body.replaceChildren(...users.map((u) => {
@@ -52,7 +52,9 @@ async function loadUsers() {
       button.addEventListener("click", () => disableUser(u.name, button));
       action.append(button);
     }
-    tr.append(el("td", "", u.name), el("td", "", u.role), el("td", "t", dateTime(u.created)), status, action);
+    // The sites the user sees: those granted; none granted is the default site; admins see all.
+    const sites = el("td", "sites", u.role === "admin" ? "every site" : u.sites.join(", ") || "default site");
+    tr.append(el("td", "", u.name), el("td", "", u.role), sites, el("td", "t", dateTime(u.created)), status, action);
     return tr;
   }));
 }
@@ -69,7 +71,10 @@ async function disableUser(name, button) {
 $("user-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = event.currentTarget;
-  const body = { name: $("user-name").value.trim(), role: $("user-role").value, password: $("user-password").value };
+  const body = {
+    name: $("user-name").value.trim(), role: $("user-role").value, password: $("user-password").value,
+    sites: $("user-sites").value.split(",").map((x) => x.trim()).filter(Boolean),
+  };
   const r = await post("/api/users", body);
   if (r.ok) {
     say($("user-message"), `${body.name} added (${body.role}).`);
@@ -87,7 +92,7 @@ async function loadDevices() {
   const devices = await getJSON("/api/devices");
   const body = $("devices-body");
   if (!devices.length) {
-    emptyRow(body, 5, "No devices. Add one for each monitor adapter.");
+    emptyRow(body, 6, "No devices. Add one for each monitor adapter.");
     return;
   }
   body.replaceChildren(...devices.map((d) => {
@@ -111,7 +116,7 @@ async function loadDevices() {
     }
     const rooms = el("td", "rooms", roomsText(d));
     if (!d.any_room && !d.rooms.length) rooms.append(" ", tag("refused everywhere", "off"));
-    tr.append(el("td", "", d.name), rooms, el("td", "t", dateTime(d.created)), status, action);
+    tr.append(el("td", "", d.name), rooms, el("td", "site", d.site), el("td", "t", dateTime(d.created)), status, action);
     return tr;
   }));
 }
@@ -186,7 +191,10 @@ $("device-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = event.currentTarget;
   const name = $("device-name").value.trim();
-  const r = await post("/api/devices", { name, ...roomsBody($("device-rooms").value, $("device-any-room").checked) });
+  const site = $("device-site").value.trim();
+  const r = await post("/api/devices", {
+    name, ...roomsBody($("device-rooms").value, $("device-any-room").checked), ...(site ? { site } : {}),
+  });
   if (r.ok) {
     const added = await r.json();
     say($("device-message"), `${added.name} added.`);

@@ -39,8 +39,18 @@ const serverClock = document.getElementById("server-clock");
 document.getElementById("server-clock").before(soundButton());
 
 let permissions = [];
+// The sites this user sees (null: every site). More than one: the tiles are grouped under a
+// header per site; one: the grid looks as it always has.
+let userSites = [];
+const siteAlerts = el("div", "site-alerts");
+siteAlerts.id = "site-alerts";
+siteAlerts.setAttribute("role", "alert");
+grid.before(siteAlerts);
+const siteHeads = new Map(); // site -> its header in the grid
 const permitted = me.then((who) => {
   permissions = who.permissions;
+  userSites = who.sites === undefined ? [] : who.sites;
+  renderAll();
 }).catch(() => {});
 
 const { store, conn } = connectStore({ subscription: SUBSCRIPTION, onLiveChange: () => updateSound() });
@@ -74,6 +84,9 @@ store.subscribe((change) => {
       break;
     case "heartbeat":
       tick();
+      break;
+    case "site_link":
+      tick(); // the banner at once, not at the next second
       break;
     case "session_started":
       renderAll();
@@ -317,14 +330,51 @@ function renderMonitors(node, monitors) {
   setHidden(node, !key);
 }
 
+function grouped() {
+  return userSites === null || userSites.length > 1;
+}
+
+function siteHead(site) {
+  let head = siteHeads.get(site);
+  if (!head) {
+    head = el("h2", "site-head", site);
+    head.dataset.site = site;
+    siteHeads.set(site, head);
+  }
+  return head;
+}
+
 function renderAll() {
-  const ordered = [...store.rooms.values()].sort(byRoom);
+  const bySite = (a, b) => (a.site < b.site ? -1 : a.site > b.site ? 1 : byRoom(a, b));
+  const ordered = [...store.rooms.values()].sort(grouped() ? bySite : byRoom);
+  const shown = new Set();
   for (const room of ordered) {
     render(room);
-    grid.append(viewOf(room).tile); // re-appending in order sorts the grid
+    if (grouped() && !shown.has(room.site)) {
+      shown.add(room.site);
+      grid.append(siteHead(room.site));
+    }
+    const tile = viewOf(room).tile;
+    tile.dataset.site = room.site;
+    grid.append(tile); // re-appending in order sorts the grid
   }
+  for (const [site, head] of siteHeads) if (!shown.has(site)) head.remove();
+  grid.dataset.grouped = String(grouped() && shown.size > 0);
   layout(ordered.length);
   tick();
+}
+
+/** A loud banner per site whose link is lost: no monitor of it heard for N s. */
+function renderSiteLinks(t) {
+  const links = [...store.siteLinks.values()].sort((a, b) => (a.site < b.site ? -1 : 1));
+  siteAlerts.replaceChildren(...links.map((link) => {
+    const p = el("p", "site-link-lost",
+      `SITE LINK LOST: ${link.site} — no monitor heard for ${Math.max(0, Math.round(t - link.last_heard_server))} s`);
+    p.dataset.site = link.site;
+    p.title = link.title;
+    return p;
+  }));
+  siteAlerts.hidden = links.length === 0;
 }
 
 /** Columns and rows so up to 16 tiles fill a 16:9 screen without scrolling. */
@@ -343,6 +393,11 @@ function updateSound() {
     sound.set("medium", "connection to server lost");
     return;
   }
+  // A site's lost link is a high technical condition (the rules file's site_link_lost rule).
+  if (store.siteLinks.size) {
+    sound.set("high", "site link lost");
+    return;
+  }
   sound.set(soundingPriority(store.allAlarms()), "alarm");
 }
 
@@ -350,6 +405,7 @@ function updateSound() {
 function tick() {
   const t = now();
   serverClock.textContent = clock(t);
+  renderSiteLinks(t);
   const counts = { high: 0, medium: 0, low: 0 };
   for (const room of store.rooms.values()) {
     render(room);

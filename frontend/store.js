@@ -45,6 +45,7 @@ export class FeedStore {
     this.listeners = new Set();
     this.tServer = null; // the server's clock at the last snapshot or heartbeat
     this.subscription = null; // what the snapshot in force answers
+    this.siteLinks = new Map(); // site -> its SiteLink (app/feed.py), while its link is lost
     // What could not be applied, counted (and the refusals kept) for the page and its tests: a
     // subscribe the server refused, and messages of a session this store has no room for.
     this.stats = { refused: [], unknownSession: 0 };
@@ -95,6 +96,7 @@ export class FeedStore {
       }
       this.rooms.set(view.session_id, room);
     }
+    this.siteLinks = new Map((msg.site_links || []).map((s) => [s.site, s]));
     this.tServer = msg.t_server;
     this.subscription = msg.subscription;
     this.notify(null, "all", msg);
@@ -134,6 +136,11 @@ export class FeedStore {
         this.notify(room, "room", msg);
         return;
       }
+      case "site_link":
+        if (msg.lost) this.siteLinks.set(msg.site, msg);
+        else this.siteLinks.delete(msg.site);
+        this.notify(null, "site_link", msg);
+        return;
       case "refused":
         this.stats.refused.push({ field: msg.field, reason: msg.reason });
         console.error(`the server refused this page's message: ${msg.field || "frame"}: ${msg.reason}`);

@@ -126,14 +126,14 @@ class Server:
                 self.proc.wait()
                 raise AssertionError(f"server ignored signal {sig} for 10 s; killed") from None
 
-    def device_token(self, monitor_id: str, rooms: tuple[str, ...] = ()) -> str:
+    def device_token(self, monitor_id: str, rooms: tuple[str, ...] = (), site: str | None = None) -> str:
         """A device token for ``monitor_id``, for adapters started by a test (``--token``),
         bound to ``rooms``, or to any room if none are given (the tests of room binding give
-        them; other tests feed whichever rooms they like)."""
+        them; other tests feed whichever rooms they like), at ``site`` (None: the default site)."""
         if monitor_id not in self._tokens:
             accounts = self._accounts()
             self._tokens[monitor_id] = accounts.add_device(monitor_id, time.time(), rooms,
-                                                           any_room=not rooms)
+                                                           any_room=not rooms, site=site)
             accounts.db.close()
         return self._tokens[monitor_id]
 

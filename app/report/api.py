@@ -249,6 +249,14 @@ async def readings_csv(session_id: Id, pipeline: PipelineDep, who: ViewHistory) 
 async def patient_course(label: Label, pipeline: PipelineDep, who: ViewHistory) -> dict[str, Any]:
     """The label's latest sessions (up to 10) side by side: baseline and peak BP, alarms by
     priority, doses."""
+    # Another site's sessions of the same label are not shown (read here, on the event loop's
+    # connection; the course itself is read in a thread).
+    allowed = {r["id"] for r in pipeline.store.sessions() if who.sites.sees(pipeline.site_of(r))}
+
+    def seen(ids: list[int]) -> list[int]:
+        return [i for i in ids if i in allowed]
+
     course = await _reading(
-        pipeline, lambda store: course_mod.course(store, AlarmLog(store.db), Record(store.db), label))
+        pipeline, lambda store: course_mod.course(store, AlarmLog(store.db), Record(store.db), label,
+                                                  seen))
     return course.model_dump()

@@ -4,6 +4,7 @@ latest), each with its baseline and peak blood pressure, alarms by priority and 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -45,8 +46,12 @@ def sessions_of(store: Store, record: Record, label: str) -> list[int]:
     return sorted(ids)
 
 
-def course(store: Store, alarm_log: AlarmLog, record: Record, label: str) -> Course:
+def course(store: Store, alarm_log: AlarmLog, record: Record, label: str,
+           shown_ids: Callable[[list[int]], list[int]] | None = None) -> Course:
+    """``shown_ids``: keeps the sessions the reader may see (app/sites.py); None: every one."""
     ids = sessions_of(store, record, label)
+    if shown_ids is not None:
+        ids = shown_ids(ids)
     shown = ids[-MAX_SESSIONS:]
     out = []
     for sid in shown:

@@ -23,9 +23,10 @@ def test_default_rules_keep_the_clinical_ids() -> None:
     rs = rules.load()
     # T5: a device lost behind a live adapter; T9: dosed without a pre-dose cuff baseline; the
     # alarm-safety rules; A1/A2: the cuff limits applied to an arterial line; D1-D3: alarm delivery
-    # supervised; N1: the bus between instances lost (docs/alarms.md, docs/cluster.md)
+    # supervised; N1: the bus between instances lost (docs/alarms.md, docs/cluster.md); N2: a
+    # site's link lost (docs/deploy.md)
     assert set(rs.rules) == (CLINICAL_IDS | {"T5", "T9"} | {"H4", "V1", "R3", "T6", "T7", "T8"}
-                             | {"A1", "A2"} | {"D1", "D2", "D3"} | {"N1"})
+                             | {"A1", "A2"} | {"D1", "D2", "D3"} | {"N1", "N2"})
     assert rs.rules["O3"].priority == "high" and rs.rules["O3"].delay_s == 5
 
 

@@ -183,8 +183,8 @@ def test_vitalwatch_migrate_brings_an_empty_database_to_the_head_and_again_chang
                               check=False, cwd=ROOT,
                               capture_output=True, text=True, timeout=seconds(60))
         assert done.returncode == 0, done.stderr
-        assert "at revision 0002" in done.stdout and postgres.password not in done.stdout + done.stderr
-    assert migrate.current(url) == "0002"
+        assert "at revision 0003" in done.stdout and postgres.password not in done.stdout + done.stderr
+    assert migrate.current(url) == "0003"
     db = storage.connect(url)
     try:
         kinds = {r["relname"]: r["relkind"] for r in db.execute(

@@ -66,7 +66,7 @@ def test_logins_sessions_users_and_devices_are_audited(shared: Server) -> None:
     assert loads(disabled["old"]) == {"disabled": False} and loads(disabled["new"]) == {"disabled": True}
     device_added = one(shared, "device_added", "audited-mon")
     assert device_added["user"] == "user-admin"
-    assert loads(device_added["new"]) == {"rooms": ["Room Audit"], "any_room": False}
+    assert loads(device_added["new"]) == {"rooms": ["Room Audit"], "any_room": False, "site": "clinic"}
     assert one(shared, "device_revoked", "audited-mon")["user"] == "user-admin"
 
     assert httpx.post(f"{shared.http}/api/logout", headers=clinician, timeout=seconds(10)).status_code == 200

@@ -141,8 +141,8 @@ def test_device_add_needs_its_rooms_or_a_knowing_any_room(shared: Server) -> Non
     listed = cli(shared, "device", "list").stdout
     assert "mon-two\tactive\tRoom 1, Room 2" in listed and "mon-anywhere\tactive\tany room" in listed
     added = {e["target"]: json.loads(e["new"]) for e in audit_of(shared, "device_added")}
-    assert added["mon-two"] == {"rooms": ["Room 1", "Room 2"], "any_room": False}
-    assert added["mon-anywhere"] == {"rooms": [], "any_room": True}
+    assert added["mon-two"] == {"rooms": ["Room 1", "Room 2"], "any_room": False, "site": "clinic"}
+    assert added["mon-anywhere"] == {"rooms": [], "any_room": True, "site": "clinic"}
 
 
 def test_hello_into_a_room_the_token_is_not_bound_to_is_refused(shared: Server) -> None:
