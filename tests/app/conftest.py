@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.app.delivery_helpers import Receiver
-from tests.app.helpers import FEED_LOST_S, rules_with
-from tests.conftest import Server, free_port
+from tests.app.helpers import FEED_LOST_S, server_with_rules
+from tests.conftest import Server
 
 
 @pytest.fixture
 def feed_loss_server(tmp_path: Path) -> Iterator[Server]:
     """A freshly started server whose rules lose a feed (T4) after FEED_LOST_S, not 10 s;
     killed after the test."""
-    rules = rules_with(tmp_path / "rules.yaml", T4=FEED_LOST_S)
-    srv = Server(free_port(), tmp_path / "data", args=("--rules", str(rules))).start()
-    try:
-        yield srv
-    finally:
-        srv.kill(signal.SIGTERM)
+    yield from server_with_rules(tmp_path, T4=FEED_LOST_S)
 
 
 @pytest.fixture

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from alerts.rules import DEFAULT_RULES, load
-from tests.conftest import ROOT, Server, seconds
+from tests.conftest import ROOT, Server, free_port, seconds
 
 FEED_SCHEMA = ROOT / "docs" / "feed.schema.json"
 
@@ -159,3 +161,13 @@ def refused_hello(server: Server, token: str, monitor_id: str, room: str) -> tup
         except ConnectionClosed:
             pass
     return error, ws.close_code, ws.close_reason or ""
+
+
+def server_with_rules(tmp_path: Path, **delays: float) -> Iterator[Server]:
+    """For a fixture: a server whose rules file has these rules' delays, killed after the test."""
+    rules = rules_with(tmp_path / "rules.yaml", **delays)
+    srv = Server(free_port(), tmp_path / "data", args=("--rules", str(rules))).start()
+    try:
+        yield srv
+    finally:
+        srv.kill(signal.SIGTERM)

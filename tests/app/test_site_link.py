@@ -5,7 +5,6 @@ still heard keeps the site's link up; a monitor heard again clears it."""
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -13,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.helpers import Dashboard, RawMonitor, check_feed_message, numerics, rules_with
-from tests.conftest import Server, free_port, seconds, wait_for
+from tests.app.helpers import Dashboard, RawMonitor, check_feed_message, numerics, server_with_rules
+from tests.conftest import Server, seconds, wait_for
 
 T0 = 1_800_000_000.0
 SITE_LINK_S = 2.0  # the site-link rule's delay in this test's rules file (30 s by default)
@@ -22,12 +21,7 @@ SITE_LINK_S = 2.0  # the site-link rule's delay in this test's rules file (30 s 
 
 @pytest.fixture
 def site_server(tmp_path: Path) -> Iterator[Server]:
-    rules = rules_with(tmp_path / "rules.yaml", N2=SITE_LINK_S)
-    srv = Server(free_port(), tmp_path / "data", args=("--rules", str(rules))).start()
-    try:
-        yield srv
-    finally:
-        srv.kill(signal.SIGTERM)
+    yield from server_with_rules(tmp_path, N2=SITE_LINK_S)
 
 
 class Beating:
