@@ -318,7 +318,7 @@ class Store:
             with self.transaction() as db:
                 if self.fence is not None:
                     self.fence({session_id})
-                self._write(db, monitor_id, stream, session_id, msg, received)
+                self._write(db, [(monitor_id, stream, session_id, msg, received)])
             self._last = None
             return
         if not self._queue:
@@ -352,8 +352,7 @@ class Store:
             with self.db.transaction() as db:
                 if self.fence is not None:
                     self.fence({item[2] for item in queue})
-                for item in queue:
-                    self._write(db, *item)
+                self._write(db, queue)
         except Exception as e:  # noqa: BLE001 - whatever it is, the waiting connections must hear it
             log.error("could not store %d messages (none is acknowledged): %s", len(queue), e)
             waiter.set_exception(e)
@@ -363,37 +362,37 @@ class Store:
         self.grouped += len(queue)
         waiter.set_result(None)
 
-    def _write(self, db: Database, monitor_id: str, stream: str, session_id: int, msg: Any,
-               received: float) -> None:
-        kind = msg.type
-        if kind == "numerics":
-            db.executemany(
-                "INSERT INTO numerics VALUES (?,?,?,?,?)",
-                [(session_id, msg.t, received, p.value, m.value) for p, m in msg.values.items()],
-            )
-        elif kind == "nibp":
-            db.execute(
-                "INSERT INTO nibp VALUES (?,?,?,?,?,?,?,?)",
-                (session_id, msg.t, received, msg.status, msg.sys, msg.dia, msg.map, msg.reason),
-            )
-        elif kind == "waveform":
-            samples = np.array(msg.samples, np.float32)  # a None ("no value") becomes NaN
-            db.execute(
-                "INSERT INTO waveforms VALUES (?,?,?,?,?)",
-                (session_id, msg.t, msg.wave.value, msg.rate, samples.tobytes()),
-            )
-        elif kind == "mark":
-            db.execute("INSERT INTO marks(session_id, t, what, text, by) VALUES (?,?,?,?,?)",
-                       (session_id, msg.t, msg.what, msg.text, f"monitor:{monitor_id}"))
-        elif kind == "status":
-            db.execute(
-                "INSERT INTO statuses VALUES (?,?,?,?,?,?)",
-                (session_id, msg.t, received, msg.code, int(msg.active), msg.text),
-            )
-        db.execute(
-            "UPDATE streams SET last_seq=? WHERE monitor_id=? AND stream=?",
-            (msg.seq, monitor_id, stream),
-        )
+    def _write(self, db: Database, items: list[tuple[str, str, int, Any, float]]) -> None:
+        """Store messages (monitor id, stream, session id, message, received) and advance their
+        streams. Rows of one table go in one ``executemany`` and each stream's last seq in one
+        update: on PostgreSQL each statement is a round trip on the event loop's thread, and a
+        group of 256 monitors' messages would otherwise be 512 of them."""
+        rows: dict[str, list[tuple[Any, ...]]] = {}
+        last: dict[tuple[str, str], int] = {}
+        for monitor_id, stream, session_id, msg, received in items:
+            kind = msg.type
+            if kind == "numerics":
+                rows.setdefault("INSERT INTO numerics VALUES (?,?,?,?,?)", []).extend(
+                    (session_id, msg.t, received, p.value, m.value) for p, m in msg.values.items())
+            elif kind == "nibp":
+                rows.setdefault("INSERT INTO nibp VALUES (?,?,?,?,?,?,?,?)", []).append(
+                    (session_id, msg.t, received, msg.status, msg.sys, msg.dia, msg.map, msg.reason))
+            elif kind == "waveform":
+                samples = np.array(msg.samples, np.float32)  # a None ("no value") becomes NaN
+                rows.setdefault("INSERT INTO waveforms VALUES (?,?,?,?,?)", []).append(
+                    (session_id, msg.t, msg.wave.value, msg.rate, samples.tobytes()))
+            elif kind == "mark":
+                rows.setdefault("INSERT INTO marks(session_id, t, what, text, by) VALUES (?,?,?,?,?)", []).append(
+                    (session_id, msg.t, msg.what, msg.text, f"monitor:{monitor_id}"))
+            elif kind == "status":
+                rows.setdefault("INSERT INTO statuses VALUES (?,?,?,?,?,?)", []).append(
+                    (session_id, msg.t, received, msg.code, int(msg.active), msg.text))
+            last[(monitor_id, stream)] = msg.seq  # a stream's messages come in seq order
+        for sql, values in rows.items():
+            db.executemany(sql, values)
+        if last:
+            db.executemany("UPDATE streams SET last_seq=? WHERE monitor_id=? AND stream=?",
+                           [(seq, monitor_id, stream) for (monitor_id, stream), seq in last.items()])
 
     def skip(self, monitor_id: str, stream: str, first: int, last: int, field: str,
              reason: str) -> None:

@@ -216,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--settle", type=float, default=30, help="wait up to this long for a quiet machine (default 30)")
     p.add_argument("--quiet", type=float, default=50, help="quiet: less than this %% of one core (default 50)")
     p.add_argument("--json", type=Path, help="default bench/results/scale-<time>.json")
+    p.add_argument("--py-spy", metavar="PATH", help="sample the first instance during each window with this py-spy "
+                                                     "(bench/latency.py's --py-spy)")
     p.add_argument("--store", choices=("postgresql", "sqlite"), default="postgresql",
                    help="postgresql: one database shared by the instances, as docs/deploy.md deploys them "
                         "(Debian's, started for the run); sqlite: a store of each instance's own (default postgresql)")
@@ -224,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                         "long in the middle of each measured window; messages between instances are lost")
     args = p.parse_args(argv)
     # run_one reads these settings of bench/latency.py's.
-    args.source, args.py_spy, args.instrument = BENCH.parent, None, False
+    args.source, args.instrument = BENCH.parent, False
     args.slow_commit, args.no_group_commits = None, False
     counts = [int(x) for x in args.monitors.split(",") if x.strip()]
     sizes = [int(x) for x in args.instances.split(",") if x.strip()]
