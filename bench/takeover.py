@@ -115,7 +115,7 @@ async def measure(cluster: scale.Cluster, rooms: int, args: argparse.Namespace) 
     proc = cluster.instances[victim].proc
     assert proc is not None
     proc.send_signal(signal.SIGSTOP if args.freeze else signal.SIGKILL)
-    killed = time.monotonic()
+    killed, killed_wall = time.monotonic(), time.time()
     reconnected: dict[str, float] = {}
     taken: dict[str, float] = {}
     survivors = [k for k in held if k != victim]
@@ -138,14 +138,16 @@ async def measure(cluster: scale.Cluster, rooms: int, args: argparse.Namespace) 
                 taken[room] = t
         await asyncio.sleep(0.05)
     await watcher
+    thawed_wall = None
     if args.freeze:
         proc.send_signal(signal.SIGCONT)
+        thawed_wall = time.time()
     await asyncio.sleep(args.after)
     stop.set()
     _, pending = await asyncio.wait(tasks, timeout=60)
     for task in pending:
         task.cancel()
-    return {"victim": f"i{victim}", "rooms_moved": len(moved), "reconnected_s": reconnected, "taken_over_s": taken,
+    return {"victim": f"i{victim}", "killed_at": killed_wall, "thawed_at": thawed_wall, "rooms_moved": len(moved), "reconnected_s": reconnected, "taken_over_s": taken,
             "undrained": len(pending), "given_up": sum(u.given_up for u in uplinks),
             "refused": sum(len(u.errors) for u in uplinks), "errors": [e for u in uplinks for e in u.errors][:3],
             "produced": {s.identity.room: s.produced for s in sources}}
@@ -159,13 +161,17 @@ def check_store(database: str, produced: dict[str, list[float]]) -> dict[str, An
         for row in db.execute("SELECT id, room FROM sessions ORDER BY id"):
             sessions.setdefault(row["room"], []).append(row["id"])
         lost = duplicated = 0
+        twice: list[dict[str, Any]] = []  # for each reading stored twice: when each copy was stored
         for room, times in produced.items():
-            stored = [r["t"] for sid in sessions.get(room, [])
-                      for r in db.execute("SELECT t FROM numerics WHERE session_id=? AND param='HR'", (sid,))]
+            rows = [r for sid in sessions.get(room, [])
+                    for r in db.execute("SELECT t, received FROM numerics WHERE session_id=? AND param='HR'", (sid,))]
+            stored = [r["t"] for r in rows]
             lost += len(set(times) - set(stored))
             duplicated += len(stored) - len(set(stored))
+            for t in {t for t in stored if stored.count(t) > 1}:
+                twice.append({"room": room, "t": t, "received": sorted(r["received"] for r in rows if r["t"] == t)})
         split = sorted(room for room, ids in sessions.items() if len(ids) > 1)
-        return {"lost": lost, "duplicated": duplicated, "rooms_with_two_sessions": split,
+        return {"lost": lost, "duplicated": duplicated, "stored_twice": twice[:20], "rooms_with_two_sessions": split,
                 "stored": sum(len(t) for t in produced.values()) - lost}
     finally:
         db.close()
