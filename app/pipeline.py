@@ -542,10 +542,13 @@ class Pipeline:
         session = self.sessions.get(m.session_id) if m.session_id is not None else None
         if session is None:
             # The session was ended while the monitor streamed: the next reading starts a new one
-            # (unless another monitor has started one in the room meanwhile).
+            # (unless another monitor has started one in the room meanwhile). Or another instance
+            # took the session over while this one was stalled, and this connection is the
+            # monitor's old one: never taken back on its account (take=False: HeldElsewhere, and
+            # the connection ends). Only a hello, the monitor being here now, takes a session.
             if why := self.admission(monitor_id, m.room):
                 raise NotAdmitted(why)
-            session = self.start_session(m.room, m.mode, now, take=True, site=m.site or None)
+            session = self.start_session(m.room, m.mode, now, take=False, site=m.site or None)
             self._list(session, monitor_id, f"monitor:{monitor_id}", now)
             m.session_id = session.id
             self.store.open_stream(

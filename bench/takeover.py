@@ -188,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="a worse failure, to show that the run can fail: SIGSTOP instead of SIGKILL (thawed "
                         "after the takeover): taken over only when the leases expire")
     p.add_argument("--json", type=Path, help="default bench/results/takeover-<time>.json")
+    p.add_argument("--keep", action="store_true", help="keep the run's directory (the instances' logs) and say where")
     args = p.parse_args(argv)
     if args.instances < 2:
         p.error("--instances: at least 2 (one is killed)")
@@ -210,7 +211,10 @@ def main(argv: list[str] | None = None) -> int:
         if cluster is not None:
             cluster.stop()
         postgres.stop("immediate")
-        shutil.rmtree(base, ignore_errors=True)
+        if args.keep:
+            print(f"kept: {base}", file=sys.stderr)
+        else:
+            shutil.rmtree(base, ignore_errors=True)
     taken = sorted(result["taken_over_s"].values())
     reconnected = sorted(result["reconnected_s"].values())
     late = result["rooms_moved"] - len(taken)

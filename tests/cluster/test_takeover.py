@@ -133,6 +133,37 @@ def test_an_instance_stalled_while_its_session_moved_is_fenced_when_it_wakes(pai
     mon.ws.close_socket()
 
 
+def test_a_stalled_instance_s_old_connection_cannot_take_the_session_back(pair: tuple[Server, Server]) -> None:
+    """A monitor's connection to a stalled instance A stays open while the monitor moves to B; when
+    A wakes up and has found the session lost, a reading still coming on that old connection is
+    refused and ends it: A does not take the session back from B (only a monitor's hello may), nor
+    store the reading a second time, nor wind the stream's stored seq back (which would make B
+    record the readings after it as given up)."""
+    a, b = pair
+    t0 = time.time() - 60
+    mon = RawMonitor(a, room="Room 4")
+    sid = mon.welcome["session_id"]
+    acked = stream_until_acked(mon, 1, 3, t0, hr=80)
+    assert a.proc is not None
+    a.proc.send_signal(signal.SIGSTOP)
+    try:
+        moved = RawMonitor(b, room="Room 4", stream=mon.stream)
+        acked += stream_until_acked(moved, 4, 8, t0, hr=80)
+    finally:
+        a.proc.send_signal(signal.SIGCONT)
+    wait_for(lambda: sid not in own_sessions(a), timeout=10, what="A no longer running the session")
+    answer = mon.send(numerics(4, t0 + 4, HR=80))  # seq 4 is the next one A knows of
+    assert answer["type"] == "error" and answer["retry"], answer
+    assert sid in own_sessions(b) and sid not in own_sessions(a)
+    acked += stream_until_acked(moved, 9, 10, t0, hr=80)
+    moved.close()
+    again = RawMonitor(b, room="Room 4", stream=mon.stream)
+    assert again.welcome["last_seq"] == 10
+    assert stored_seqs(b, sid) == [t0 + s for s in acked]
+    again.close()
+    mon.ws.close_socket()
+
+
 def test_a_dashboard_on_the_instance_taking_a_room_over_shows_it_once_as_its_own(
         pair: tuple[Server, Server]) -> None:
     """A dashboard on B sees A's room through the bus (an aliased, negative session id); when B
