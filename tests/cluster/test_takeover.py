@@ -62,6 +62,27 @@ def stream_until_acked(mon: RawMonitor, first: int, last: int, t0: float, hr: fl
     return acked
 
 
+def stall_and_move(a: Server, b: Server, room: str) -> tuple[RawMonitor, RawMonitor, int, list[int], float]:
+    """A monitor streams seqs 1-3 into A; A is stopped (SIGSTOP) and the monitor, keeping its
+    connection to A open, streams 4-8 into B, which takes the session over; A is woken and has
+    found the session lost. Returns both connections, the session, the acknowledged seqs and
+    the device time of seq 0."""
+    t0 = time.time() - 60
+    mon = RawMonitor(a, room=room)
+    sid = mon.welcome["session_id"]
+    acked = stream_until_acked(mon, 1, 3, t0, hr=80)
+    assert a.proc is not None
+    a.proc.send_signal(signal.SIGSTOP)
+    try:
+        moved = RawMonitor(b, room=room, stream=mon.stream)
+        assert moved.welcome["session_id"] == sid
+        acked += stream_until_acked(moved, 4, 8, t0, hr=80)
+    finally:
+        a.proc.send_signal(signal.SIGCONT)
+    wait_for(lambda: sid not in own_sessions(a), timeout=10, what="A no longer running the session")
+    return mon, moved, sid, acked, t0
+
+
 def test_a_killed_instance_s_session_goes_on_on_the_other_with_its_alarm_and_every_acknowledged_reading(
         pair: tuple[Server, Server]) -> None:
     """A monitor streams a tachycardia into A until H1 is signalled; A is killed (SIGKILL); the
@@ -113,19 +134,7 @@ def test_an_instance_stalled_while_its_session_moved_is_fenced_when_it_wakes(pai
     takes the session over. When A wakes up it stops running the session (its renewal finds the
     lease lost) and writes nothing more for it; B goes on storing every reading once."""
     a, b = pair
-    t0 = time.time() - 60
-    mon = RawMonitor(a, room="Room 3")
-    sid = mon.welcome["session_id"]
-    acked = stream_until_acked(mon, 1, 3, t0, hr=80)
-    assert a.proc is not None
-    a.proc.send_signal(signal.SIGSTOP)
-    try:
-        moved = RawMonitor(b, room="Room 3", stream=mon.stream)
-        assert moved.welcome["session_id"] == sid
-        acked += stream_until_acked(moved, 4, 8, t0, hr=80)
-    finally:
-        a.proc.send_signal(signal.SIGCONT)
-    wait_for(lambda: sid not in own_sessions(a), timeout=10, what="A no longer running the session")
+    mon, moved, sid, acked, t0 = stall_and_move(a, b, "Room 3")
     assert "no longer run here" in a.log.read_text()
     acked += stream_until_acked(moved, 9, 10, t0, hr=80)
     assert stored_seqs(b, sid) == [t0 + s for s in acked]
@@ -140,18 +149,7 @@ def test_a_stalled_instance_s_old_connection_cannot_take_the_session_back(pair: 
     store the reading a second time, nor wind the stream's stored seq back (which would make B
     record the readings after it as given up)."""
     a, b = pair
-    t0 = time.time() - 60
-    mon = RawMonitor(a, room="Room 4")
-    sid = mon.welcome["session_id"]
-    acked = stream_until_acked(mon, 1, 3, t0, hr=80)
-    assert a.proc is not None
-    a.proc.send_signal(signal.SIGSTOP)
-    try:
-        moved = RawMonitor(b, room="Room 4", stream=mon.stream)
-        acked += stream_until_acked(moved, 4, 8, t0, hr=80)
-    finally:
-        a.proc.send_signal(signal.SIGCONT)
-    wait_for(lambda: sid not in own_sessions(a), timeout=10, what="A no longer running the session")
+    mon, moved, sid, acked, t0 = stall_and_move(a, b, "Room 4")
     answer = mon.send(numerics(4, t0 + 4, HR=80))  # seq 4 is the next one A knows of
     assert answer["type"] == "error" and answer["retry"], answer
     assert sid in own_sessions(b) and sid not in own_sessions(a)
