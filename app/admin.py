@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from app.accounts import MAX_ROOM, MAX_ROOMS, AccountError, Login, binding
 from app.security import Security, require
 from app.sites import MAX_GRANTS
+from app.sites import Name as SiteName
 
 router = APIRouter(prefix="/api")
 
@@ -22,8 +23,6 @@ ViewAudit = Annotated[Login, Depends(require("view_audit"))]
 UserName = Annotated[str, Path(min_length=1, max_length=64)]
 DeviceName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 Room = Annotated[str, Field(min_length=1, max_length=MAX_ROOM)]
-# Checked again by app/sites.py (the one definition of a site name); bounded here like any field.
-Site = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z0-9-]+$")]
 
 
 def _sec(request: Request) -> Security:
@@ -34,12 +33,12 @@ class NewUser(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     role: str
     password: str = Field(min_length=10, max_length=1024)
-    sites: list[Site] = Field(default_factory=list, max_length=MAX_GRANTS)  # none: the default site
+    sites: list[SiteName] = Field(default_factory=list, max_length=MAX_GRANTS)  # none: the default site
 
 
 class UserSites(BaseModel):
     model_config = {"extra": "forbid"}
-    sites: list[Site] = Field(default_factory=list, max_length=MAX_GRANTS)
+    sites: list[SiteName] = Field(default_factory=list, max_length=MAX_GRANTS)
 
 
 @router.get("/users")
@@ -97,7 +96,7 @@ class DeviceRooms(BaseModel):
 
 class NewDevice(DeviceRooms):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")
-    site: Site | None = None  # None: the default site
+    site: SiteName | None = None  # None: the default site
 
 
 @router.get("/devices")

@@ -16,6 +16,7 @@ from app.accounts import Login
 from app.clinical import Refusal
 from app.pipeline import HeldElsewhere, Pipeline
 from app.security import Security, require
+from app.sites import Name as SiteName
 
 router = APIRouter(prefix="/api")
 
@@ -105,7 +106,7 @@ class SessionStart(BaseModel):
     mode: str = Field(default="live", pattern="^(live|demo|replay|test)$")
     label: str = Field(default="", max_length=64)
     # None: the default site when the user sees it, else the first of the user's sites.
-    site: str | None = Field(default=None, min_length=1, max_length=32, pattern=r"^[a-z0-9-]+$")
+    site: SiteName | None = None
 
 
 @router.post("/sessions", status_code=201)

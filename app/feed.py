@@ -27,6 +27,8 @@ from typing import Annotated, Any, Final, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from app.sites import Name as SiteName
+
 FEED_VERSION: Final = 1
 
 DeviceTime = Annotated[float, Field(description="seconds since the epoch, on the monitor's clock",
@@ -299,7 +301,7 @@ class RoomState(_Model):
     room: str
     # The site the room belongs to (app/sites.py): the site of the device that started the
     # session. A dashboard only ever gets rooms of the sites its user sees.
-    site: str = Field(pattern=r"^[a-z0-9-]{1,32}$")
+    site: SiteName
     mode: str
     label: str = ""
     started_server: ServerTime
@@ -338,7 +340,7 @@ class SiteLink(_Model):
     ``site_link_lost`` rule): ``lost`` once every monitor of the site streaming here has been
     silent or disconnected for ``delay_s``; ``last_heard_server``: when one was last heard."""
 
-    site: str = Field(pattern=r"^[a-z0-9-]{1,32}$")
+    site: SiteName
     lost: bool
     last_heard_server: ServerTime
     delay_s: float

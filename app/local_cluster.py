@@ -119,8 +119,8 @@ class PostgresPart(Part):
             os.kill(pid, 0)
         except ProcessLookupError:
             return False
-        except PermissionError:  # the postgres user's process, seen by another user
-            pass
+        except PermissionError:  # the postgres user's process, seen by another user: it runs
+            return True
         return True
 
     def pid(self) -> int | None:

@@ -11,17 +11,22 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Annotated, Final
+
+from pydantic import Field
 
 # The clinic's default site when nothing else is said (``Settings.default_site``, ``--default-site``).
 DEFAULT_SITE: Final = "clinic"
 MAX_SITE: Final = 32
 MAX_GRANTS: Final = 64
-_NAME = re.compile(r"[a-z0-9-]{1,32}")
+# The one definition of a site name, for the checks here and for the wire models' fields.
+PATTERN: Final = r"^[a-z0-9-]{1,32}$"
+_NAME = re.compile(PATTERN)
+Name = Annotated[str, Field(pattern=PATTERN)]
 
 
 class SiteError(ValueError):
-    pass
+    """A site name or a list of grants that is not allowed; the message says why."""
 
 
 def check(name: str) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 class PostgresMissing(RuntimeError):
-    pass
+    """PostgreSQL cannot be run here (not installed, or its directory out of its user's reach)."""
 
 
 def binary(name: str) -> Path:
