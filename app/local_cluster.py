@@ -34,7 +34,7 @@ import httpx
 from app.accounts import Accounts
 from app.balancer import Backend, BalancerConfig, haproxy_executable
 from app.storage import migrate
-from app.storage.local_postgres import LocalPostgres, PostgresMissing, binary
+from app.storage.local_postgres import LocalPostgres, PostgresMissing
 from app.store import Store
 
 CLINICIAN = "clinician"
@@ -157,10 +157,6 @@ class LocalCluster:
 
     def _postgres(self) -> PostgresPart:
         server = LocalPostgres(self.data_dir / "postgres", free_port(), password=secrets.token_urlsafe(16))
-        try:
-            binary("initdb")
-        except PostgresMissing as e:
-            raise ClusterError(str(e)) from None
         return PostgresPart("postgresql", [], server.log, f"postgresql://127.0.0.1:{server.port}",
                             server=server)
 
