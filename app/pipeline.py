@@ -48,9 +48,10 @@ FEED_RULES = {"T4"}
 # The alarm delivery's own supervision (app/delivery.py): signal rules on the server's clock, one
 # small alarm system per session, as a monitor's feed rules are.
 DELIVERY_SIGNALS = {"D1": "delivery_failed", "D2": "channel_down", "D3": "nurse_device_lapsed"}
-# The cluster's own supervision (app/bus.py): the bus between instances lost. A signal on the
-# server's clock like D1-D3, held by the same small alarm system of each session.
-CLUSTER_SIGNALS = {"N1": "cluster_degraded"}
+# The cluster's own supervision: the bus between instances lost (N1, app/bus.py), a site's link
+# lost (N2, app/site_link.py). Signals on the server's clock like D1-D3, held by the same small
+# alarm system of each session, so they are logged and delivered like every other alarm.
+CLUSTER_SIGNALS = {"N1": "cluster_degraded", "N2": "site_link_lost"}
 DELIVERY_RULES = set(DELIVERY_SIGNALS) | set(CLUSTER_SIGNALS)
 INFUSION_END = "infusion end"  # the mark that ends an IV infusion (api.MarkIn.what)
 
@@ -670,6 +671,14 @@ class Pipeline:
             if session.delivery is not None:
                 self._alarms(session, session.delivery.signal(now, CLUSTER_SIGNALS["N1"], on), now)
 
+    def _site_signal(self, now: float, lost: set[str]) -> None:
+        """Set N2 (the site's link lost) in every session of a site in ``lost``, clear it in the
+        others. Level-triggered, every second, like ``cluster_signal``."""
+        for session in list(self.sessions.values()):
+            if session.delivery is not None:
+                self._alarms(session, session.delivery.signal(now, CLUSTER_SIGNALS["N2"],
+                                                              session.site in lost), now)
+
     def mark(self, session_id: int, what: str, text: str, by: str, now: float) -> dict[str, Any]:
         """A clinician marks an event (the dose, a treatment, a note) at the session's now. A
         dose mark is held to the pre-dose gate as a dose entry is (``clinical.Refusal``); a
@@ -867,6 +876,7 @@ class Pipeline:
             log.warning("site %s: link %s (no monitor heard for %.0f s)", message.site,
                         "lost" if message.lost else "back", now - message.last_heard_server)
             self.hub.publish(message)
+        self._site_signal(now, self.site_links.silent(now, SILENCE_S))
         self.hub.publish(wire.Heartbeat(t_server=now))
 
     def _sites_heard(self) -> dict[str, float]:

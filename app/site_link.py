@@ -65,6 +65,14 @@ class SiteLinks:
                 out.append(self._link(site, w))
         return out
 
+    def silent(self, now: float, silence_s: float) -> set[str]:
+        """The sites none of whose expected monitors has been heard for ``silence_s`` (a feed's
+        silence): N2's condition in each of their sessions, whose alarm system then counts the
+        rule's delay as for any signal rule (so the alarm follows the banner by ``silence_s``)."""
+        if self.rule is None:
+            return set()
+        return {site for site, w in self.watched.items() if now - w.last_heard > silence_s}
+
     def lost(self) -> list[feed.SiteLink]:
         """The sites whose link is lost now, by name."""
         return [feed.SiteLink.model_validate(self._link(site, w).model_dump(exclude={"type"}))

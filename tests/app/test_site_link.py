@@ -51,8 +51,10 @@ def test_a_site_whose_monitors_all_fall_silent_is_lost_until_one_is_heard(site_s
     """North has two monitors, south one. One north monitor disconnecting loses nothing (the other
     is heard); the second going too loses north after the rule's delay: a site_link message
     (lost, with the rule's delay and title) on the feed of a user who sees north, north listed on
-    /api/health with how long it has been silent; south is not lost. North's monitor heard again
-    clears it (a site_link message, lost false) and /api/health lists nothing."""
+    /api/health with how long it has been silent, and N2 raised in the alarm log of each of
+    north's sessions (so it is delivered like any alarm); south is not lost. North's monitor heard again
+    clears it (a site_link message, lost false), /api/health lists nothing, and N2 is latched
+    for acknowledgement."""
     srv = site_server
     for monitor_id, site in (("mon-n1", "north"), ("mon-n2", "north"), ("mon-s1", "south")):
         srv.device_token(monitor_id, site=site)
@@ -61,6 +63,7 @@ def test_a_site_whose_monitors_all_fall_silent_is_lost_until_one_is_heard(site_s
     s1 = Beating(RawMonitor(srv, monitor_id="mon-s1", room="S-1"), 0)
     accounts = srv._accounts()
     accounts.set_user_sites("user-nurse", ["north", "south"])
+    accounts.set_user_sites("user-clinician", ["north", "south"])
     accounts.db.close()
     dash = Dashboard(srv, role="nurse", validate=True)
     assert dash.snapshot["site_links"] == []
@@ -74,13 +77,24 @@ def test_a_site_whose_monitors_all_fall_silent_is_lost_until_one_is_heard(site_s
     assert lost["delay_s"] == SITE_LINK_S and lost["title"] == "Site link lost"
     health = srv.get("/api/health", role="nurse")["site_links_lost"]
     assert [h["site"] for h in health] == ["north"] and health[0]["silent_s"] > SITE_LINK_S
+
+    def n2(room: str) -> list[str]:  # N2's states in the room's session, from its alarm log
+        sid = next(r["session_id"] for r in srv.get("/api/rooms", role="clinician") if r["room"] == room)
+        return [a["state"] for a in srv.get(f"/api/sessions/{sid}", role="clinician")["alarms"] if a["rule"] == "N2"]
+
+    wait_for(lambda: n2("N-1") == ["active"] and n2("N-2") == ["active"], timeout=SITE_LINK_S + 10,
+             what="N2 raised in each of north's sessions")
+    assert n2("S-1") == []
     again = Dashboard(srv, role="nurse")  # a page opened now learns of it from its snapshot
     assert [s["site"] for s in again.snapshot["site_links"]] == ["north"]
-    back = RawMonitor(srv, monitor_id="mon-n2", room="N-2")
-    back.send(numerics(1, T0 + 100, HR=70))
+    heard = RawMonitor(srv, monitor_id="mon-n2", room="N-2")
+    heard.send(numerics(1, T0 + 100, HR=70))
+    back = Beating(heard, 1)
     cleared = dash.wait(lambda m: m["type"] == "site_link" and m["lost"] is False)
     assert cleared["site"] == "north"
     assert wait_for(lambda: lost_sites(srv) == [], timeout=5, what="north no longer listed")
+    # Its condition over, N2 is latched, as a high alarm is, until someone acknowledges it.
+    wait_for(lambda: n2("N-1") == n2("N-2") == ["latched"], timeout=10, what="N2 ended in north's sessions")
     back.close()
     s1.close()
 
